@@ -1,0 +1,5 @@
+"""imgcls-desktop: offline training and use of MXNet image classifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
