@@ -7,7 +7,7 @@ usually a :class:`threading.Event`). It checks the flag between units of work an
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol
+from typing import Callable, Protocol
 
 ProgressFn = Callable[[int, int], None]
 
@@ -26,7 +26,7 @@ def no_progress(done: int, total: int) -> None:
     """A progress callable that ignores its reports."""
 
 
-def check_cancel(cancel: Optional[CancelFlag]) -> None:
+def check_cancel(cancel: CancelFlag | None) -> None:
     """Raise :class:`Cancelled` when the flag is set."""
     if cancel is not None and cancel.is_set():
         raise Cancelled()

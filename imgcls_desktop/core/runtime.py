@@ -16,7 +16,7 @@ def configure_threads() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mxnet() -> ModuleType:
     """Import MXNet once, after configuring its threads, and return the module."""
     configure_threads()

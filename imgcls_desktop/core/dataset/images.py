@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -57,7 +56,7 @@ class ImageInfo:
         return ", ".join(reasons)
 
 
-def sniff_format(data: bytes) -> Optional[str]:
+def sniff_format(data: bytes) -> str | None:
     """The image format from its magic bytes, or None when the bytes are not an image."""
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
@@ -151,7 +150,7 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray:
     return image
 
 
-def reduction_factor(width: int, height: int, shorter_side: Optional[int]) -> int:
+def reduction_factor(width: int, height: int, shorter_side: int | None) -> int:
     """The largest JPEG DCT scale-down (1, 2, 4, 8) that keeps the shorter side >= target."""
     if not shorter_side:
         return 1
@@ -170,7 +169,7 @@ _REDUCED_FLAGS = {
 
 
 def decode_bgr(
-    data: bytes, info: Optional[ImageInfo] = None, shorter_side: Optional[int] = None
+    data: bytes, info: ImageInfo | None = None, shorter_side: int | None = None
 ) -> np.ndarray:
     """Decode to an 8-bit, 3-channel BGR array (grayscale, alpha, 16-bit and CMYK converted).
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 
 class DatasetError(Exception):
@@ -33,7 +32,7 @@ class Sample:
 
     path: str
     labels: tuple[int, ...]
-    record: Optional[int] = None
+    record: int | None = None
 
     @property
     def label(self) -> int:
@@ -50,8 +49,8 @@ class Dataset:
     kind: SourceKind
     source: Path
     multi_label: bool = False
-    root: Optional[Path] = None
-    record_file: Optional[Path] = None
+    root: Path | None = None
+    record_file: Path | None = None
     record_offsets: dict[int, int] = field(default_factory=dict, repr=False)
 
     @property
