@@ -6,6 +6,7 @@ import os
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample
 from imgcls_desktop.core.runtime import mxnet
@@ -21,7 +22,7 @@ class ImageReader:
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
         self._local = threading.local()
-        self._handles: list[object] = []
+        self._handles: list[Any] = []
         self._lock = threading.Lock()
 
     def read(self, sample: Sample) -> bytes:
@@ -32,7 +33,7 @@ class ImageReader:
         _header, payload = mx.recordio.unpack(self._record_handle().read_idx(sample.record))
         return payload
 
-    def _record_handle(self):  # noqa: ANN202 - an mx.recordio.MXIndexedRecordIO
+    def _record_handle(self) -> Any:
         handle = getattr(self._local, "handle", None)
         if handle is None:
             handle = _open_indexed(self._dataset)
@@ -61,7 +62,7 @@ class ImageReader:
         self.close()
 
 
-def _open_indexed(dataset: Dataset):  # noqa: ANN202 - an mx.recordio.MXIndexedRecordIO
+def _open_indexed(dataset: Dataset) -> Any:
     """Open the data set's ``.rec`` for random access by record key.
 
     Without a ``.idx`` file the offsets the importer found are used: the index is opened on
