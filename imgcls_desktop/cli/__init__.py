@@ -1,0 +1,51 @@
+"""``imgcls``: the command line, a thin layer over ``imgcls_desktop.core``.
+
+Each command group registers its sub-commands; every handler returns an exit code. Errors
+the user can act on are printed as one line (no traceback) with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from imgcls_desktop import __version__
+from imgcls_desktop.cli import dataset
+from imgcls_desktop.cli.terminal import CommandError, print_error
+from imgcls_desktop.core.dataset.images import ImageError
+from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.jobs import Cancelled
+from imgcls_desktop.core.runtime import configure_threads
+
+_USER_ERRORS = (CommandError, DatasetError, ImageError, ValueError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``imgcls`` argument parser with every command group."""
+    parser = argparse.ArgumentParser(
+        prog="imgcls",
+        description="Train and use image classifiers offline, in SageMaker's formats.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    dataset.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``imgcls`` command and return its exit code."""
+    configure_threads()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except _USER_ERRORS as error:
+        print_error(str(error))
+        return 1
+    except (Cancelled, KeyboardInterrupt):
+        print_error("stopped; nothing half-written was kept")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Running core jobs off the GUI thread: one worker object per job, in its own QThread.
+
+A job is any callable ``job(progress, cancel)`` from the core (see ``core.jobs``). The
+:class:`Worker` runs it in its thread, turns its progress calls into throttled signals and
+its outcome into exactly one of ``finished(result)``, ``failed(message, details)`` or
+``cancelled()``, always followed by ``done()``; it never touches a widget.
+
+Widgets never see a worker: :meth:`JobRunner.start` returns a :class:`JobHandle` living in
+the GUI thread, which re-emits the worker's signals there. So any slot connected to a
+handle, a lambda included, runs in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from imgcls_desktop.core.dataset.images import ImageError
+from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.jobs import CancelFlag, Cancelled, ProgressFn
+
+Job = Callable[[ProgressFn, CancelFlag], Any]
+
+_PROGRESS_INTERVAL_S = 0.05
+# Errors whose message is written for users; anything else also shows its type.
+_USER_ERRORS = (DatasetError, ImageError, ValueError, OSError)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line message for an exception, in the user's terms where the core gave them."""
+    if isinstance(error, _USER_ERRORS) and str(error):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+class Worker(QObject):
+    """Runs one job in a worker thread and reports it through signals."""
+
+    progress = Signal(int, int)
+    metrics = Signal(dict)
+    finished = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, job: Job, title: str) -> None:
+        super().__init__()
+        self.title = title
+        self._job = job
+        self._cancel = threading.Event()
+        self._last_progress = 0.0
+
+    def cancel(self) -> None:
+        """Ask the job to stop; it does so at its next check (thread-safe)."""
+        self._cancel.set()
+
+    @property
+    def is_cancelling(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        """Run the job (called in the worker thread) and emit its outcome, then ``done``."""
+        try:
+            result = self._job(self._report_progress, self._cancel)
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as error:  # every failure is reported in the window, never lost
+            self.failed.emit(describe_error(error), traceback.format_exc())
+        else:
+            self.finished.emit(result)
+        self.done.emit()
+
+    def _report_progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - self._last_progress >= _PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self.progress.emit(done, total)
+
+
+class JobHandle(QObject):
+    """The GUI thread's side of a running job: the worker's signals, and Cancel."""
+
+    progress = Signal(int, int)
+    metrics = Signal(dict)
+    finished = Signal(object)
+    failed = Signal(str, str)
+    cancelled = Signal()
+    done = Signal()
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.title = worker.title
+        self._worker = worker
+        for name in ("progress", "metrics", "finished", "failed", "cancelled", "done"):
+            getattr(worker, name).connect(getattr(self, name))
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check."""
+        self._worker.cancel()
+
+    @property
+    def is_cancelling(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._worker.is_cancelling
+
+
+class JobRunner(QObject):
+    """Starts workers in threads of their own and keeps them until their thread ends."""
+
+    job_started = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: dict[QThread, Worker] = {}
+
+    def start(self, job: Job, title: str) -> JobHandle:
+        """Run ``job`` in a new thread; its signals arrive through the returned handle."""
+        worker = Worker(job, title)
+        handle = JobHandle(worker)
+        thread = QThread()
+        thread.setObjectName(worker.title)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.done.connect(thread.quit)
+        worker.done.connect(worker.deleteLater)
+        thread.finished.connect(self._forget_thread)
+        thread.finished.connect(thread.deleteLater)
+        self._running[thread] = worker
+        thread.start()
+        self.job_started.emit(handle)
+        return handle
+
+    @Slot()
+    def _forget_thread(self) -> None:
+        self._running.pop(self.sender(), None)
+
+    def running(self) -> list[Worker]:
+        """The workers whose thread has not finished yet."""
+        return list(self._running.values())
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel every job and wait for its thread; False if one did not stop in time.
+
+        Called from the GUI thread, which then cannot deliver the queued ``quit``: the
+        threads are told to quit directly, and end once their job returns.
+        """
+        for thread, worker in self._running.items():
+            worker.cancel()
+            thread.quit()
+        return all([thread.wait(timeout_ms) for thread in list(self._running)])

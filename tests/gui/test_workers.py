@@ -1,0 +1,122 @@
+"""The worker pattern every job of the app runs on."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QObject, Signal
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel
+from imgcls_desktop.gui.workers import JobHandle, JobRunner, Worker
+
+
+@pytest.fixture
+def runner(qtbot: QtBot) -> JobRunner:
+    job_runner = JobRunner()
+    yield job_runner
+    assert job_runner.shutdown(5000)
+
+
+def _counting_job(progress: ProgressFn, cancel: CancelFlag) -> str:
+    for done in range(1, 4):
+        check_cancel(cancel)
+        progress(done, 3)
+    return "result"
+
+
+def _record(handle: JobHandle) -> list[tuple[str, tuple]]:
+    """Every signal of a handle, in arrival order, as (name, args)."""
+    events: list[tuple[str, tuple]] = []
+    for name in ("progress", "finished", "failed", "cancelled", "done"):
+        getattr(handle, name).connect(lambda *args, name=name: events.append((name, args)))
+    return events
+
+
+def test_progress_then_result_then_done(qtbot: QtBot, runner: JobRunner) -> None:
+    handle = runner.start(_counting_job, "Counting")  # its signals queue until the loop runs
+    events = _record(handle)
+    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    names = [name for name, _ in events]
+    assert set(names[:-2]) == {"progress"} and names[-2:] == ["finished", "done"]
+    assert events[-3] == ("progress", (3, 3))
+    assert events[-2] == ("finished", ("result",))
+    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+
+
+def test_failure_reports_message_and_traceback(qtbot: QtBot, runner: JobRunner) -> None:
+    def failing_job(progress: ProgressFn, cancel: CancelFlag) -> None:
+        raise DatasetError("classes.json is not valid JSON")
+
+    handle = runner.start(failing_job, "Failing")
+    events = _record(handle)
+    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    assert [name for name, _ in events] == ["failed", "done"]
+    message, details = events[0][1]
+    assert message == "classes.json is not valid JSON"
+    assert "Traceback" in details and "failing_job" in details
+
+
+def test_unexpected_error_names_its_type(qtbot: QtBot, runner: JobRunner) -> None:
+    def buggy_job(progress: ProgressFn, cancel: CancelFlag) -> None:
+        raise KeyError("missing")
+
+    handle = runner.start(buggy_job, "Buggy")
+    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args[0] == "KeyError: 'missing'"
+
+
+def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunner) -> None:
+    started = threading.Event()
+
+    def endless_job(progress: ProgressFn, cancel: CancelFlag) -> None:
+        started.set()
+        while True:
+            check_cancel(cancel)
+            cancel.wait(0.01)
+
+    handle = runner.start(endless_job, "Endless")
+    assert started.wait(5)
+    with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=5000):
+        handle.cancel()
+
+
+def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
+    job_runner = JobRunner()
+    started = threading.Event()
+
+    def endless_job(progress: ProgressFn, cancel: CancelFlag) -> None:
+        started.set()
+        while True:
+            check_cancel(cancel)
+            cancel.wait(0.01)
+
+    job_runner.start(endless_job, "Endless")
+    assert started.wait(5)
+    assert job_runner.shutdown(5000)
+
+
+def test_worker_runs_a_job_in_the_calling_thread_too(qtbot: QtBot) -> None:
+    worker = Worker(_counting_job, "Counting")
+    with qtbot.waitSignals([worker.finished, worker.done], order="strict", timeout=1000):
+        worker.run()
+
+
+class _Emitter(QObject):
+    value = Signal(int)
+    payload = Signal(dict)
+
+
+def test_twenty_thousand_signal_emits_do_not_crash(qtbot: QtBot) -> None:
+    """PySide6 6.12.0 aborts the interpreter after a few thousand emits (DESIGN.md §3)."""
+    emitter = _Emitter()
+    received: list[int] = []
+    emitter.value.connect(received.append)
+    emitter.payload.connect(lambda logs: received.append(int(logs["loss"] >= 0)))
+    for step in range(20_000):
+        emitter.value.emit(step)
+        emitter.payload.emit({"loss": 1.0 / (step + 1), "accuracy": 0.5})
+    assert len(received) == 40_000
