@@ -1,0 +1,417 @@
+"""The Dataset tab: open a data set, see what the scan found, split and export RecordIO."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgcls_desktop.core.dataset.export import ExportResult, export_recordio
+from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.dataset.scan import (
+    CrossSplitDuplicate,
+    ScanReport,
+    cross_split_duplicates,
+    scan_dataset,
+)
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import split_dataset
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.paths import data_dir
+from imgcls_desktop.gui.dataset_widgets import (
+    ClassSummary,
+    EmptyState,
+    ExportPanel,
+    ExportSettings,
+    ImagePreview,
+    Problem,
+    ProblemsView,
+)
+from imgcls_desktop.gui.dialogs import show_error, show_info
+from imgcls_desktop.gui.thumbnails import ThumbnailGrid
+from imgcls_desktop.gui.workers import JobHandle, JobRunner
+
+DATASET_FILE_FILTER = (
+    "Data sets (*.lst *.jsonl *.manifest *.json *.rec);;"
+    "im2rec lists (*.lst);;Augmented manifests (*.jsonl *.manifest *.json);;RecordIO (*.rec)"
+)
+SAMPLE_FOLDER_NAME = "sample-shapes"
+
+
+@dataclass(frozen=True)
+class OpenedDataset:
+    """A data set and its health scan, as the open job hands them to the tab."""
+
+    path: str
+    dataset: Dataset
+    report: ScanReport
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What the export job wrote, and duplicates that ended up in different splits."""
+
+    result: ExportResult
+    leaks: list[CrossSplitDuplicate]
+
+
+def open_and_scan(path: str, progress: ProgressFn, cancel: CancelFlag) -> OpenedDataset:
+    """Import the data set at ``path`` and scan it (runs in a worker)."""
+    dataset = load_dataset(Path(path))
+    report = scan_dataset(dataset, progress=progress, cancel=cancel)
+    return OpenedDataset(path, dataset, report)
+
+
+def split_and_export(
+    opened: OpenedDataset, settings: ExportSettings, progress: ProgressFn, cancel: CancelFlag
+) -> ExportOutcome:
+    """Split the usable images and export them to RecordIO (runs in a worker)."""
+    assignment = split_dataset(
+        opened.dataset,
+        val_ratio=settings.val_ratio,
+        test_ratio=settings.test_ratio,
+        seed=settings.seed,
+        indices=opened.report.usable_indices,
+    )
+    result = export_recordio(
+        opened.dataset,
+        settings.out_dir,
+        name=settings.name,
+        assignment=assignment,
+        options=settings.options,
+        progress=progress,
+        cancel=cancel,
+    )
+    splits = [assignment.split_of(i) or "" for i in range(len(opened.dataset.samples))]
+    return ExportOutcome(result, cross_split_duplicates(opened.report, splits))
+
+
+def generate_sample(target: Path, progress: ProgressFn, cancel: CancelFlag) -> str:
+    """Generate the sample data set into ``target`` unless it is there (runs in a worker).
+
+    It is generated beside the target and renamed at the end, so a cancelled generation
+    never leaves a half-made sample set to be opened later.
+    """
+    if target.is_dir() and any(target.iterdir()):
+        return str(target)
+    staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        generate_sample_dataset(staging, progress=progress, cancel=cancel)
+        staging.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
+
+
+def describe_problems(report: ScanReport, leaks: list[CrossSplitDuplicate] = ()) -> list[Problem]:
+    """The scan's findings as lines of the problems list."""
+    problems = [
+        Problem("Unusable files (skipped)", f"{Path(f.path).name}: {f.reason}", f.path)
+        for f in report.bad_files
+    ]
+    if report.min_size:
+        height, width = report.min_size
+        problems += [
+            Problem(
+                f"Smaller than {height} x {width}",
+                f"{Path(f.path).name}: {f.width} x {f.height}",
+                f.path,
+            )
+            for f in report.small_images
+        ]
+    problems += [
+        Problem(
+            "Converted to 8-bit colour on export", f"{Path(f.path).name}: {f.conversion}", f.path
+        )
+        for f in report.converted
+    ]
+    for group in report.duplicate_groups:
+        note = " (with different labels)" if group.labels_differ else ""
+        names = ", ".join(Path(p).name for p in group.paths)
+        problems.append(Problem("Exact duplicates", f"{names}{note}", group.paths[0]))
+    problems += [
+        Problem(
+            "Duplicates across splits",
+            ", ".join(f"{Path(p).name} in {s}" for p, s in zip(leak.paths, leak.splits)),
+            leak.paths[0],
+        )
+        for leak in leaks
+    ]
+    problems += [
+        Problem(
+            "Classes with few images", f"{c.name}: {c.count} (fewer than {report.min_per_class})"
+        )
+        for c in report.few_images_classes
+    ]
+    if report.imbalance:
+        imbalance = report.imbalance
+        problems.append(
+            Problem(
+                "Class imbalance",
+                f"{imbalance.largest.name} has {imbalance.ratio:.1f}x the images of "
+                f"{imbalance.smallest.name} "
+                f"({imbalance.largest.count} vs {imbalance.smallest.count})",
+            )
+        )
+    return problems
+
+
+class DatasetTab(QWidget):
+    """Open a data set, see its classes and problems, browse it, export RecordIO."""
+
+    dataset_opened = Signal(str)
+    status_message = Signal(str)
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._jobs = jobs
+        self._job: JobHandle | None = None
+        self.opened: OpenedDataset | None = None
+        self.last_export: ExportOutcome | None = None
+
+        self.empty_state = EmptyState()
+        self.empty_state.open_folder_requested.connect(self.choose_folder)
+        self.empty_state.open_file_requested.connect(self.choose_file)
+        self.empty_state.sample_requested.connect(self.generate_sample)
+
+        self.source_label = QLabel()
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rescan_button = QPushButton("Rescan")
+        self.rescan_button.setToolTip("Read the data set again and repeat the health scan")
+        self.rescan_button.clicked.connect(self.rescan)
+        header = QHBoxLayout()
+        header.addWidget(self.source_label, 1)
+        header.addWidget(self.rescan_button)
+
+        self.classes = ClassSummary()
+        self.problems = ProblemsView()
+        self.problems.file_clicked.connect(self.show_file)
+        self.thumbnails = ThumbnailGrid()
+        self.thumbnails.sample_activated.connect(self.show_sample)
+        self.classes.class_selected.connect(self.thumbnails.set_class_filter)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.classes)
+        left.addWidget(self.problems)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left)
+        body.addWidget(self.thumbnails)
+        body.setStretchFactor(1, 1)
+        body.setSizes([420, 860])
+
+        self.export_panel = ExportPanel()
+        self.export_panel.export_requested.connect(self.export)
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.addLayout(header)
+        content_layout.addWidget(body, 1)
+        content_layout.addWidget(self.export_panel)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty_state)
+        self.stack.addWidget(content)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+        self.preview = ImagePreview(self)
+
+    # Opening -------------------------------------------------------------------------------
+
+    @Slot()
+    def choose_folder(self) -> None:
+        """Ask for a folder-per-class data set and open it."""
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of class folders")
+        if folder:
+            self.open_path(folder)
+
+    @Slot()
+    def choose_file(self) -> None:
+        """Ask for a .lst, manifest or .rec file and open it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a data set file", "", DATASET_FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> JobHandle | None:
+        """Import and scan ``path`` in a worker; the tab fills in when it is done."""
+        job = self._start(partial(open_and_scan, str(path)), f"Scanning {Path(path).name}")
+        if job is not None:
+            job.finished.connect(self._on_opened)
+            job.failed.connect(partial(self._on_failed, "Cannot open the data set"))
+        return job
+
+    @Slot()
+    def rescan(self) -> None:
+        """Import and scan the open data set again."""
+        if self.opened is not None:
+            self.open_path(self.opened.path)
+
+    @Slot()
+    def generate_sample(self) -> JobHandle | None:
+        """Generate the sample data set in the app's data folder, then open it."""
+        target = data_dir() / SAMPLE_FOLDER_NAME
+        target.parent.mkdir(parents=True, exist_ok=True)
+        job = self._start(partial(generate_sample, target), "Generating the sample data set")
+        if job is not None:
+            job.finished.connect(self.open_path)
+            job.failed.connect(partial(self._on_failed, "Cannot generate the sample data set"))
+        return job
+
+    def _on_opened(self, opened: OpenedDataset) -> None:
+        self.opened = opened
+        dataset, report = opened.dataset, opened.report
+        kind = {
+            "folder": "folder per class",
+            "lst": "im2rec .lst",
+            "manifest": "augmented manifest",
+            "recordio": "RecordIO",
+        }[dataset.kind.value]
+        usable = len(report.usable_indices)
+        labels = "multi-label, " if dataset.multi_label else ""
+        self.source_label.setText(
+            f"<b>{opened.path}</b><br>{kind} · {labels}{dataset.num_classes} classes · "
+            f"{usable:,} usable of {len(dataset.samples):,} images"
+        )
+        self.classes.show_counts(dataset.class_names, report.class_counts)
+        self.problems.show_problems(describe_problems(report))
+        self.thumbnails.set_dataset(dataset)
+        if not self.export_panel.out_dir.text():
+            self.export_panel.out_dir.setText(str(_default_export_dir(opened.path)))
+        self.stack.setCurrentIndex(1)
+        self.dataset_opened.emit(opened.path)
+        bad = len(report.bad_files)
+        self.status_message.emit(
+            f"Opened {Path(opened.path).name}: {usable:,} usable images"
+            + (f", {bad} unusable (see Problems)" if bad else "")
+        )
+
+    # Export --------------------------------------------------------------------------------
+
+    @Slot()
+    def export(self) -> JobHandle | None:
+        """Split and export the open data set with the panel's settings, in a worker."""
+        if self.opened is None:
+            return None
+        try:
+            settings = self.export_panel.settings()
+        except ValueError as error:
+            show_error(self, "Cannot export", str(error))
+            return None
+        job = self._start(
+            partial(split_and_export, self.opened, settings),
+            f"Exporting RecordIO to {settings.out_dir}",
+        )
+        if job is not None:
+            job.finished.connect(self._on_exported)
+            job.failed.connect(partial(self._on_failed, "Export failed; nothing was written"))
+            job.cancelled.connect(
+                lambda: self.status_message.emit("Export cancelled; nothing was written")
+            )
+        return job
+
+    def _on_exported(self, outcome: ExportOutcome) -> None:
+        self.last_export = outcome
+        result = outcome.result
+        counts = ", ".join(f"{count:,} {split}" for split, count in result.counts.items() if count)
+        lines = [f"{Path(path).name}" for path in result.files]
+        skipped = [f"{Path(s.path).name}: {s.reason}" for s in result.skipped]
+        message = (
+            f"Wrote {result.written:,} images ({counts}) to {result.out_dir} in "
+            f"{result.seconds:.1f} s ({result.images_per_second:,.0f} images/s)."
+        )
+        if skipped:
+            message += f"\n{len(skipped)} images could not be used and were skipped."
+        if outcome.leaks:
+            message += (
+                f"\n{len(outcome.leaks)} groups of identical images ended up in different "
+                "splits (see Problems)."
+            )
+            self.problems.show_problems(describe_problems(self.opened.report, outcome.leaks))
+        details = "Files written:\n" + "\n".join(lines)
+        if skipped:
+            details += "\n\nSkipped:\n" + "\n".join(skipped)
+        show_info(self, "Export finished", message, details)
+        self.status_message.emit(f"Exported {result.written:,} images to {result.out_dir}")
+
+    # Looking at images ---------------------------------------------------------------------
+
+    @Slot(str, str)
+    def show_file(self, path: str, caption: str) -> None:
+        """Show one file of the problems list."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = None
+        self.preview.show_image(Path(path).name, data, f"{path}\n{caption}")
+
+    @Slot(int)
+    def show_sample(self, index: int) -> None:
+        """Show one image of the data set, with its class."""
+        if self.opened is None:
+            return
+        dataset = self.opened.dataset
+        sample = dataset.samples[index]
+        try:
+            with ImageReader(dataset) as reader:
+                data = reader.read(sample)
+        except OSError as error:
+            data, caption = None, f"{sample.path}\n{error}"
+        else:
+            names = ", ".join(dataset.class_names[label] for label in sample.labels)
+            caption = f"{sample.path}\nClass: {names or '(none)'}"
+        self.preview.show_image(Path(sample.path).name, data, caption)
+
+    # Jobs ----------------------------------------------------------------------------------
+
+    def _start(self, job_function: object, title: str) -> JobHandle | None:
+        if self._job is not None:
+            self.status_message.emit("Wait for the running job to finish, or cancel it.")
+            return None
+        job = self._jobs.start(job_function, title)
+        # Connected first, so the tab is free again before any handler of the outcome runs.
+        for outcome in (job.finished, job.failed, job.cancelled):
+            outcome.connect(self._release)
+        self._job = job
+        self._set_busy(True)
+        return job
+
+    def _release(self) -> None:
+        self._job = None
+        self._set_busy(False)
+
+    def _on_failed(self, title: str, message: str, details: str) -> None:
+        show_error(self, title, message, details)
+        self.status_message.emit(f"{title}: {message}")
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (
+            self.rescan_button,
+            self.export_panel.export_button,
+            self.empty_state.sample_button,
+        ):
+            widget.setEnabled(not busy)
+
+    def shutdown(self) -> None:
+        """Stop background work of the tab (the window is closing)."""
+        self.thumbnails.shutdown()
+
+
+def _default_export_dir(source: str) -> Path:
+    """Beside the data set: ``<folder>-recordio`` for a folder, the file's folder otherwise."""
+    path = Path(source)
+    return path.with_name(f"{path.name}-recordio") if path.is_dir() else path.parent / "recordio"
