@@ -1,0 +1,176 @@
+"""The Dataset tab and the main window, driven as a user would (offscreen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.gui.dataset_tab import DatasetTab
+from imgcls_desktop.gui.main_window import MainWindow
+from tests.conftest import CLASS_COLOURS, write_image
+
+JOB_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> MainWindow:
+    main_window = MainWindow()
+    qtbot.addWidget(main_window)
+    main_window.show()
+    yield main_window
+    main_window.close()
+
+
+def _open(qtbot: QtBot, tab: DatasetTab, path: Path) -> None:
+    job = tab.open_path(str(path))
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+
+
+def _dialog(tab: DatasetTab, name: str) -> QMessageBox:
+    dialog = tab.findChild(QMessageBox, name)
+    assert dialog is not None and dialog.isVisible(), f"no {name} shown"
+    return dialog
+
+
+def test_opening_a_folder_fills_classes_problems_and_thumbnails(
+    qtbot: QtBot, window: MainWindow, class_folder: Path
+) -> None:
+    (class_folder / "dog" / "broken.jpg").write_bytes(b"")
+    tab = window.dataset_tab
+    assert tab.stack.currentWidget() is tab.empty_state
+    _open(qtbot, tab, class_folder)
+
+    assert tab.stack.currentIndex() == 1
+    table = tab.classes.table
+    rows = [(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(table.rowCount())]
+    assert rows == [("cat", "6"), ("dog", "6"), ("owl", "6")]
+    problems = tab.problems.tree
+    categories = [problems.topLevelItem(i).text(0) for i in range(problems.topLevelItemCount())]
+    assert "Unusable files (skipped) (1)" in categories
+    unusable = problems.topLevelItem(categories.index("Unusable files (skipped) (1)"))
+    assert unusable.child(0).text(0).startswith("broken.jpg: empty file")
+    assert tab.thumbnails.model().rowCount() == 19
+    assert window.settings.recent_paths() == [str(class_folder)]
+
+
+def test_clicking_a_problem_shows_the_file(
+    qtbot: QtBot, window: MainWindow, class_folder: Path
+) -> None:
+    (class_folder / "owl" / "short.jpg").write_bytes(
+        (class_folder / "owl" / "owl_0.jpg").read_bytes()[:200]
+    )
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    item = tab.problems.tree.topLevelItem(0).child(0)
+    tab.problems.tree.itemClicked.emit(item, 0)
+    assert tab.preview.isVisible()
+    assert "short.jpg" in tab.preview.caption.text()
+    assert "truncated" in tab.preview.caption.text()
+
+
+def test_export_writes_recordio_and_reports(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    out = tmp_path / "exported"
+    tab.export_panel.out_dir.setText(str(out))
+    tab.export_panel.name.setText("pets")
+    tab.export_panel.val_percent.setValue(50)
+    job = tab.export()
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    names = sorted(p.name for p in out.iterdir())
+    assert {
+        "pets-train.rec",
+        "pets-train.idx",
+        "pets-train.lst",
+        "pets-val.rec",
+        "classes.json",
+        "labels.txt",
+    } <= set(names)
+    assert tab.last_export is not None and tab.last_export.result.counts["val"] == 9
+    assert "Wrote 18 images" in _dialog(tab, "infoDialog").text()
+
+
+def test_cancelled_export_leaves_nothing(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for class_index, (name, colour) in enumerate(CLASS_COLOURS.items()):
+        for i in range(150):
+            write_image(root / name / f"{i}.png", colour, size=(48, 48), seed=class_index + i)
+    tab = window.dataset_tab
+    _open(qtbot, tab, root)
+    out = tmp_path / "out"
+    tab.export_panel.out_dir.setText(str(out))
+    job = tab.export()
+    job.cancel()
+    with qtbot.waitSignal(job.cancelled, timeout=JOB_TIMEOUT_MS):
+        pass
+    assert not out.exists() or list(out.iterdir()) == []
+    assert tab.export_panel.export_button.isEnabled()
+
+
+def test_invalid_export_settings_are_refused_with_the_reason(
+    qtbot: QtBot, window: MainWindow, class_folder: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    tab.export_panel.out_dir.setText("")
+    assert tab.export() is None
+    assert "output folder" in _dialog(tab, "errorDialog").text()
+
+
+def test_a_broken_data_set_shows_an_error_and_the_app_goes_on(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, class_folder: Path
+) -> None:
+    broken = tmp_path / "broken.lst"
+    broken.write_text("0\tnot-a-number\tcat.jpg\n")
+    tab = window.dataset_tab
+    _open(qtbot, tab, broken)
+    dialog = _dialog(tab, "errorDialog")
+    assert "line 1" in dialog.text()
+    assert "Traceback" in dialog.detailedText()
+    assert tab.stack.currentWidget() is tab.empty_state
+    dialog.close()
+    _open(qtbot, tab, class_folder)
+    assert tab.stack.currentIndex() == 1
+
+
+def test_sample_data_set_from_the_empty_state(qtbot: QtBot, window: MainWindow) -> None:
+    tab = window.dataset_tab
+    job = tab.generate_sample()
+    assert job is not None
+    qtbot.waitUntil(lambda: tab.opened is not None, timeout=JOB_TIMEOUT_MS * 2)
+    assert tab.opened.dataset.num_classes == 4
+    assert len(tab.opened.report.usable_indices) == 400
+
+
+def test_dropping_a_folder_opens_it(qtbot: QtBot, window: MainWindow, class_folder: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(class_folder))])
+    event = QDropEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=JOB_TIMEOUT_MS)
+    assert window.dataset_tab.opened.path == str(class_folder)
+
+
+def test_closing_during_a_job_cancels_it(qtbot: QtBot, tmp_path: Path) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    job = window.dataset_tab.generate_sample()
+    assert job is not None
+    window.close()
+    assert window.jobs.shutdown(timeout_ms=0), "a job thread outlived the window"
