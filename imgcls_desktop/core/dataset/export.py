@@ -1,0 +1,408 @@
+"""Export a split data set as RecordIO: ``NAME-<split>.lst/.rec/.idx`` that im2rec and
+``mx.io.ImageRecordIter`` read, plus ``classes.json``, ``labels.txt`` and ``dataset.json``.
+
+Records are what im2rec writes: an ``IRHeader`` (single-label: the class id as a float;
+multi-label: the multi-hot vector, ``flag`` = number of classes, which
+``ImageRecordIter(label_width=num_classes)`` reads) followed by the image, encoded with
+the same OpenCV parameters as ``mx.recordio.pack_img``; from the same ``.lst`` im2rec writes
+the same bytes. The ``.lst`` index is the record key, which is the
+sample's index in the data set, so keys are unique across the splits of one export.
+
+Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized and encoded
+on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
+thread, with a bounded number of images in flight so memory stays flat on large data sets.
+
+Every file is written under a hidden temporary name in the output folder and renamed into
+place only when all of them are complete. A cancelled or failed export removes its
+temporary files and leaves files from an earlier export untouched; a successful one also
+removes an earlier export's split files of the same name that it did not write again.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import secrets
+import struct
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import cv2
+import numpy as np
+
+from imgcls_desktop.core.dataset.images import (
+    ImageError,
+    ImageInfo,
+    decode_bgr,
+    probe,
+    resize_shorter_side,
+)
+from imgcls_desktop.core.dataset.lst import format_lst_line
+from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+from imgcls_desktop.core.runtime import mxnet
+
+ENCODINGS = (".jpg", ".png")
+_ENCODED_FORMAT = {".jpg": "jpeg", ".png": "png"}
+_DEFAULT_QUALITY = {".jpg": 95, ".png": 3}
+_QUALITY_RANGE = {".jpg": (1, 100), ".png": (0, 9)}
+_QUALITY_PARAMETER = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".png": cv2.IMWRITE_PNG_COMPRESSION}
+_IN_FLIGHT_PER_WORKER = 4
+_BAD_IMAGE_ERRORS = (ImageError, OSError, cv2.error)
+_LST_SEPARATORS = frozenset("\t\n\r")
+_IR_FORMAT = "IfQQ"  # mx.recordio.IRHeader: flag, label, id, id2
+
+
+class ExportError(Exception):
+    """The export could not be written; the message says why. Nothing was left behind.
+
+    ``skipped`` lists the images that were skipped before the export stopped.
+    """
+
+    def __init__(self, message: str, skipped: tuple[SkippedImage, ...] = ()) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How images are stored in the records.
+
+    ``resize``: shorter side in pixels (None keeps the size). ``quality``: JPEG quality 1-100
+    or PNG compression 0-9 (None: 95 for JPEG, 3 for PNG). ``pass_through``: store an image's
+    original bytes when no transform is needed (already in the target encoding, 8-bit
+    3-channel, shorter side already ``resize``). ``workers``: threads (default: all cores).
+    """
+
+    resize: int | None = None
+    quality: int | None = None
+    encoding: str = ".jpg"
+    pass_through: bool = False
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(
+                f"encoding must be one of {', '.join(ENCODINGS)} (got {self.encoding!r})"
+            )
+        if self.resize is not None and self.resize < 1:
+            raise ValueError(f"resize must be a positive number of pixels (got {self.resize})")
+        low, high = _QUALITY_RANGE[self.encoding]
+        if self.quality is not None and not low <= self.quality <= high:
+            what = "JPEG quality" if self.encoding == ".jpg" else "PNG compression"
+            raise ValueError(f"{what} must be {low}-{high} (got {self.quality})")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {self.workers})")
+
+    @property
+    def effective_quality(self) -> int:
+        """The quality (JPEG) or compression (PNG) actually used."""
+        return _DEFAULT_QUALITY[self.encoding] if self.quality is None else self.quality
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """An image left out of the export, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: final file paths, records per written split, skipped images."""
+
+    out_dir: Path
+    name: str
+    files: tuple[Path, ...]
+    counts: dict[str, int]
+    skipped: tuple[SkippedImage, ...]
+    seconds: float
+
+    @property
+    def written(self) -> int:
+        """Records written over all splits."""
+        return sum(self.counts.values())
+
+    @property
+    def images_per_second(self) -> float:
+        """Images processed (written or skipped) per second."""
+        return (self.written + len(self.skipped)) / self.seconds if self.seconds > 0 else 0.0
+
+
+def export_recordio(
+    dataset: Dataset,
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str = "dataset",
+    assignment: SplitAssignment,
+    options: ExportOptions | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFlag | None = None,
+) -> ExportResult:
+    """Write the splits of ``assignment`` as RecordIO files into ``out_dir``, atomically.
+
+    Unreadable images are skipped and listed in the result. Raises :class:`Cancelled` when
+    ``cancel`` is set and :class:`ExportError` when nothing could be written; either way no
+    new file is left in ``out_dir``.
+    """
+    options = options or ExportOptions()
+    _check_name(name)
+    jobs = [(split, index) for split in SPLIT_NAMES for index in assignment.indices(split)]
+    if not jobs:
+        raise ExportError("nothing to export: no image is in any split")
+    if max(index for _split, index in jobs) >= len(dataset.samples):
+        raise ValueError("the split assignment does not belong to this data set")
+    started = time.perf_counter()
+    out = Path(out_dir)
+    created_out = not out.exists()
+    staging = _Staging(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        writers, skipped = _write_records(dataset, jobs, name, staging, options, progress, cancel)
+        if not writers:
+            raise ExportError("no image could be exported: every image was skipped", tuple(skipped))
+        counts = {split: writer.count for split, writer in writers.items()}
+        _write_metadata(dataset, name, assignment, options, writers, skipped, staging)
+        files = staging.commit()
+    except BaseException as error:
+        staging.discard()
+        if created_out:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if it is still empty
+        if isinstance(error, OSError):
+            raise ExportError(f"cannot write to {out}: {error.strerror or error}") from error
+        if isinstance(error, mxnet().base.MXNetError):
+            raise ExportError(f"cannot write to {out}: {str(error).splitlines()[0]}") from error
+        raise
+    for split in set(SPLIT_NAMES) - set(counts):
+        for suffix in (".lst", ".rec", ".idx"):
+            (out / f"{name}-{split}{suffix}").unlink(missing_ok=True)
+    return ExportResult(
+        out, name, files, counts, tuple(skipped), seconds=time.perf_counter() - started
+    )
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or any(c in name for c in "/\\\t\n\0"):
+        raise ValueError(
+            f"the export name {name!r} must be a plain file name (no folders, not hidden)"
+        )
+
+
+def _write_records(
+    dataset: Dataset,
+    jobs: list[tuple[str, int]],
+    name: str,
+    staging: _Staging,
+    options: ExportOptions,
+    progress: ProgressFn,
+    cancel: CancelFlag | None,
+) -> tuple[dict[str, _SplitWriter], list[SkippedImage]]:
+    """Encode images on a thread pool and write them in order; returns the writers used."""
+    writers: dict[str, _SplitWriter] = {}
+    skipped: list[SkippedImage] = []
+    progress(0, len(jobs))
+    with ImageReader(dataset) as reader:
+        pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="export")
+        try:
+            futures = _ordered_submit(
+                pool,
+                lambda index: _encode_record(reader, dataset, index, options),
+                [index for _split, index in jobs],
+                limit=options.workers * _IN_FLIGHT_PER_WORKER,
+            )
+            for done, ((split, index), future) in enumerate(zip(jobs, futures), start=1):
+                check_cancel(cancel)
+                sample = dataset.samples[index]
+                lst_path = dataset.relative_path(sample)
+                try:
+                    if _LST_SEPARATORS.intersection(lst_path):
+                        raise ImageError("its name holds a tab or line break, which a .lst cannot")
+                    record = future.result()
+                except _BAD_IMAGE_ERRORS as error:
+                    skipped.append(SkippedImage(sample.path, _reason(error)))
+                else:
+                    if split not in writers:
+                        writers[split] = _SplitWriter(staging, f"{name}-{split}", dataset)
+                    writers[split].write(index, sample, lst_path, record)
+                progress(done, len(jobs))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for writer in writers.values():
+                writer.close()
+    return writers, skipped
+
+
+def _ordered_submit(
+    pool: ThreadPoolExecutor, function: Callable[[int], bytes], items: list[int], limit: int
+) -> Iterator[Future[bytes]]:
+    """Futures of ``function(item)`` in item order, with at most ``limit`` submitted ahead."""
+    in_flight: collections.deque[Future[bytes]] = collections.deque()
+    for item in items:
+        in_flight.append(pool.submit(function, item))
+        if len(in_flight) >= limit:
+            yield in_flight.popleft()
+    while in_flight:
+        yield in_flight.popleft()
+
+
+def _labels(dataset: Dataset, sample: Sample) -> list[float]:
+    """The label columns of a sample: its class id, or its multi-hot vector."""
+    return dataset.label_vector(sample) if dataset.multi_label else [float(sample.label)]
+
+
+def _encode_record(
+    reader: ImageReader, dataset: Dataset, index: int, options: ExportOptions
+) -> bytes:
+    """One packed record: header plus the image, transformed only when it has to be."""
+    sample = dataset.samples[index]
+    data = reader.read(sample)
+    info = probe(data)
+    if not (options.pass_through and _passes_through(info, options)):
+        image = decode_bgr(data, info, options.resize)
+        if options.resize:
+            image = resize_shorter_side(image, options.resize)
+        parameters = [_QUALITY_PARAMETER[options.encoding], options.effective_quality]
+        ok, encoded = cv2.imencode(options.encoding, image, parameters)
+        if not ok:
+            raise ImageError(f"cannot be encoded as {options.encoding}")
+        data = encoded.tobytes()
+    return _pack(_labels(dataset, sample), dataset.multi_label, index, data)
+
+
+def _pack(labels: list[float], multi_label: bool, key: int, payload: bytes) -> bytes:
+    """The bytes ``mx.recordio.pack`` makes of ``IRHeader(0, label(s), key, 0)`` and a payload.
+
+    Written out because ``pack`` converts a label vector with numpy's deprecated
+    ``tostring()``, a warning for every multi-label image.
+    """
+    if not multi_label:
+        return struct.pack(_IR_FORMAT, 0, labels[0], key, 0) + payload
+    vector = np.asarray(labels, dtype=np.float32)
+    return struct.pack(_IR_FORMAT, vector.size, 0.0, key, 0) + vector.tobytes() + payload
+
+
+def _passes_through(info: ImageInfo, options: ExportOptions) -> bool:
+    """True when the original bytes already are what the export would produce."""
+    return (
+        info.format == _ENCODED_FORMAT[options.encoding]
+        and not info.needs_conversion
+        and (options.resize is None or min(info.width, info.height) == options.resize)
+    )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return f"cannot be read: {error.strerror or error}"
+    if isinstance(error, cv2.error):
+        return f"cannot be decoded: {error.err or error}"
+    return str(error)
+
+
+class _SplitWriter:
+    """The ``.lst``, ``.rec`` and ``.idx`` files of one split, under temporary names."""
+
+    def __init__(self, staging: _Staging, stem: str, dataset: Dataset) -> None:
+        self._dataset = dataset
+        self.count = 0
+        self.class_counts = [0] * dataset.num_classes
+        rec_path = staging.new_file(f"{stem}.rec")
+        idx_path = staging.new_file(f"{stem}.idx")
+        self._lst: IO[str] = staging.new_file(f"{stem}.lst").open("w", encoding="utf-8")
+        self._record = mxnet().recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
+
+    def write(self, key: int, sample: Sample, lst_path: str, record: bytes) -> None:
+        self._record.write_idx(key, record)
+        self._lst.write(format_lst_line(key, _labels(self._dataset, sample), lst_path))
+        self.count += 1
+        for label in sample.labels:
+            self.class_counts[label] += 1
+
+    def close(self) -> None:
+        self._record.close()
+        self._lst.close()
+
+
+class _Staging:
+    """Files created under hidden temporary names in a folder and renamed into place together."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._token = secrets.token_hex(4)
+        self._final_names: dict[Path, Path] = {}
+
+    def new_file(self, name: str) -> Path:
+        """Create (empty, exclusively) the temporary file that becomes ``name`` on commit."""
+        temporary = self._folder / f".{name}.{self._token}.partial"
+        self._final_names[temporary] = self._folder / name
+        temporary.open("xb").close()
+        return temporary
+
+    def write_text(self, name: str, text: str) -> None:
+        """Create a temporary text file that becomes ``name`` on commit."""
+        self.new_file(name).write_text(text, encoding="utf-8")
+
+    def commit(self) -> tuple[Path, ...]:
+        """Rename every temporary file to its final name; returns the final paths."""
+        for temporary, final in self._final_names.items():
+            os.replace(temporary, final)
+        finals = tuple(self._final_names.values())
+        self._final_names.clear()
+        return finals
+
+    def discard(self) -> None:
+        """Delete every temporary file not yet renamed."""
+        for temporary in self._final_names:
+            temporary.unlink(missing_ok=True)
+        self._final_names.clear()
+
+
+def _write_metadata(
+    dataset: Dataset,
+    name: str,
+    assignment: SplitAssignment,
+    options: ExportOptions,
+    writers: dict[str, _SplitWriter],
+    skipped: list[SkippedImage],
+    staging: _Staging,
+) -> None:
+    """``classes.json``, ``labels.txt`` and our own ``dataset.json`` describing the export."""
+    staging.write_text("classes.json", json.dumps(dataset.class_names, ensure_ascii=False) + "\n")
+    staging.write_text(
+        "labels.txt", "".join(f"{class_name}\n" for class_name in dataset.class_names)
+    )
+    description = {
+        "name": name,
+        "class_names": dataset.class_names,
+        "num_classes": dataset.num_classes,
+        "multi_label": dataset.multi_label,
+        "counts": {split: writer.count for split, writer in writers.items()},
+        "class_counts": {split: writer.class_counts for split, writer in writers.items()},
+        "skipped": len(skipped),
+        "split": {
+            "val_ratio": assignment.val_ratio,
+            "test_ratio": assignment.test_ratio,
+            "seed": assignment.seed,
+        },
+        "options": {
+            "resize": options.resize,
+            "quality": options.effective_quality,
+            "encoding": options.encoding,
+            "pass_through": options.pass_through,
+        },
+        "source": {
+            "kind": dataset.kind.value,
+            "path": str(dataset.source),
+            "root": None if dataset.root is None else str(dataset.root),
+        },
+    }
+    staging.write_text("dataset.json", json.dumps(description, indent=2, ensure_ascii=False) + "\n")
