@@ -1,0 +1,442 @@
+"""The health scan: what is wrong with a data set before it is packed.
+
+Every image is read, hashed (SHA-256 of its bytes), probed and decoded, in parallel threads
+(OpenCV, hashlib and file reads release the GIL). Unusable files are reported with a reason
+and skipped; nothing in the data raises. Only statistics are kept, never decoded pixels.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import itertools
+import os
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+
+from imgcls_desktop.core.dataset.images import ImageError, decode_bgr, probe
+from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+
+_IN_FLIGHT_PER_WORKER = 4
+_WAIT_SECONDS = 0.05  # how often the cancel flag is checked while every worker is busy
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What the scan found for one sample.
+
+    ``reason`` says why an unusable file is skipped (empty when ``ok``); ``conversion``
+    lists what export changes to make it 8-bit colour (e.g. ``"grayscale, 16-bit"``).
+    """
+
+    index: int
+    path: str
+    ok: bool
+    reason: str = ""
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    conversion: str = ""
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    """A class and its number of usable images."""
+
+    class_id: int
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Samples whose files have exactly the same bytes."""
+
+    sha256: str
+    indices: tuple[int, ...]
+    paths: tuple[str, ...]
+    labels: tuple[tuple[int, ...], ...]
+    labels_differ: bool
+
+
+@dataclass(frozen=True)
+class Imbalance:
+    """The largest and the smallest non-empty class, when their ratio is too high."""
+
+    ratio: float
+    largest: ClassCount
+    smallest: ClassCount
+
+
+@dataclass(frozen=True)
+class CrossSplitDuplicate:
+    """A duplicate group whose copies fall into different splits (``splits[i]`` of ``paths[i]``)."""
+
+    indices: tuple[int, ...]
+    paths: tuple[str, ...]
+    splits: tuple[str, ...]
+
+
+@dataclass
+class ScanReport:
+    """The scan's findings, plus the settings they were judged by.
+
+    Small images and duplicates are reported but stay usable: what to do with them is the
+    user's choice. Class counts are of usable images; a multi-label image counts once for
+    each of its labels.
+    """
+
+    class_names: list[str]
+    multi_label: bool
+    files: list[FileResult]
+    class_counts: list[int]
+    duplicate_groups: list[DuplicateGroup]
+    few_images_classes: list[ClassCount]
+    imbalance: Imbalance | None
+    min_size: tuple[int, int] | None
+    min_per_class: int
+    imbalance_ratio: float
+
+    @property
+    def usable_indices(self) -> list[int]:
+        """Indices of the samples that can be exported."""
+        return [result.index for result in self.files if result.ok]
+
+    @property
+    def bad_files(self) -> list[FileResult]:
+        """Files that cannot be used, each with its reason."""
+        return [result for result in self.files if not result.ok]
+
+    @property
+    def small_images(self) -> list[FileResult]:
+        """Usable images smaller than :attr:`min_size` (height, width) in either side."""
+        if self.min_size is None:
+            return []
+        min_height, min_width = self.min_size
+        return [
+            result
+            for result in self.files
+            if result.ok and (result.height < min_height or result.width < min_width)
+        ]
+
+    @property
+    def converted(self) -> list[FileResult]:
+        """Usable images that export converts to 8-bit, 3-channel colour."""
+        return [result for result in self.files if result.ok and result.conversion]
+
+    def classes(self) -> list[ClassCount]:
+        """Every class with its number of usable images, in id order."""
+        return _class_list(self.class_names, self.class_counts)
+
+    def has_problems(self) -> bool:
+        """True when any category of problem has an entry."""
+        return bool(
+            self.bad_files
+            or self.small_images
+            or self.converted
+            or self.duplicate_groups
+            or self.few_images_classes
+            or self.imbalance
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-serialisable values, problem lists included."""
+        data = asdict(self)
+        data["usable_indices"] = self.usable_indices
+        for name in ("bad_files", "small_images", "converted"):
+            data[name] = [asdict(result) for result in getattr(self, name)]
+        return data
+
+
+def scan_dataset(
+    dataset: Dataset,
+    *,
+    min_size: tuple[int, int] | None = None,
+    min_per_class: int = 10,
+    imbalance_ratio: float = 10.0,
+    workers: int | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFlag | None = None,
+) -> ScanReport:
+    """Read, hash, probe and decode every image of ``dataset`` and report its problems.
+
+    ``min_size`` is (height, width); ``workers`` threads decode (default: one per core).
+    ``progress(done, total)`` is called from the calling thread after every image;
+    :class:`~imgcls_desktop.core.jobs.Cancelled` is raised soon after ``cancel`` is set,
+    once the images being decoded at that moment are done.
+    """
+    if min_size is not None and (len(min_size) != 2 or min(min_size) < 1):
+        raise ValueError(f"the minimum size is (height, width) in pixels, not {min_size}")
+    if min_per_class < 0:
+        raise ValueError(f"the minimum images per class cannot be negative ({min_per_class})")
+    if imbalance_ratio < 1:
+        raise ValueError(f"the imbalance ratio must be at least 1, not {imbalance_ratio}")
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+
+    total = len(dataset.samples)
+    results: list[FileResult | None] = [None] * total
+    digests: dict[int, str] = {}
+    progress(0, total)
+    with (
+        ImageReader(dataset) as reader,
+        closing(_scan_files(reader, dataset, workers, cancel)) as checked,
+    ):
+        for done, (result, digest) in enumerate(checked, 1):
+            results[result.index] = result
+            if digest is not None:
+                digests[result.index] = digest
+            progress(done, total)
+    files = [result for result in results if result is not None]
+
+    counts = [0] * dataset.num_classes
+    for result in files:
+        if result.ok:
+            for label in dataset.samples[result.index].labels:
+                counts[label] += 1
+    report_classes = _class_list(dataset.class_names, counts)
+    return ScanReport(
+        class_names=list(dataset.class_names),
+        multi_label=dataset.multi_label,
+        files=files,
+        class_counts=counts,
+        duplicate_groups=_duplicate_groups(dataset, digests),
+        few_images_classes=[c for c in report_classes if c.count < min_per_class],
+        imbalance=_imbalance(report_classes, imbalance_ratio),
+        min_size=tuple(min_size) if min_size is not None else None,
+        min_per_class=min_per_class,
+        imbalance_ratio=imbalance_ratio,
+    )
+
+
+def _scan_files(
+    reader: ImageReader, dataset: Dataset, workers: int, cancel: CancelFlag | None
+) -> Iterator[tuple[FileResult, str | None]]:
+    """Check the samples in ``workers`` threads, yielding results as they complete.
+
+    Only a few images per worker are queued at a time, so a cancel takes effect at once
+    and memory holds only the bytes of the images being checked.
+    """
+    samples = enumerate(dataset.samples)
+    queue_size = workers * _IN_FLIGHT_PER_WORKER
+    with cf.ThreadPoolExecutor(workers, thread_name_prefix="scan") as pool:
+        pending: set[cf.Future[tuple[FileResult, str | None]]] = set()
+        try:
+            while True:
+                check_cancel(cancel)
+                for index, sample in itertools.islice(samples, queue_size - len(pending)):
+                    pending.add(pool.submit(_check_file, reader, index, sample))
+                if not pending:
+                    return
+                finished, pending = cf.wait(
+                    pending, timeout=_WAIT_SECONDS, return_when=cf.FIRST_COMPLETED
+                )
+                for future in finished:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _check_file(reader: ImageReader, index: int, sample: Sample) -> tuple[FileResult, str | None]:
+    """The result for one sample and, when it is usable, the SHA-256 of its bytes."""
+    try:
+        data = reader.read(sample)
+    except OSError as exc:
+        return FileResult(index, sample.path, ok=False, reason=_read_error(exc)), None
+    try:
+        info = probe(data)
+    except ImageError as exc:
+        return FileResult(index, sample.path, ok=False, reason=str(exc)), None
+    found = FileResult(
+        index,
+        sample.path,
+        ok=True,
+        width=info.width,
+        height=info.height,
+        format=info.format,
+        conversion=info.describe_conversion() if info.needs_conversion else "",
+    )
+    try:
+        # Decoding at the smallest scale still entropy-decodes every JPEG block (where
+        # corruption shows) but skips most of the inverse DCT: several times faster.
+        decode_bgr(data, info, shorter_side=1)
+    except ImageError as exc:
+        return _unusable(found, str(exc)), None
+    except cv2.error:
+        return _unusable(found, "cannot be decoded (too large or unsupported by OpenCV)"), None
+    return found, hashlib.sha256(data).hexdigest()
+
+
+def _class_list(names: Sequence[str], counts: Sequence[int]) -> list[ClassCount]:
+    return [
+        ClassCount(class_id, name, count)
+        for class_id, (name, count) in enumerate(zip(names, counts))
+    ]
+
+
+def _unusable(result: FileResult, reason: str) -> FileResult:
+    return FileResult(
+        result.index, result.path, False, reason, result.width, result.height, result.format
+    )
+
+
+def _read_error(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not a file"
+    return f"cannot be read ({exc.strerror or exc})"
+
+
+def _duplicate_groups(dataset: Dataset, digests: dict[int, str]) -> list[DuplicateGroup]:
+    by_digest: dict[str, list[int]] = defaultdict(list)
+    for index in sorted(digests):
+        by_digest[digests[index]].append(index)
+    groups = []
+    for digest, indices in by_digest.items():
+        if len(indices) > 1:
+            members = [dataset.samples[index] for index in indices]
+            labels = tuple(sample.labels for sample in members)
+            paths = tuple(sample.path for sample in members)
+            groups.append(
+                DuplicateGroup(digest, tuple(indices), paths, labels, len(set(labels)) > 1)
+            )
+    return groups
+
+
+def _imbalance(classes: list[ClassCount], ratio: float) -> Imbalance | None:
+    """The largest/smallest pair of non-empty classes when their ratio exceeds ``ratio``.
+
+    Empty classes are left out (they would make the ratio infinite); the few-images check
+    reports them.
+    """
+    present = [c for c in classes if c.count > 0]
+    if len(present) < 2:
+        return None
+    largest = max(present, key=lambda c: c.count)
+    smallest = min(present, key=lambda c: c.count)
+    found = largest.count / smallest.count
+    return Imbalance(round(found, 2), largest, smallest) if found > ratio else None
+
+
+def cross_split_duplicates(
+    report: ScanReport, assignment: Sequence[str]
+) -> list[CrossSplitDuplicate]:
+    """Duplicate groups with copies in different splits (``assignment[i]``: sample i's split).
+
+    Such copies leak training images into validation or test and inflate their scores. An
+    empty split name means the sample is in no split; such copies are left out.
+    """
+    if len(assignment) != len(report.files):
+        raise ValueError(
+            f"the split assignment has {len(assignment)} entries for {len(report.files)} samples"
+        )
+    found = []
+    for group in report.duplicate_groups:
+        members = [(i, path) for i, path in zip(group.indices, group.paths) if assignment[i]]
+        splits = tuple(assignment[index] for index, _path in members)
+        if len(set(splits)) > 1:
+            indices, paths = zip(*members)
+            found.append(CrossSplitDuplicate(indices, paths, splits))
+    return found
+
+
+def format_text(
+    report: ScanReport, *, assignment: Sequence[str] | None = None, limit: int | None = 20
+) -> str:
+    """The report as text for a terminal: a class table, then each kind of problem.
+
+    With ``assignment``, duplicates across splits are listed too. Each list shows at most
+    ``limit`` entries (None: all).
+    """
+    usable = len(report.usable_indices)
+    lines = [
+        f"Scanned {len(report.files)} images in {len(report.class_names)} classes: "
+        f"{usable} usable, {len(report.bad_files)} unusable.",
+        "",
+        *_class_table(report, usable),
+    ]
+
+    def section(title: str, entries: Sequence[str]) -> None:
+        if not entries:
+            return
+        lines.extend(["", f"{title} ({len(entries)}):"])
+        shown = entries if limit is None else entries[:limit]
+        lines.extend(f"  {entry}" for entry in shown)
+        if len(shown) < len(entries):
+            lines.append(f"  ... and {len(entries) - len(shown)} more")
+
+    section("Unusable files, skipped", [f"{f.path}: {f.reason}" for f in report.bad_files])
+    if report.min_size is not None:
+        height, width = report.min_size
+        section(
+            f"Smaller than {height} high x {width} wide",
+            [f"{f.path}: {f.height} high x {f.width} wide" for f in report.small_images],
+        )
+    section(
+        "Converted to 8-bit colour on export",
+        [f"{f.path}: {f.conversion}" for f in report.converted],
+    )
+    section(
+        "Exact duplicates", [_describe_group(report, group) for group in report.duplicate_groups]
+    )
+    if assignment is not None:
+        section(
+            "Duplicates in more than one split",
+            [
+                ", ".join(f"{path} ({split})" for path, split in zip(dup.paths, dup.splits))
+                for dup in cross_split_duplicates(report, assignment)
+            ],
+        )
+    section(
+        f"Classes with fewer than {report.min_per_class} usable images",
+        [f"{c.name}: {c.count}" for c in report.few_images_classes],
+    )
+    if report.imbalance is not None:
+        imbalance = report.imbalance
+        lines.extend(
+            [
+                "",
+                f"Class imbalance: {imbalance.largest.name} has {imbalance.largest.count} "
+                f"images, {imbalance.smallest.name} only {imbalance.smallest.count} "
+                f"({imbalance.ratio:g} times as many; the limit is {report.imbalance_ratio:g}).",
+            ]
+        )
+    if not report.has_problems():
+        lines.extend(["", "No problems found."])
+    return "\n".join(lines)
+
+
+def _class_table(report: ScanReport, usable: int) -> list[str]:
+    """Id, name, usable images and share of every class, aligned in columns."""
+    width = max([len("class"), *(len(name) for name in report.class_names)])
+    lines = [f"  {'id':>3}  {'class':<{width}}  {'images':>7}  {'share':>6}"]
+    for entry in report.classes():
+        share = f"{100.0 * entry.count / usable:.1f}%" if usable else "-"
+        lines.append(f"  {entry.class_id:>3}  {entry.name:<{width}}  {entry.count:>7}  {share:>6}")
+    if report.multi_label:
+        lines.append("  (a multi-label image counts once for each of its labels)")
+    return lines
+
+
+def _describe_group(report: ScanReport, group: DuplicateGroup) -> str:
+    text = f"{len(group.paths)} copies: {', '.join(group.paths)}"
+    if not group.labels_differ:
+        return text
+    names = [
+        "+".join(report.class_names[label] for label in labels) or "(none)"
+        for labels in group.labels
+    ]
+    return f"{text} (labelled differently: {' / '.join(names)})"
