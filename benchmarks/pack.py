@@ -110,7 +110,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is shown)")
     parser.add_argument("--dir", help="where to put the photos and records (default: temp)")
+    parser.add_argument(
+        "--opencv-threads", type=int, help="cv2.setNumThreads before timing (default: as is)"
+    )
     args = parser.parse_args()
+    if args.opencv_threads is not None:
+        cv2.setNumThreads(args.opencv_threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     with tempfile.TemporaryDirectory(prefix="imgcls-pack-bench-", dir=args.dir) as temp:
