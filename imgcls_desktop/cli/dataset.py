@@ -50,7 +50,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     pack.add_argument("--test-ratio", type=float, default=0.0, help="test share per class")
     pack.add_argument("--seed", type=int, default=0, help="seed of the split")
     pack.add_argument("--resize", type=int, help="resize the shorter side to N pixels")
-    pack.add_argument("--quality", type=int, default=95, help="JPEG quality / PNG compression")
+    pack.add_argument(
+        "--quality",
+        type=int,
+        help="JPEG quality 1-100 (default 95) or PNG compression 0-9 (default 3)",
+    )
     pack.add_argument(
         "--encoding",
         choices=[".jpg", ".png"],

@@ -263,10 +263,10 @@ class ExportPanel(QGroupBox):
         self.encoding = QComboBox()
         self.encoding.addItems([".jpg", ".png"])
         self.encoding.setToolTip("How images are stored in the .rec (what im2rec calls --encoding)")
+        self.quality_label = QLabel()
         self.quality = QSpinBox()
-        self.quality.setRange(1, 100)
-        self.quality.setValue(95)
-        self.quality.setToolTip("JPEG quality (1-100); for PNG, higher means more compression")
+        self.encoding.currentTextChanged.connect(self._show_quality_range)
+        self._show_quality_range(self.encoding.currentText())
         self.pass_through = QCheckBox("Copy images unchanged when possible")
         self.pass_through.setToolTip(
             "Pass-through: store the original bytes of images that need no resizing or "
@@ -296,7 +296,7 @@ class ExportPanel(QGroupBox):
         image_form.addWidget(self.resize, 0, 1)
         image_form.addWidget(QLabel("Encoding"), 1, 0)
         image_form.addWidget(self.encoding, 1, 1)
-        image_form.addWidget(QLabel("Quality"), 2, 0)
+        image_form.addWidget(self.quality_label, 2, 0)
         image_form.addWidget(self.quality, 2, 1)
         image_form.addWidget(self.pass_through, 3, 0, 1, 2)
         output_row = QHBoxLayout()
@@ -324,6 +324,18 @@ class ExportPanel(QGroupBox):
         box.setSuffix(" %")
         box.setToolTip(tip)
         return box
+
+    def _show_quality_range(self, encoding: str) -> None:
+        if encoding == ".png":
+            self.quality_label.setText("Compression")
+            self.quality.setRange(0, 9)
+            self.quality.setValue(3)
+            self.quality.setToolTip("PNG compression level 0-9: higher is smaller and slower")
+        else:
+            self.quality_label.setText("Quality")
+            self.quality.setRange(1, 100)
+            self.quality.setValue(95)
+            self.quality.setToolTip("JPEG quality 1-100: higher is sharper and larger")
 
     def _choose_out_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())

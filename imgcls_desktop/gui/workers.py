@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -74,6 +74,13 @@ class Worker(QObject):
             self.failed.emit(describe_error(error), traceback.format_exc())
         else:
             self.finished.emit(result)
+        # Hand the worker back to the GUI thread, to be destroyed there once the handle lets
+        # go of it. Destroyed in its own thread (deleteLater), a Python QObject needs the GIL
+        # while Qt holds its connection lock; the GUI thread, holding the GIL and asking for
+        # that lock, then deadlocks with it (seen in the tests with PySide6 6.11).
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
         self.done.emit()
 
     def _report_progress(self, done: int, total: int) -> None:
@@ -117,7 +124,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._running: dict[QThread, Worker] = {}
+        self._running: dict[QThread, JobHandle] = {}
 
     def start(self, job: Job, title: str) -> JobHandle:
         """Run ``job`` in a new thread; its signals arrive through the returned handle."""
@@ -128,10 +135,9 @@ class JobRunner(QObject):
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.done.connect(thread.quit)
-        worker.done.connect(worker.deleteLater)
         thread.finished.connect(self._forget_thread)
         thread.finished.connect(thread.deleteLater)
-        self._running[thread] = worker
+        self._running[thread] = handle
         thread.start()
         self.job_started.emit(handle)
         return handle
@@ -140,8 +146,8 @@ class JobRunner(QObject):
     def _forget_thread(self) -> None:
         self._running.pop(self.sender(), None)
 
-    def running(self) -> list[Worker]:
-        """The workers whose thread has not finished yet."""
+    def running(self) -> list[JobHandle]:
+        """The jobs whose thread has not finished yet."""
         return list(self._running.values())
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
@@ -150,7 +156,7 @@ class JobRunner(QObject):
         Called from the GUI thread, which then cannot deliver the queued ``quit``: the
         threads are told to quit directly, and end once their job returns.
         """
-        for thread, worker in self._running.items():
-            worker.cancel()
+        for thread, handle in self._running.items():
+            handle.cancel()
             thread.quit()
         return all([thread.wait(timeout_ms) for thread in list(self._running)])

@@ -174,3 +174,16 @@ def test_closing_during_a_job_cancels_it(qtbot: QtBot, tmp_path: Path) -> None:
     assert job is not None
     window.close()
     assert window.jobs.shutdown(timeout_ms=0), "a job thread outlived the window"
+
+
+def test_png_export_uses_the_compression_range(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    tab.export_panel.encoding.setCurrentText(".png")
+    assert (tab.export_panel.quality.minimum(), tab.export_panel.quality.maximum()) == (0, 9)
+    tab.export_panel.out_dir.setText(str(tmp_path / "png"))
+    job = tab.export()
+    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    assert tab.last_export is not None and tab.last_export.result.written == 18
