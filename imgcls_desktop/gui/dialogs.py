@@ -1,29 +1,28 @@
-"""Small dialogs shared by every tab."""
+"""Small dialogs shared by every tab. None of them blocks the event loop."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def show_error(parent: QWidget, title: str, message: str, details: str = "") -> QMessageBox:
-    """Show an error without blocking: the reason, and the details behind a button."""
-    box = QMessageBox(
-        QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent
-    )
-    box.setObjectName("errorDialog")
+def _show_message(
+    parent: QWidget, icon: QMessageBox.Icon, name: str, title: str, message: str, details: str
+) -> QMessageBox:
+    box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName(name)
     if details:
         box.setDetailedText(details)
     box.open()
     return box
+
+
+def show_error(parent: QWidget, title: str, message: str, details: str = "") -> QMessageBox:
+    """Show an error: the reason, and the details (a traceback) behind a button."""
+    return _show_message(parent, QMessageBox.Icon.Critical, "errorDialog", title, message, details)
 
 
 def show_info(parent: QWidget, title: str, message: str, details: str = "") -> QMessageBox:
-    """Show a summary without blocking, with optional details."""
-    box = QMessageBox(
-        QMessageBox.Icon.Information, title, message, QMessageBox.StandardButton.Ok, parent
+    """Show a summary, with optional details behind a button."""
+    return _show_message(
+        parent, QMessageBox.Icon.Information, "infoDialog", title, message, details
     )
-    box.setObjectName("infoDialog")
-    if details:
-        box.setDetailedText(details)
-    box.open()
-    return box

@@ -37,8 +37,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-class Worker(QObject):
-    """Runs one job in a worker thread and reports it through signals."""
+class _JobSignals(QObject):
+    """The signals of a job, shared by the worker and its handle."""
 
     progress = Signal(int, int)
     metrics = Signal(dict)
@@ -46,6 +46,12 @@ class Worker(QObject):
     failed = Signal(str, str)
     cancelled = Signal()
     done = Signal()
+
+    SIGNAL_NAMES = ("progress", "metrics", "finished", "failed", "cancelled", "done")
+
+
+class Worker(_JobSignals):
+    """Runs one job in a worker thread and reports it through signals."""
 
     def __init__(self, job: Job, title: str) -> None:
         super().__init__()
@@ -90,21 +96,14 @@ class Worker(QObject):
             self.progress.emit(done, total)
 
 
-class JobHandle(QObject):
+class JobHandle(_JobSignals):
     """The GUI thread's side of a running job: the worker's signals, and Cancel."""
-
-    progress = Signal(int, int)
-    metrics = Signal(dict)
-    finished = Signal(object)
-    failed = Signal(str, str)
-    cancelled = Signal()
-    done = Signal()
 
     def __init__(self, worker: Worker) -> None:
         super().__init__()
         self.title = worker.title
         self._worker = worker
-        for name in ("progress", "metrics", "finished", "failed", "cancelled", "done"):
+        for name in self.SIGNAL_NAMES:
             getattr(worker, name).connect(getattr(self, name))
 
     def cancel(self) -> None:

@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel
-from imgcls_desktop.gui.workers import JobHandle, JobRunner, Worker
+from imgcls_desktop.gui.workers import Job, JobHandle, JobRunner, Worker
 
 
 @pytest.fixture
@@ -69,16 +69,21 @@ def test_unexpected_error_names_its_type(qtbot: QtBot, runner: JobRunner) -> Non
     assert blocker.args[0] == "KeyError: 'missing'"
 
 
-def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunner) -> None:
-    started = threading.Event()
+def _endless_job(started: threading.Event) -> Job:
+    """A job that runs until it is cancelled, setting ``started`` first."""
 
-    def endless_job(progress: ProgressFn, cancel: CancelFlag) -> None:
+    def job(progress: ProgressFn, cancel: CancelFlag) -> None:
         started.set()
         while True:
             check_cancel(cancel)
             cancel.wait(0.01)
 
-    handle = runner.start(endless_job, "Endless")
+    return job
+
+
+def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunner) -> None:
+    started = threading.Event()
+    handle = runner.start(_endless_job(started), "Endless")
     assert started.wait(5)
     with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=5000):
         handle.cancel()
@@ -87,14 +92,7 @@ def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunne
 def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
     job_runner = JobRunner()
     started = threading.Event()
-
-    def endless_job(progress: ProgressFn, cancel: CancelFlag) -> None:
-        started.set()
-        while True:
-            check_cancel(cancel)
-            cancel.wait(0.01)
-
-    job_runner.start(endless_job, "Endless")
+    job_runner.start(_endless_job(started), "Endless")
     assert started.wait(5)
     assert job_runner.shutdown(5000)
 
