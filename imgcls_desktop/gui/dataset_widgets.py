@@ -83,11 +83,16 @@ class EmptyState(QWidget):
         self.sample_button = button
         layout = QVBoxLayout(self)
         layout.addStretch(2)
+        # Centred by stretches: a wrapped label centred by alignment gets clipped.
         for widget in (title, text):
-            layout.addWidget(widget, alignment=Qt.AlignmentFlag.AlignHCenter)
-        layout.addSpacing(12)
+            row = QHBoxLayout()
+            row.addStretch(1)
+            row.addWidget(widget)
+            row.addStretch(1)
+            layout.addLayout(row)
+        buttons.insertStretch(0, 1)
+        buttons.addStretch(1)
         layout.addLayout(buttons)
-        layout.setAlignment(buttons, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(3)
 
 
