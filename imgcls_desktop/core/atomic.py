@@ -1,0 +1,62 @@
+"""Atomic file writes: readers see the old file or the new one, never a half-written one.
+
+Each write goes to a hidden temporary file in the destination's folder, is flushed and
+fsynced, then renamed over the destination with :func:`os.replace` (atomic on POSIX and
+Windows within one file system). On any failure the temporary file is removed and the
+destination is left untouched. The new file gets the usual permissions (``0o666`` less the
+umask), like a file created with :func:`open`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+
+# Windows would otherwise translate newlines in a descriptor opened without O_BINARY.
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (the folder must exist)."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(target.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Replace ``path`` with ``text`` atomically; newlines are written as given."""
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: object, *, indent: int | None = 2) -> None:
+    """Replace ``path`` with ``obj`` as UTF-8 JSON (and a final newline) atomically.
+
+    The object is serialised before anything touches the disk, so a value JSON cannot hold
+    raises :class:`TypeError` (or :class:`ValueError`) and leaves no file behind.
+    """
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); folders cannot be opened for fsync on Windows."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
