@@ -1,0 +1,1 @@
+"""Training: the network builders, offline transfer learning, data iterators and the loop."""
