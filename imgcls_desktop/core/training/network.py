@@ -34,8 +34,6 @@ CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 
 #: The output name of every deployable symbol: ``softmax``, as in SageMaker's artifacts.
 OUTPUT_NAME = "softmax"
-#: The label input of :func:`classifier_symbol`, as in SageMaker's artifacts.
-LABEL_NAME = f"{OUTPUT_NAME}_label"
 #: The input of every symbol.
 DATA_NAME = "data"
 
