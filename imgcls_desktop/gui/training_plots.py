@@ -1,0 +1,161 @@
+"""Live training curves: batch loss, epoch loss, accuracy and learning rate (pyqtgraph).
+
+Each curve is one persistent ``PlotDataItem``; new points only go into Python lists, and a
+timer pushes them with ``setData`` a few times a second, so a fast stream of batches never
+makes the window redraw more often than it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+REDRAW_INTERVAL_MS = 250
+SMOOTHING = 0.9  # weight of the running average of the batch loss
+
+_BLUE, _ORANGE, _GREEN, _GREY, _PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#b0b0b0", "#9467bd"
+
+
+class _Curve:
+    """A growing series and its plot item."""
+
+    def __init__(
+        self,
+        plot: pg.PlotItem,
+        name: str,
+        colour: str,
+        *,
+        width: float = 2.0,
+        symbol: str | None = None,
+    ) -> None:
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.item = plot.plot(
+            [],
+            [],
+            name=name,
+            pen=pg.mkPen(colour, width=width),
+            symbol=symbol,
+            symbolSize=6,
+            symbolBrush=colour,
+            symbolPen=None,
+        )
+        self._drawn = 0
+
+    def append(self, x: float, y: float) -> None:
+        self.x.append(x)
+        self.y.append(y)
+
+    def clear(self) -> None:
+        self.x.clear()
+        self.y.clear()
+        self._drawn = -1
+
+    def redraw(self) -> None:
+        if self._drawn != len(self.x):
+            self.item.setData(self.x, self.y)
+            self._drawn = len(self.x)
+
+
+def _plot(
+    widget: pg.GraphicsLayoutWidget, row: int, column: int, title: str, x_label: str, y_label: str
+) -> pg.PlotItem:
+    plot = widget.addPlot(row=row, col=column, title=title)
+    plot.setLabel("bottom", x_label)
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.addLegend(offset=(-8, 8))
+    plot.setMenuEnabled(False)
+    return plot
+
+
+class TrainingPlots(QWidget):
+    """Four live plots: batch loss (raw, smoothed), epoch loss, accuracy, learning rate."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground("w")
+        self.canvas.setToolTip(
+            "Drag to pan, scroll to zoom; the small A button fits the curves again"
+        )
+        batch = _plot(self.canvas, 0, 0, "Batch loss", "epoch", "loss")
+        epoch = _plot(self.canvas, 0, 1, "Loss per epoch", "epoch", "loss")
+        accuracy = _plot(self.canvas, 1, 0, "Accuracy per epoch", "epoch", "accuracy")
+        rate = _plot(self.canvas, 1, 1, "Learning rate", "epoch", "learning rate")
+        accuracy.setYRange(0, 1, padding=0.02)
+        self.batch_loss = _Curve(batch, "batch", _GREY, width=1)
+        self.smoothed_loss = _Curve(batch, "smoothed", _BLUE)
+        self.train_loss = _Curve(epoch, "train", _BLUE, symbol="o")
+        self.val_loss = _Curve(epoch, "validation", _ORANGE, symbol="o")
+        self.train_accuracy = _Curve(accuracy, "train", _BLUE, symbol="o")
+        self.val_accuracy = _Curve(accuracy, "validation", _ORANGE, symbol="o")
+        self.top_k_accuracy = _Curve(accuracy, "validation top-k", _GREEN, symbol="t")
+        self.learning_rate = _Curve(rate, "learning rate", _PURPLE)
+        self._curves = (
+            self.batch_loss,
+            self.smoothed_loss,
+            self.train_loss,
+            self.val_loss,
+            self.train_accuracy,
+            self.val_accuracy,
+            self.top_k_accuracy,
+            self.learning_rate,
+        )
+        self._smoothed: float | None = None
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def clear(self) -> None:
+        """Forget every point (a new run)."""
+        for curve in self._curves:
+            curve.clear()
+        self._smoothed = None
+        self.redraw()
+
+    def add_batch(self, position: float, logs: Mapping[str, float]) -> None:
+        """Add a batch's loss and learning rate at ``position`` (in epochs, fractional)."""
+        if "loss" in logs:
+            loss = float(logs["loss"])
+            self._smoothed = (
+                loss
+                if self._smoothed is None
+                else (SMOOTHING * self._smoothed + (1 - SMOOTHING) * loss)
+            )
+            self.batch_loss.append(position, loss)
+            self.smoothed_loss.append(position, self._smoothed)
+        if "learning_rate" in logs:
+            self.learning_rate.append(position, float(logs["learning_rate"]))
+
+    def add_epoch(self, epoch: int, logs: Mapping[str, object]) -> None:
+        """Add an epoch's losses and accuracies (epoch numbers are 1-based)."""
+        for key, curve in (
+            ("train_loss", self.train_loss),
+            ("val_loss", self.val_loss),
+            ("train_accuracy", self.train_accuracy),
+            ("val_accuracy", self.val_accuracy),
+            ("val_top_k_accuracy", self.top_k_accuracy),
+        ):
+            value = logs.get(key)
+            if isinstance(value, (int, float)):
+                curve.append(epoch, float(value))
+
+    def show_history(self, epochs: Sequence[Mapping[str, object]]) -> None:
+        """Replace the curves by a finished run's per-epoch history (metrics.jsonl lines)."""
+        self.clear()
+        for number, logs in enumerate(epochs, start=1):
+            self.add_epoch(int(logs.get("epoch", number)), logs)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Push new points to the plot items (called by the timer)."""
+        for curve in self._curves:
+            curve.redraw()
