@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from imgcls_desktop.core.dataset.export import ExportOptions
 from imgcls_desktop.gui.imaging import load_qimage
+from imgcls_desktop.gui.path_field import PathField, PathKind
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -277,12 +277,12 @@ class ExportPanel(QGroupBox):
             "Pass-through: store the original bytes of images that need no resizing or "
             "conversion (much faster; im2rec --pass-through)"
         )
-        self.out_dir = QLineEdit()
-        self.out_dir.setPlaceholderText("Folder for the .lst, .rec and .idx files")
-        self.out_dir.setToolTip("Where the RecordIO files are written")
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Choose the output folder")
-        browse.clicked.connect(self._choose_out_dir)
+        self.out_dir = PathField(
+            PathKind.FOLDER,
+            caption="Output folder",
+            placeholder="Folder for the .lst, .rec and .idx files",
+            tooltip="Where the RecordIO files are written",
+        )
         self.name = QLineEdit("dataset")
         self.name.setToolTip("File names start with it: NAME-train.rec, NAME-val.rec, …")
         self.export_button = QPushButton("Export RecordIO")
@@ -304,11 +304,8 @@ class ExportPanel(QGroupBox):
         image_form.addWidget(self.quality_label, 2, 0)
         image_form.addWidget(self.quality, 2, 1)
         image_form.addWidget(self.pass_through, 3, 0, 1, 2)
-        output_row = QHBoxLayout()
-        output_row.addWidget(self.out_dir, 1)
-        output_row.addWidget(browse)
         output_form = QFormLayout()
-        output_form.addRow("Output folder", output_row)
+        output_form.addRow("Output folder", self.out_dir)
         output_form.addRow("Name", self.name)
         export_row = QHBoxLayout()
         export_row.addStretch(1)
@@ -341,11 +338,6 @@ class ExportPanel(QGroupBox):
             self.quality.setRange(1, 100)
             self.quality.setValue(95)
             self.quality.setToolTip("JPEG quality 1-100: higher is sharper and larger")
-
-    def _choose_out_dir(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
-        if folder:
-            self.out_dir.setText(folder)
 
     def settings(self) -> ExportSettings:
         """The chosen settings; ValueError with the reason when they cannot work."""

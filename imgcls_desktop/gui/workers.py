@@ -21,9 +21,11 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
-from imgcls_desktop.core.jobs import CancelFlag, Cancelled, ProgressFn
+from imgcls_desktop.core.jobs import Cancelled
 
-Job = Callable[[ProgressFn, CancelFlag], Any]
+Job = Callable[..., Any]
+"""``job(progress, cancel)``, or ``job(progress, cancel, emit_metrics)`` when started with
+``with_metrics=True``: ``emit_metrics(dict)`` sends a plain dict to the GUI thread."""
 
 _PROGRESS_INTERVAL_S = 0.05
 # Errors whose message is written for users; anything else also shows its type.
@@ -53,10 +55,11 @@ class _JobSignals(QObject):
 class Worker(_JobSignals):
     """Runs one job in a worker thread and reports it through signals."""
 
-    def __init__(self, job: Job, title: str) -> None:
+    def __init__(self, job: Job, title: str, *, with_metrics: bool = False) -> None:
         super().__init__()
         self.title = title
         self._job = job
+        self._with_metrics = with_metrics
         self._cancel = threading.Event()
         self._last_progress = 0.0
 
@@ -73,7 +76,8 @@ class Worker(_JobSignals):
     def run(self) -> None:
         """Run the job (called in the worker thread) and emit its outcome, then ``done``."""
         try:
-            result = self._job(self._report_progress, self._cancel)
+            extra = (self.metrics.emit,) if self._with_metrics else ()
+            result = self._job(self._report_progress, self._cancel, *extra)
         except Cancelled:
             self.cancelled.emit()
         except Exception as error:  # every failure is reported in the window, never lost
@@ -125,9 +129,9 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._running: dict[QThread, JobHandle] = {}
 
-    def start(self, job: Job, title: str) -> JobHandle:
+    def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle:
         """Run ``job`` in a new thread; its signals arrive through the returned handle."""
-        worker = Worker(job, title)
+        worker = Worker(job, title, with_metrics=with_metrics)
         handle = JobHandle(worker)
         thread = QThread()
         thread.setObjectName(worker.title)

@@ -1,0 +1,91 @@
+"""A path entry: a line edit, a Browse button, and drag and drop of a file or folder."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+
+class PathKind(Enum):
+    """What a path field asks for."""
+
+    FOLDER = "folder"
+    OPEN_FILE = "open file"
+    FILE_OR_FOLDER = "file or folder"
+
+
+class PathField(QWidget):
+    """A path the user types, picks with Browse… or drops on the field."""
+
+    changed = Signal(str)
+
+    def __init__(
+        self,
+        kind: PathKind,
+        *,
+        caption: str,
+        placeholder: str = "",
+        file_filter: str = "",
+        tooltip: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._kind = kind
+        self._caption = caption
+        self._filter = file_filter
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setToolTip(tooltip or caption)
+        self.edit.textChanged.connect(self.changed)
+        self.edit.setAcceptDrops(False)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.setToolTip(f"{caption} (or drop it here)")
+        self.browse_button.clicked.connect(self.browse)
+        if kind is PathKind.FILE_OR_FOLDER:
+            self.folder_button = QPushButton("Folder…")
+            self.folder_button.setToolTip("Choose a folder instead of a file")
+            self.folder_button.clicked.connect(self._browse_folder)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.browse_button)
+        if kind is PathKind.FILE_OR_FOLDER:
+            layout.addWidget(self.folder_button)
+        self.setAcceptDrops(True)
+
+    def text(self) -> str:
+        """The path as typed (stripped)."""
+        return self.edit.text().strip()
+
+    def setText(self, text: str) -> None:
+        """Show ``text`` as the path."""
+        self.edit.setText(text)
+
+    def browse(self) -> None:
+        """Ask for the path with a file dialog."""
+        if self._kind is PathKind.FOLDER:
+            self._browse_folder()
+            return
+        path, _ = QFileDialog.getOpenFileName(self, self._caption, self.text(), self._filter)
+        if path:
+            self.setText(path)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self._caption, self.text())
+        if folder:
+            self.setText(folder)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept a dropped local path."""
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Take the first dropped local path."""
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.setText(paths[0])
