@@ -129,6 +129,7 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path: Path) -> None:
     good = jpeg_bytes()
     png = png_bytes(np.zeros((16, 16, 3), np.uint8))
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+    huge_ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
     contents = {
         "good.jpg": good,
         "empty.jpg": b"",
@@ -137,6 +138,7 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path: Path) -> None:
         "truncated.png": png[: len(png) - 30],
         "random.png": b"\x89PNG\r\n\x1a\n" + np.random.default_rng(1).bytes(300),
         "bad-data.png": png[:8] + ihdr + png_chunk(b"IDAT", b"not zlib") + png_chunk(b"IEND", b""),
+        "huge.png": png[:8] + huge_ihdr + png[33:],
     }
     for name, data in contents.items():
         write_bytes(tmp_path / name, data)
@@ -150,6 +152,7 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path: Path) -> None:
         "truncated.png": "truncated PNG (no end chunk)",
         "random.png": "truncated or corrupt PNG (no header)",
         "bad-data.png": "cannot be decoded (corrupt or unsupported image data)",
+        "huge.png": "cannot be decoded (100000 x 100000 pixels: too large for OpenCV)",
         "missing.jpg": "file not found",
     }
     assert report.usable_indices == [0]
