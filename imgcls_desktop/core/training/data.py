@@ -1,0 +1,598 @@
+"""Training data: from what the user gives to the RecordIO files ``ImageRecordIter`` reads.
+
+A ``.rec`` with its ``.idx`` is used as it is. A folder, ``.lst`` or manifest (or a ``.rec``
+that must be split, has no ``.idx`` or holds unreadable records) is health-scanned and
+packed into ``<run>/data/`` with the dataset pipeline; unreadable images are left out and
+reported. Without a validation source, 20% of each class of the training source is set
+aside for validation (stratified, seeded) and the split is recorded.
+
+**Image size.** Every image reaches the network with the same shorter side ``S``, from which
+the iterators crop ``H x W`` (random crop when training with augmentation, centre crop for
+validation and inference):
+
+- ``S = resize`` when the ``resize`` hyperparameter is set (SageMaker's meaning);
+- else the images' own shorter side when all share one between ``max(H, W)`` and the cap;
+- else the cap: ``max(H, W)`` without augmentation (the centre crop then keeps the whole
+  width of a square image), ``max(H, W) * 8/7`` with it (the usual 256 for 224 px), which
+  leaves a random crop room to move (a crop of a ``max(H, W)`` square image could only
+  flip it). Larger images are shrunk, so every epoch decodes small records, and images
+  smaller than ``H x W`` are enlarged instead of crashing ``ImageRecordIter``.
+
+Packed images are stored at ``S``; a ``.rec`` used as it is gets ``resize=S`` in its
+iterator unless its images already have that shorter side. :func:`inference_preprocessing`
+records ``S`` and the crop, so inference prepares images exactly as validation does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imgcls_desktop.core.dataset.export import ExportOptions, SkippedImage, export_recordio
+from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.dataset.scan import ScanReport, scan_dataset
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import SplitAssignment, split_dataset
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
+from imgcls_desktop.core.runtime import mxnet
+
+if TYPE_CHECKING:
+    from imgcls_desktop.core.hyperparams import DataFacts, HyperParameters
+
+DATA_FOLDER = "data"
+VALIDATION_SHARE = 0.2
+_EXPORT_NAME = "dataset"
+_CROP_MARGIN = 8 / 7
+
+AUGMENTATIONS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "crop": {"rand_crop": True, "rand_mirror": True},
+    "crop_color": {
+        "rand_crop": True,
+        "rand_mirror": True,
+        "random_h": 36,
+        "random_s": 50,
+        "random_l": 50,
+    },
+    "crop_color_transform": {
+        "rand_crop": True,
+        "rand_mirror": True,
+        "random_h": 36,
+        "random_s": 50,
+        "random_l": 50,
+        "max_rotate_angle": 10,
+        "max_shear_ratio": 0.1,
+        "max_aspect_ratio": 0.25,
+    },
+}
+"""``ImageRecordIter`` options for each SageMaker ``augmentation_type``."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The record files training reads, and what is known about them.
+
+    ``shorter_side`` is ``S`` (see the module docstring); ``train_resize`` / ``val_resize``
+    are the ``resize`` given to an iterator (a ``.rec`` used as it is), else None.
+    ``min_image_size`` is the (height, width) of the smallest image as the iterators see it.
+    ``validation_share`` is set when the validation images were split from the training
+    source (with ``split_seed``). ``skipped`` lists the images left out, with the reason.
+    """
+
+    train_rec: Path
+    train_idx: Path
+    val_rec: Path
+    val_idx: Path
+    class_names: tuple[str, ...]
+    num_train: int
+    num_val: int
+    multi_label: bool
+    shorter_side: int
+    min_image_size: tuple[int, int]
+    train_class_counts: tuple[int, ...]
+    train_resize: int | None = None
+    val_resize: int | None = None
+    validation_share: float | None = None
+    split_seed: int | None = None
+    skipped: tuple[SkippedImage, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the data has."""
+        return len(self.class_names)
+
+    @property
+    def label_width(self) -> int:
+        """Label values per record: 1, or the number of classes for multi-label data."""
+        return self.num_classes if self.multi_label else 1
+
+    def facts(self) -> DataFacts:
+        """What hyperparameter validation needs to know about this data."""
+        return _facts(self.num_classes, self.num_train, self.min_image_size, self.multi_label)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (paths as text); :meth:`from_dict` reads them back."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name in ("train_rec", "train_idx", "val_rec", "val_idx"):
+            values[name] = str(values[name])
+        values["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
+        for name in ("class_names", "min_image_size", "train_class_counts", "warnings"):
+            values[name] = list(values[name])
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingData:
+        """The inverse of :meth:`to_dict`."""
+        values = dict(values)
+        for name in ("train_rec", "train_idx", "val_rec", "val_idx"):
+            values[name] = Path(values[name])
+        values["skipped"] = tuple(SkippedImage(**item) for item in values.get("skipped", ()))
+        for name in ("class_names", "min_image_size", "train_class_counts", "warnings"):
+            values[name] = tuple(values.get(name, ()))
+        return cls(**values)
+
+    def check_files(self) -> None:
+        """Raise :class:`DatasetError` when a record file has gone missing."""
+        for path in (self.train_rec, self.train_idx, self.val_rec, self.val_idx):
+            if not path.is_file():
+                raise DatasetError(
+                    f"the training data file {path} is missing; put it back, or start a new "
+                    "run from the original images"
+                )
+
+
+@dataclass
+class _Source:
+    """One data source, scanned: its data set, what the scan found and its usable images."""
+
+    dataset: Dataset
+    report: ScanReport
+    usable: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.usable = self.report.usable_indices
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of every usable image."""
+        return [(r.height, r.width) for r in self.report.files if r.ok]
+
+    @property
+    def usable_as_is(self) -> bool:
+        """A ``.rec`` with its ``.idx`` and no unreadable record can be read where it is."""
+        record = self.dataset.record_file
+        return (
+            self.dataset.kind is SourceKind.RECORDIO
+            and record is not None
+            and record.with_suffix(".idx").is_file()
+            and not self.dataset.record_offsets
+            and not self.report.bad_files
+        )
+
+    def skipped(self) -> list[SkippedImage]:
+        return [SkippedImage(r.path, r.reason) for r in self.report.bad_files]
+
+
+@dataclass
+class DataPlan:
+    """What :func:`plan_data` found and decided; nothing written yet. :meth:`pack` writes."""
+
+    train: _Source
+    validation: _Source | None
+    split: SplitAssignment | None
+    shorter_side: int
+    image_shape: tuple[int, int, int]
+    warnings: list[str]
+
+    @property
+    def train_as_is(self) -> bool:
+        """The training ``.rec`` is read where it is (no validation split needed)."""
+        return self.split is None and self.train.usable_as_is
+
+    @property
+    def val_as_is(self) -> bool:
+        """The validation ``.rec`` is read where it is."""
+        return self.validation is not None and self.validation.usable_as_is
+
+    @property
+    def num_train(self) -> int:
+        """Training images (before packing, which may still skip an image)."""
+        return len(self.split.train) if self.split else len(self.train.usable)
+
+    def facts(self) -> DataFacts:
+        """What hyperparameter validation needs to know about the data as it will be read."""
+        dataset = self.train.dataset
+        return _facts(
+            dataset.num_classes, self.num_train, self._min_image_size(), dataset.multi_label
+        )
+
+    def _min_image_size(self) -> tuple[int, int]:
+        sources = [self.train] + ([self.validation] if self.validation else [])
+        sizes = [
+            _resized(height, width, self.shorter_side)
+            for source in sources
+            for height, width in source.sizes()
+        ]
+        return min(h for h, _w in sizes), min(w for _h, w in sizes)
+
+    def pack_total(self) -> int:
+        """Images :meth:`pack` writes (its progress total)."""
+        total = 0 if self.train_as_is else len(self.train.usable)
+        if self.validation is not None and not self.val_as_is:
+            total += len(self.validation.usable)
+        return total
+
+    def pack(
+        self,
+        out_dir: Path,
+        *,
+        seed: int = 0,
+        warnings: Sequence[str] = (),
+        progress: ProgressFn = no_progress,
+        cancel: CancelFlag | None = None,
+    ) -> TrainingData:
+        """Write the records that cannot be read as they are into ``out_dir`` (``<run>/data``).
+
+        ``warnings`` (e.g. about the hyperparameters) are added to the result's.
+        """
+        out_dir = Path(out_dir)
+        bar = _StagedProgress(progress, self.pack_total())
+        skipped = self.train.skipped()
+        train = self.train.dataset
+        options = ExportOptions(resize=self.shorter_side, pass_through=True)
+        if self.train_as_is:
+            train_rec = _record_file(train)
+            train_resize = self._iterator_resize(self.train)
+            val_rec = None
+        else:
+            assignment = self.split or _all_in(self.train.usable, "train")
+            result = export_recordio(
+                train,
+                out_dir / "train",
+                name=_EXPORT_NAME,
+                assignment=assignment,
+                options=options,
+                progress=bar.reporter(),
+                cancel=cancel,
+            )
+            bar.advance(len(self.train.usable))
+            skipped += result.skipped
+            train_rec = out_dir / "train" / f"{_EXPORT_NAME}-train.rec"
+            val_rec = out_dir / "train" / f"{_EXPORT_NAME}-val.rec" if self.split else None
+            train_resize = None
+        val_resize = None
+        if self.validation is not None:
+            skipped += self.validation.skipped()
+            if self.val_as_is:
+                val_rec = _record_file(self.validation.dataset)
+                val_resize = self._iterator_resize(self.validation)
+            else:
+                result = export_recordio(
+                    self.validation.dataset,
+                    out_dir / "validation",
+                    name=_EXPORT_NAME,
+                    assignment=_all_in(self.validation.usable, "val"),
+                    options=options,
+                    progress=bar.reporter(),
+                    cancel=cancel,
+                )
+                skipped += result.skipped
+                val_rec = out_dir / "validation" / f"{_EXPORT_NAME}-val.rec"
+        assert val_rec is not None
+        counts = _class_counts(train, self.split.train if self.split else self.train.usable)
+        all_warnings = [*self.warnings, *warnings]
+        if skipped:
+            all_warnings.append(
+                f"{len(skipped)} image(s) could not be read and were left out, e.g. "
+                f"{skipped[0].path}: {skipped[0].reason}"
+            )
+        return TrainingData(
+            train_rec=train_rec,
+            train_idx=train_rec.with_suffix(".idx"),
+            val_rec=val_rec,
+            val_idx=val_rec.with_suffix(".idx"),
+            class_names=tuple(train.class_names),
+            num_train=_count_records(train_rec.with_suffix(".idx")),
+            num_val=_count_records(val_rec.with_suffix(".idx")),
+            multi_label=train.multi_label,
+            shorter_side=self.shorter_side,
+            min_image_size=self._min_image_size(),
+            train_class_counts=tuple(counts),
+            train_resize=train_resize,
+            val_resize=val_resize,
+            validation_share=VALIDATION_SHARE if self.split else None,
+            split_seed=seed if self.split else None,
+            skipped=tuple(skipped),
+            warnings=tuple(all_warnings),
+        )
+
+    def _iterator_resize(self, source: _Source) -> int | None:
+        """``resize`` for the iterator of a ``.rec`` read as it is (None: already at ``S``)."""
+        sides = {min(size) for size in source.sizes()}
+        return None if sides == {self.shorter_side} else self.shorter_side
+
+
+def prepare_data(
+    train: Path,
+    validation: Path | None,
+    run_dir: Path,
+    hp: HyperParameters,
+    *,
+    seed: int = 0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFlag | None = None,
+) -> TrainingData:
+    """Scan the sources, validate ``hp`` against them, then pack what must be packed.
+
+    Nothing is written before the hyperparameters pass validation
+    (:class:`~imgcls_desktop.core.hyperparams.HyperparameterError` lists every problem).
+    Their warnings are in the result's ``warnings``. ``progress`` covers scanning and
+    packing; :class:`~imgcls_desktop.core.jobs.Cancelled` is raised when ``cancel`` is set.
+    """
+    scanned = 0
+
+    def scanning(done: int, total: int) -> None:
+        nonlocal scanned
+        scanned = total
+        progress(done, 2 * total)  # until the scan tells, assume every image is packed
+
+    plan = plan_data(train, validation, hp, seed=seed, progress=scanning, cancel=cancel)
+    hp_warnings = hp.validate(plan.facts())
+    return plan.pack(
+        Path(run_dir) / DATA_FOLDER,
+        seed=seed,
+        warnings=hp_warnings,
+        progress=lambda done, total: progress(scanned + done, scanned + total),
+        cancel=cancel,
+    )
+
+
+def plan_data(
+    train: Path,
+    validation: Path | None,
+    hp: HyperParameters,
+    *,
+    seed: int = 0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFlag | None = None,
+) -> DataPlan:
+    """Load and health-scan the sources and decide how they are read; writes nothing.
+
+    Raises :class:`DatasetError` when the data cannot be used (no usable image, classes of
+    the validation data unknown to the training data, nothing left for validation).
+    """
+    train_set = load_dataset(Path(train))
+    val_set = None if validation is None else _aligned(load_dataset(Path(validation)), train_set)
+    bar = _StagedProgress(
+        progress, len(train_set.samples) + len(val_set.samples if val_set else [])
+    )
+    train_source = _scanned(train_set, bar, cancel)
+    val_source = None if val_set is None else _scanned(val_set, bar, cancel)
+    split = None
+    if val_source is None:
+        split = split_dataset(
+            train_set, val_ratio=VALIDATION_SHARE, seed=seed, indices=train_source.usable
+        )
+        if not split.val:
+            raise DatasetError(
+                f"{train} has too few images to set 20% aside for validation (a class needs "
+                "at least 2 usable images); add images or give a validation data set"
+            )
+    sources = [train_source] + ([val_source] if val_source else [])
+    shape = hp.shape
+    side = _shorter_side(hp, [size for source in sources for size in source.sizes()])
+    return DataPlan(
+        train=train_source,
+        validation=val_source,
+        split=split,
+        shorter_side=side,
+        image_shape=shape,
+        warnings=_size_warnings(sources, shape, side),
+    )
+
+
+def _scanned(dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None) -> _Source:
+    report = scan_dataset(dataset, progress=bar.reporter(), cancel=cancel)
+    bar.advance(len(dataset.samples))
+    source = _Source(dataset, report)
+    if not source.usable:
+        example = report.bad_files[0] if report.bad_files else None
+        detail = f" (e.g. {example.path}: {example.reason})" if example else ""
+        raise DatasetError(f"{dataset.source} has no usable image{detail}")
+    return source
+
+
+def _aligned(validation: Dataset, train: Dataset) -> Dataset:
+    """The validation data with the training data's class ids (matched by class name)."""
+    if validation.multi_label != train.multi_label:
+        kinds = ("multi-label" if d.multi_label else "single-label" for d in (train, validation))
+        raise DatasetError("the training data is {} but the validation data is {}".format(*kinds))
+    if validation.class_names == train.class_names:
+        return validation
+    unknown = [name for name in validation.class_names if name not in train.class_names]
+    if validation.multi_label or unknown:
+        raise DatasetError(
+            f"the validation data's classes ({', '.join(validation.class_names)}) are not the "
+            f"training data's ({', '.join(train.class_names)}); both need the same class names"
+        )
+    new_id = [train.class_names.index(name) for name in validation.class_names]
+    samples = [
+        Sample(s.path, tuple(sorted(new_id[label] for label in s.labels)), s.record)
+        for s in validation.samples
+    ]
+    return replace(validation, class_names=list(train.class_names), samples=samples)
+
+
+def _shorter_side(hp: HyperParameters, sizes: list[tuple[int, int]]) -> int:
+    """``S``, the shorter side every image is brought to (see the module docstring)."""
+    if hp.resize:
+        return int(hp.resize)
+    _channels, height, width = hp.shape
+    need = max(height, width)
+    cap = need if hp.augmentation_type == "none" else math.ceil(need * _CROP_MARGIN)
+    sides = {min(size) for size in sizes}
+    if len(sides) == 1 and need <= min(sides) <= cap:
+        return min(sides)
+    return cap
+
+
+def _size_warnings(sources: list[_Source], shape: tuple[int, int, int], side: int) -> list[str]:
+    _channels, height, width = shape
+    small = [(h, w) for source in sources for h, w in source.sizes() if h < height or w < width]
+    if not small:
+        return []
+    h, w = min(small, key=lambda size: size[0] * size[1])
+    return [
+        f"{len(small)} image(s) are smaller than image_shape {height}x{width} (the smallest "
+        f"is {h}x{w}); they are enlarged to a shorter side of {side} pixels"
+    ]
+
+
+def _resized(height: int, width: int, side: int) -> tuple[int, int]:
+    """The size of an image after ``resize_shorter_side(side)`` (the same rounding)."""
+    scale = side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _all_in(indices: Sequence[int], split: str) -> SplitAssignment:
+    """An assignment putting every given sample in one split, in the given order."""
+    parts = {"train": (), "val": (), "test": ()}
+    parts[split] = tuple(indices)
+    return SplitAssignment(**parts, val_ratio=0.0, test_ratio=0.0, seed=0)
+
+
+def _class_counts(dataset: Dataset, indices: Sequence[int]) -> list[int]:
+    counts = [0] * dataset.num_classes
+    for index in indices:
+        for label in dataset.samples[index].labels:
+            counts[label] += 1
+    return counts
+
+
+def _record_file(dataset: Dataset) -> Path:
+    assert dataset.record_file is not None
+    return dataset.record_file
+
+
+def _count_records(idx_path: Path) -> int:
+    with idx_path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _facts(
+    num_classes: int, num_train: int, min_size: tuple[int, int], multi_label: bool
+) -> DataFacts:
+    from imgcls_desktop.core.hyperparams import DataFacts
+
+    return DataFacts(
+        num_classes=num_classes,
+        num_training_samples=num_train,
+        min_image_height=min_size[0],
+        min_image_width=min_size[1],
+        multi_label=multi_label,
+    )
+
+
+class _StagedProgress:
+    """One ``progress(done, total)`` over consecutive steps that each count from zero."""
+
+    def __init__(self, progress: ProgressFn, total: int) -> None:
+        self._progress = progress
+        self.total = total
+        self._base = 0
+
+    def reporter(self) -> ProgressFn:
+        """The progress callable for the next step."""
+        return lambda done, _total: self._progress(self._base + done, max(self.total, 1))
+
+    def advance(self, size: int) -> None:
+        """The step just finished covered ``size`` units."""
+        self._base += size
+
+
+def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed: int = 0) -> Any:
+    """A shuffling ``ImageRecordIter`` over the training records with ``hp``'s augmentation.
+
+    Batches are full: the last one of a pass is completed with the first images of the next
+    (shuffled) pass (``round_batch``), and the next pass continues after them, so no image
+    is trained on twice as often as another. Batches are float32 RGB 0-255 NCHW on
+    ``cpu_pinned`` and reused: copy them to the model's context before asking for the next.
+    """
+    options = AUGMENTATIONS.get(hp.augmentation_type)
+    if options is None:
+        raise ValueError(f"unknown augmentation_type {hp.augmentation_type!r}")
+    return _record_iter(
+        data.train_rec,
+        data.train_idx,
+        data,
+        hp,
+        batch_size,
+        data.train_resize,
+        shuffle=True,
+        seed=seed,
+        **options,
+    )
+
+
+def val_iter(data: TrainingData, hp: HyperParameters, batch_size: int) -> Any:
+    """An ``ImageRecordIter`` over the validation records: centre crop, no augmentation.
+
+    Read it once (create one per epoch): the last batch is padded with images from the start
+    (``batch.pad`` says how many), and a reset iterator would continue after them.
+    """
+    return _record_iter(
+        data.val_rec, data.val_idx, data, hp, batch_size, data.val_resize, shuffle=False
+    )
+
+
+def _record_iter(
+    rec: Path,
+    idx: Path,
+    data: TrainingData,
+    hp: HyperParameters,
+    batch_size: int,
+    resize: int | None,
+    **options: Any,
+) -> Any:
+    if resize:
+        options["resize"] = resize
+    return mxnet().io.ImageRecordIter(
+        path_imgrec=str(rec),
+        path_imgidx=str(idx),
+        data_shape=tuple(hp.shape),
+        batch_size=batch_size,
+        label_width=data.label_width,
+        preprocess_threads=os.cpu_count() or 1,
+        round_batch=True,
+        **options,
+    )
+
+
+def inference_preprocessing(hp: HyperParameters, data: TrainingData) -> dict[str, Any]:
+    """Exactly what validation does to an image, for inference to do the same.
+
+    Resize the shorter side to ``resize_shorter_side`` keeping the aspect ratio (linear
+    interpolation; area averaging when shrinking below half size), crop the central
+    ``height x width`` (offsets ``(side - crop) // 2``), RGB (or grey for one channel),
+    raw 0-255 float32 values in NCHW: the network normalises inside itself.
+    """
+    channels, height, width = hp.shape
+    return {
+        "resize_shorter_side": data.shorter_side,
+        "interpolation": "linear, area below half size",
+        "crop": "center",
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "color": "RGB" if channels == 3 else "grayscale",
+        "value_range": [0, 255],
+        "normalization": "inside the network",
+        "layout": "NCHW",
+        "dtype": "float32",
+        "multi_label": data.multi_label,
+        "output": "sigmoid per class" if data.multi_label else "softmax",
+    }
