@@ -196,3 +196,19 @@ def test_ten_thousand_headers_quickly(tmp_path: Path) -> None:
     assert len(dataset.samples) == 10_000
     assert dataset.class_counts()[0] == 1429
     assert elapsed < 1.5, f"{elapsed:.2f} s for 10,000 records"
+
+
+def test_reader_reports_a_cut_short_record_as_os_error(tmp_path: Path) -> None:
+    mx = mxnet()
+    writer = mx.recordio.MXIndexedRecordIO(str(tmp_path / "a.idx"), str(tmp_path / "a.rec"), "w")
+    for key in range(3):
+        header = mx.recordio.IRHeader(0, float(key % 2), key, 0)
+        writer.write_idx(key, mx.recordio.pack_img(header, np.zeros((8, 8, 3), np.uint8)))
+    writer.close()
+    dataset = import_recordio(tmp_path / "a.rec")
+    data = (tmp_path / "a.rec").read_bytes()
+    (tmp_path / "a.rec").write_bytes(data[: len(data) - 30])
+    with ImageReader(dataset) as reader:
+        reader.read(dataset.samples[0])
+        with pytest.raises(OSError, match="record 2 is damaged or cut short"):
+            reader.read(dataset.samples[2])

@@ -144,7 +144,12 @@ def _probe_by_decoding(data: bytes, image_format: str) -> ImageInfo:
 
 
 def _imdecode(data: bytes, flags: int) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error as error:
+        too_large = "CV_IO_MAX_IMAGE_PIXELS" in (error.err or "")
+        reason = "more pixels than OpenCV accepts" if too_large else "OpenCV refused it"
+        raise ImageError(f"cannot be decoded ({reason})") from None
     if image is None or image.size == 0:
         raise ImageError("cannot be decoded (corrupt or unsupported image data)")
     return image

@@ -30,7 +30,13 @@ class ImageReader:
         if sample.record is None:
             return Path(sample.path).read_bytes()
         mx = mxnet()
-        _header, payload = mx.recordio.unpack(self._record_handle().read_idx(sample.record))
+        try:
+            record = self._record_handle().read_idx(sample.record)
+        except KeyError:
+            raise OSError(f"record {sample.record} is not in the index") from None
+        except mx.base.MXNetError:
+            raise OSError(f"record {sample.record} is damaged or cut short") from None
+        _header, payload = mx.recordio.unpack(record)
         return payload
 
     def _record_handle(self) -> Any:

@@ -17,8 +17,6 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import cv2
-
 from imgcls_desktop.core.dataset.images import ImageError, decode_bgr, probe
 from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
@@ -273,9 +271,6 @@ def _check_file(reader: ImageReader, index: int, sample: Sample) -> tuple[FileRe
         decode_bgr(data, info, shorter_side=1)
     except ImageError as exc:
         return _unusable(found, str(exc)), None
-    except cv2.error:  # OpenCV refuses images over its pixel limit with an exception
-        reason = f"cannot be decoded ({info.width} x {info.height} pixels: too large for OpenCV)"
-        return _unusable(found, reason), None
     return found, hashlib.sha256(data).hexdigest()
 
 
