@@ -1,0 +1,227 @@
+"""The run folder: what a training run leaves, and what resuming it needs.
+
+Beside the SageMaker artifacts (``image-classification-symbol.json``,
+``image-classification-NNNN.params``, ``model-shapes.json``; see
+:mod:`imgcls_desktop.core.artifacts`) a run folder holds:
+
+- ``run.json``: status, times, epochs, best epoch and accuracy, last completed epoch, data
+  and device choices (:class:`RunInfo`). It is the commit point of every epoch;
+- ``classes.json`` (JSON list of class names), ``hyperparameters.json`` (SageMaker's
+  string form), ``preprocessing.json`` (what inference must do to an image);
+- ``metrics.jsonl``: one JSON line per epoch;
+- ``resume/epoch-NNNN.params`` and ``resume/epoch-NNNN.states``: the network and the
+  optimizer state (momenta, update count, learning-rate schedule position) at the end of
+  the last completed epoch;
+- ``data/``: the training data packed as RecordIO, when it had to be packed.
+
+Every file is replaced atomically. An epoch's resume files are written under their own
+names first, then ``run.json`` names that epoch, then the previous epoch's files go: a kill
+at any moment leaves ``run.json`` naming a complete, loadable set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imgcls_desktop.core.atomic import atomic_write_json
+
+if TYPE_CHECKING:
+    from mxnet.gluon import HybridBlock, Trainer
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CLASSES_FILE = "classes.json"
+HYPERPARAMETERS_FILE = "hyperparameters.json"
+PREPROCESSING_FILE = "preprocessing.json"
+RESUME_FOLDER = "resume"
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run stands (``run.json``'s ``status``)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    FAILED = "failed"
+    EARLY_STOPPED = "early_stopped"
+
+
+class RunError(Exception):
+    """A run folder cannot be used as asked; the message says why and what to do."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass
+class RunInfo:
+    """The contents of ``run.json``.
+
+    ``epochs`` is the target; ``last_completed_epoch`` the last epoch whose resume state is
+    saved (0 before the first); ``num_updates`` the optimizer updates up to it. ``train`` and
+    ``validation`` are the sources as given, ``data`` the prepared
+    :class:`~imgcls_desktop.core.training.data.TrainingData` (``to_dict``). ``running`` in a
+    folder no process trains in means the process was killed: resume it.
+    """
+
+    status: str
+    epochs: int
+    train: str
+    validation: str | None = None
+    devices: str | None = None
+    seed: int = 0
+    base_model: str | None = None
+    pretrained: str | None = None
+    created: str = field(default_factory=_now)
+    updated: str = field(default_factory=_now)
+    last_completed_epoch: int = 0
+    num_updates: int = 0
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunInfo:
+        """Read ``to_dict``'s values; unknown keys (from a newer version) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a training run (a ``run.json``)."""
+    return (Path(folder) / RUN_FILE).is_file()
+
+
+def read_run(run_dir: Path) -> RunInfo:
+    """The ``run.json`` of a run folder; :class:`RunError` when there is none or it is bad."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        return RunInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise RunError(f"{run_dir} is not a training run folder (it has no {RUN_FILE})") from None
+    except (OSError, ValueError, TypeError) as error:
+        raise RunError(f"cannot read {path}: {error}") from None
+
+
+def write_run(run_dir: Path, info: RunInfo) -> None:
+    """Replace ``run.json`` atomically, stamping ``updated``."""
+    info.updated = _now()
+    atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
+
+
+def find_runs(folder: Path) -> list[tuple[Path, RunInfo]]:
+    """The runs in ``folder`` (itself, or its sub-folders), newest first; unreadable ones
+    are left out."""
+    folder = Path(folder)
+    candidates = [folder] if is_run_folder(folder) else []
+    if folder.is_dir():
+        candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
+    runs = []
+    for path in candidates:
+        with contextlib.suppress(RunError):
+            runs.append((path, read_run(path)))
+    runs.sort(key=lambda run: run[1].created, reverse=True)
+    return runs
+
+
+def read_metrics(run_dir: Path, last_epoch: int | None = None) -> list[dict[str, Any]]:
+    """The epoch lines of ``metrics.jsonl``, in epoch order, up to ``last_epoch``.
+
+    A line cut short by a crash, a repeated epoch and anything after a gap are left out.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            logs = json.loads(line)
+            epoch = int(logs["epoch"])
+        except (ValueError, TypeError, KeyError):
+            continue
+        if last_epoch is None or epoch <= last_epoch:
+            by_epoch[epoch] = logs
+    history = []
+    for epoch in range(1, len(by_epoch) + 1):
+        if epoch not in by_epoch:
+            break
+        history.append(by_epoch[epoch])
+    return history
+
+
+def resume_files(run_dir: Path, epoch: int) -> tuple[Path, Path]:
+    """The network and optimizer-state files of an epoch's resume state."""
+    folder = Path(run_dir) / RESUME_FOLDER
+    return folder / f"epoch-{epoch:04d}.params", folder / f"epoch-{epoch:04d}.states"
+
+
+def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int) -> None:
+    """Write the network and the optimizer state after ``epoch``, each file atomically.
+
+    Not yet the state a resume uses: ``run.json`` must name the epoch (see
+    :func:`prune_resume_state` for the files of earlier epochs).
+    """
+    params, states = resume_files(run_dir, epoch)
+    params.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(params, net.save_parameters)
+    atomic_save(states, trainer.save_states)
+
+
+def load_resume_state(
+    run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int, contexts: list[Any]
+) -> None:
+    """Load the network and the optimizer state saved after ``epoch``."""
+    params, states = resume_files(run_dir, epoch)
+    if not (params.is_file() and states.is_file()):
+        raise RunError(
+            f"{run_dir} cannot be resumed: the saved state of epoch {epoch} ({params.parent}) "
+            "is missing"
+        )
+    net.load_parameters(str(params), ctx=contexts)
+    trainer.load_states(str(states))
+
+
+def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
+    """Delete the resume files of every epoch but ``keep_epoch``."""
+    folder = Path(run_dir) / RESUME_FOLDER
+    if not folder.is_dir():
+        return
+    keep = {path.name for path in resume_files(run_dir, keep_epoch)}
+    for path in folder.iterdir():
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
+def atomic_save(path: Path, save: Callable[[str], Any]) -> None:
+    """Run ``save(file_name)`` (e.g. ``mx.nd.save``-style writers) so that ``path`` is
+    replaced atomically: written under a temporary name in its folder, fsynced, renamed."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        save(str(temporary))
+        with temporary.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    if os.name == "posix":
+        descriptor = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
