@@ -52,13 +52,19 @@ def write_multi_label_set(root: Path, per_combination: int = 8) -> Path:
 
 
 def quick_hp(**changes: object) -> HyperParameters:
-    """Hyperparameters that train a ResNet-20 on the colour set in about a second an epoch."""
+    """Hyperparameters that train a ResNet-20 on the colour set in about a second an epoch.
+
+    Adam at 0.001 reaches full validation accuracy in two or three epochs for every seed
+    tried; SGD at 0.1 often leaves batch-norm statistics too far behind after so few
+    batches, and validation (which uses them) at chance.
+    """
     values: dict[str, object] = {
         "num_layers": 20,
         "image_shape": "3,32,32",
         "epochs": 2,
         "mini_batch_size": 16,
-        "learning_rate": 0.1,
+        "optimizer": "adam",
+        "learning_rate": 0.001,
     }
     values.update(changes)
     return HyperParameters.from_mapping(values)

@@ -1,0 +1,649 @@
+"""The training loop: SageMaker's image-classification training, on this machine.
+
+:func:`train` runs a :class:`TrainingJob` and reports through callbacks
+(:mod:`.callbacks`). It validates everything it can before any work, prepares the data
+(:mod:`.data`), trains a ResNet (:mod:`.network`) with a Gluon ``Trainer`` on one or more
+devices (each batch split between them), validates after every epoch, and keeps the run
+folder (:mod:`.run`) resumable after every epoch.
+
+Logs. ``on_batch_end(step, logs)``: always ``epoch`` and ``batch`` (1-based, within the
+epoch); on logging steps (every 20 batches, every 0.5 s and the epoch's last batch, since
+reading a value from MXNet waits for the computation) also ``loss`` (mean over the batches
+since the previous logging step), ``accuracy`` (running, over the epoch so far),
+``images_per_sec`` and ``learning_rate``. ``on_epoch_end(epoch, logs)``: ``epoch``,
+``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
+``val_top_k_accuracy`` (with ``top_k``), ``train_exact_match`` / ``val_exact_match``
+(multi-label), ``val_precision_per_class``, ``val_recall_per_class`` (lists in class
+order), ``learning_rate``, ``images_per_sec``, ``epoch_time`` and ``eta_seconds`` (seconds).
+Multi-label accuracy is SageMaker's: the mean over classes of each class's accuracy at a
+probability threshold of 0.5.
+
+A stop (the cancel flag, or ``state.request_stop``) is honoured after the current batch;
+the unfinished epoch is dropped and the run resumes from the last completed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imgcls_desktop.core.artifacts import (
+    ModelError,
+    assign_arrays,
+    list_checkpoints,
+    load_symbol_model,
+    save_checkpoint,
+)
+from imgcls_desktop.core.atomic import atomic_write_json
+from imgcls_desktop.core.dataset.class_names import read_class_names_file
+from imgcls_desktop.core.dataset.export import ExportError
+from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.devices import DeviceError, parse_devices
+from imgcls_desktop.core.hyperparams import (
+    DISTRIBUTED_KV_STORES,
+    HyperparameterError,
+    HyperParameters,
+    load_hyperparameters,
+    save_hyperparameters,
+)
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
+from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.callbacks import (
+    Callback,
+    CheckpointKeeper,
+    EarlyStopping,
+    Logs,
+    MetricsLog,
+    TrainingState,
+)
+from imgcls_desktop.core.training.data import (
+    DATA_FOLDER,
+    TrainingData,
+    inference_preprocessing,
+    prepare_data,
+    train_iter,
+    val_iter,
+)
+from imgcls_desktop.core.training.metrics import Metrics
+from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
+from imgcls_desktop.core.training.run import (
+    CLASSES_FILE,
+    HYPERPARAMETERS_FILE,
+    PREPROCESSING_FILE,
+    RunError,
+    RunInfo,
+    RunStatus,
+    is_run_folder,
+    load_resume_state,
+    prune_resume_state,
+    read_metrics,
+    read_run,
+    save_resume_state,
+    write_run,
+)
+
+if TYPE_CHECKING:
+    from mxnet.gluon import HybridBlock
+
+TRAINING_ERRORS: tuple[type[Exception], ...] = (
+    HyperparameterError,
+    DatasetError,
+    ExportError,
+    DeviceError,
+    RunError,
+    ModelError,
+)
+"""Errors whose message is meant for the user as it is (no traceback needed)."""
+
+LOG_EVERY_BATCHES = 20
+LOG_EVERY_SECONDS = 0.5
+# What may change when a run is resumed; everything else must stay as the run began.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "epochs",
+        "early_stopping",
+        "early_stopping_min_epochs",
+        "early_stopping_patience",
+        "early_stopping_tolerance",
+        "checkpoint_frequency",
+        "top_k",
+    }
+)
+
+
+@dataclass
+class TrainingJob:
+    """What to train: hyperparameters, data sources, the run folder and where to start.
+
+    ``resume`` continues the run in ``output``; ``base_model`` (a run folder, a folder in
+    SageMaker's layout or a ``model.tar.gz``) starts from an earlier model's weights;
+    ``pretrained`` names the ImageNet weights file for ``use_pretrained_model=1`` (default:
+    MXNet's model cache). ``devices`` as :func:`~imgcls_desktop.core.devices.parse_devices`.
+    """
+
+    hyperparameters: HyperParameters
+    train: Path
+    output: Path
+    validation: Path | None = None
+    devices: str | None = None
+    resume: bool = False
+    base_model: Path | None = None
+    pretrained: Path | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """How a run ended: ``status`` (finished, stopped or early_stopped), epochs completed in
+    this call and overall, the best epoch and its validation accuracy."""
+
+    status: RunStatus
+    run_dir: Path
+    epochs_run: int
+    last_epoch: int
+    best_epoch: int | None
+    best_val_accuracy: float | None
+    stop_reason: str | None
+    warnings: tuple[str, ...]
+
+
+def train(
+    job: TrainingJob,
+    *,
+    callbacks: Sequence[Callback] = (),
+    cancel: CancelFlag | None = None,
+    progress: ProgressFn = no_progress,
+) -> TrainingResult:
+    """Run (or resume) a training job; ``progress`` reports the data preparation.
+
+    Raises one of :data:`TRAINING_ERRORS` before any work when the job cannot run (every
+    hyperparameter problem at once), or :class:`~imgcls_desktop.core.jobs.Cancelled` when
+    cancelled while the data is prepared. Once training started, a cancel or a stop ends it
+    with a resumable run folder and a result.
+    """
+    session = _Session.resume(job) if job.resume else _Session.create(job, progress, cancel)
+    return session.run(callbacks, cancel)
+
+
+class _Session:
+    """One call of :func:`train`: the network, trainer and run folder being trained."""
+
+    def __init__(
+        self,
+        job: TrainingJob,
+        hp: HyperParameters,
+        data: TrainingData,
+        info: RunInfo,
+        warnings: list[str],
+    ) -> None:
+        mx = mxnet()
+        self.job = job
+        self.hp = hp
+        self.data = data
+        self.info = info
+        self.warnings = warnings
+        self.run_dir = Path(job.output)
+        self.contexts = parse_devices(job.devices)
+        self.batch_size = hp.mini_batch_size
+        self.batches_per_epoch = math.ceil(data.num_train / self.batch_size)
+        self.dtype = hp.precision_dtype
+        mx.random.seed(job.seed)
+        self.net = build_network(
+            hp.num_layers, hp.num_classes, hp.shape, multi_label=data.multi_label
+        )
+        self.net.initialize(
+            mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=self.contexts
+        )
+        if self.dtype != "float32":
+            self.net.cast(self.dtype)
+        for context in self.contexts:  # gives every parameter its shape
+            self.net(mx.nd.zeros((1, *hp.shape), ctx=context, dtype=self.dtype))
+        self.net.hybridize(static_alloc=True, static_shape=True)
+        self.trainer = mx.gluon.Trainer(
+            self.net.collect_params(),
+            hp.optimizer,
+            _optimizer_params(hp, self.batches_per_epoch),
+            kvstore=_kv_store(hp),
+        )
+        self.loss = _loss(hp, data, self.contexts)
+        self.callbacks: list[Callback] = []
+
+    @classmethod
+    def create(cls, job: TrainingJob, progress: ProgressFn, cancel: CancelFlag | None) -> _Session:
+        """A new run: check, prepare the data, set the network up, write the run folder."""
+        output = Path(job.output)
+        if is_run_folder(output):
+            raise RunError(
+                f"{output} already holds a training run: resume it, or choose a new folder"
+            )
+        hp = job.hyperparameters
+        _check_before_work(job, hp)
+        created = not output.exists()
+        try:
+            data = prepare_data(
+                job.train,
+                job.validation,
+                output,
+                hp,
+                seed=job.seed,
+                progress=progress,
+                cancel=cancel,
+            )
+            hp = hp.resolved(data.facts())
+            info = RunInfo(
+                status=RunStatus.RUNNING.value,
+                epochs=hp.epochs,
+                train=str(job.train),
+                validation=None if job.validation is None else str(job.validation),
+                devices=job.devices,
+                seed=job.seed,
+                base_model=None if job.base_model is None else str(job.base_model),
+                pretrained=None if job.pretrained is None else str(job.pretrained),
+                data=data.to_dict(),
+            )
+            session = cls(job, hp, data, info, list(data.warnings))
+            session.initial_weights()
+        except BaseException:
+            shutil.rmtree(output / DATA_FOLDER, ignore_errors=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    output.rmdir()
+            raise
+        atomic_write_json(output / CLASSES_FILE, list(data.class_names))
+        save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
+        atomic_write_json(output / PREPROCESSING_FILE, inference_preprocessing(hp, data))
+        write_run(output, info)
+        return session
+
+    @classmethod
+    def resume(cls, job: TrainingJob) -> _Session:
+        """An existing run, from its last completed epoch."""
+        output = Path(job.output)
+        info = read_run(output)
+        data = TrainingData.from_dict(info.data)
+        saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
+        hp = job.hyperparameters.resolved(data.facts())
+        changed = {
+            name
+            for name, _value in saved.to_sagemaker().items() ^ hp.to_sagemaker().items()
+            if name not in RESUMABLE_CHANGES
+        }
+        if changed:
+            raise RunError(
+                f"a resumed run keeps its hyperparameters, but {', '.join(sorted(changed))} "
+                f"differ from the run's; only {', '.join(sorted(RESUMABLE_CHANGES))} may change"
+            )
+        _check_before_work(job, hp)
+        warnings = hp.validate(data.facts())
+        if hp.epochs <= info.last_completed_epoch:
+            raise RunError(
+                f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
+                "higher to train on"
+            )
+        data.check_files()
+        session = cls(job, hp, data, info, warnings)
+        if info.last_completed_epoch:
+            load_resume_state(
+                output, session.net, session.trainer, info.last_completed_epoch, session.contexts
+            )
+        else:
+            session.initial_weights()
+        info.epochs = hp.epochs
+        info.devices = job.devices
+        info.status, info.stop_reason, info.error = RunStatus.RUNNING.value, None, None
+        save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
+        write_run(output, info)
+        return session
+
+    def initial_weights(self) -> None:
+        """Load the base model or the pretrained weights the run starts from, if any."""
+        base = self.info.base_model
+        if base is not None:
+            _load_base_model(self.net, Path(base), self.hp)
+        elif self.hp.use_pretrained_model:
+            pretrained = None if self.info.pretrained is None else Path(self.info.pretrained)
+            load_pretrained(self.net, find_pretrained_weights(self.hp.num_layers, pretrained))
+
+    # --- the run ----------------------------------------------------------------------
+
+    def run(self, callbacks: Sequence[Callback], cancel: CancelFlag | None) -> TrainingResult:
+        """Train to ``epochs`` or until stopped; the run folder says how it ended."""
+        hp, info = self.hp, self.info
+        state = TrainingState(
+            run_dir=self.run_dir,
+            epochs=hp.epochs,
+            batches_per_epoch=self.batches_per_epoch,
+            batch_size=self.batch_size,
+            class_names=self.data.class_names,
+            hyperparameters=hp,
+            start_epoch=info.last_completed_epoch + 1,
+            history=read_metrics(self.run_dir, info.last_completed_epoch),
+            warnings=list(self.warnings),
+            step=info.num_updates,
+            best_epoch=info.best_epoch,
+            best_val_accuracy=info.best_val_accuracy,
+            checkpoint_saver=self._save_checkpoint,
+        )
+        builtins: list[Callback] = [MetricsLog(), CheckpointKeeper(hp.checkpoint_frequency)]
+        if hp.early_stopping:
+            builtins.append(EarlyStopping.from_hyperparameters(hp))
+        self.callbacks = [*builtins, *callbacks]
+        for callback in self.callbacks:
+            callback.state = state
+        try:
+            for callback in self.callbacks:
+                callback.on_train_begin(state)
+            status = self._train(state, cancel)
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            info.status = (RunStatus.STOPPED if interrupted else RunStatus.FAILED).value
+            info.stop_reason = "interrupted" if interrupted else None
+            info.error = None if interrupted else f"{type(error).__name__}: {error}"
+            write_run(self.run_dir, info)
+            with contextlib.suppress(Exception):
+                self._train_end(state)
+            raise
+        info.status, info.stop_reason = status.value, state.stop_reason
+        write_run(self.run_dir, info)
+        self._train_end(state)
+        return TrainingResult(
+            status=status,
+            run_dir=self.run_dir,
+            epochs_run=info.last_completed_epoch - state.start_epoch + 1,
+            last_epoch=info.last_completed_epoch,
+            best_epoch=info.best_epoch,
+            best_val_accuracy=info.best_val_accuracy,
+            stop_reason=state.stop_reason,
+            warnings=tuple(self.warnings),
+        )
+
+    def _train_end(self, state: TrainingState) -> None:
+        for callback in self.callbacks:
+            callback.on_train_end(state)
+
+    def _train(self, state: TrainingState, cancel: CancelFlag | None) -> RunStatus:
+        batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
+        train_metrics = Metrics(self.data.num_classes, multi_label=self.data.multi_label)
+        epoch_times: list[float] = []
+        for epoch in range(state.start_epoch, self.hp.epochs + 1):
+            state.epoch = epoch
+            started = time.perf_counter()
+            train_metrics.reset()
+            clock = _LogClock(train_metrics)
+            for batch_number in range(1, self.batches_per_epoch + 1):
+                self._train_batch(next(batches), train_metrics)
+                state.step += 1
+                logs: Logs = {"epoch": epoch, "batch": batch_number}
+                if clock.due(last=batch_number == self.batches_per_epoch):
+                    logs.update(clock.read(), learning_rate=self.trainer.learning_rate)
+                for callback in self.callbacks:
+                    callback.on_batch_end(state.step, logs)
+                if _stopping(state, cancel):
+                    return RunStatus.STOPPED
+            train_seconds = time.perf_counter() - started  # the last batch's log synchronised
+            validation = self._validate(state, cancel)
+            if validation is None:
+                return RunStatus.STOPPED
+            epoch_times.append(time.perf_counter() - started)
+            logs = self._epoch_logs(epoch, train_metrics.read(), validation, epoch_times)
+            logs["images_per_sec"] = self.batches_per_epoch * self.batch_size / train_seconds
+            if state.best_val_accuracy is None or logs["val_accuracy"] > state.best_val_accuracy:
+                state.best_epoch, state.best_val_accuracy = epoch, logs["val_accuracy"]
+            for callback in self.callbacks:
+                callback.on_epoch_end(epoch, logs)
+            self._commit(state, epoch)
+            if state.stop_requested:
+                return RunStatus.EARLY_STOPPED if state.early_stopped else RunStatus.STOPPED
+        return RunStatus.FINISHED
+
+    def _seed(self) -> int:
+        """The iterator's seed: a resumed session does not replay the first epochs' order."""
+        return self.job.seed + self.info.last_completed_epoch
+
+    def _train_batch(self, batch: Any, metrics: Metrics) -> None:
+        mx = mxnet()
+        split = mx.gluon.utils.split_and_load
+        inputs = split(batch.data[0], self.contexts, even_split=False)
+        labels = split(batch.label[0], self.contexts, even_split=False)
+        with mx.autograd.record():
+            outputs = [self._forward(x) for x in inputs]
+            losses = [self.loss(output, label) for output, label in zip(outputs, labels)]
+        mx.autograd.backward(losses)
+        self.trainer.step(self.batch_size)
+        for output, label, loss in zip(outputs, labels, losses):
+            metrics.update(output, label, loss)
+
+    def _forward(self, x: Any) -> Any:
+        if self.dtype == "float32":
+            return self.net(x)
+        return self.net(x.astype(self.dtype)).astype("float32")
+
+    def _validate(self, state: TrainingState, cancel: CancelFlag | None) -> dict[str, Any] | None:
+        """Validation metrics of the current network; None when stopped meanwhile."""
+        split = mxnet().gluon.utils.split_and_load
+        metrics = Metrics(
+            self.data.num_classes,
+            multi_label=self.data.multi_label,
+            top_k=self.hp.top_k,
+            per_class=True,
+        )
+        for batch in val_iter(self.data, self.hp, self.batch_size):
+            real = self.batch_size - batch.pad
+            inputs = split(batch.data[0], self.contexts, even_split=False)
+            labels = split(batch.label[0], self.contexts, even_split=False)
+            for x, label in zip(inputs, labels):
+                output = self._forward(x)
+                metrics.update(output, label, self.loss(output, label), count=real)
+                real -= x.shape[0]
+            if _stopping(state, cancel):
+                return None
+        return metrics.read()
+
+    def _epoch_logs(
+        self,
+        epoch: int,
+        train: dict[str, Any],
+        validation: dict[str, Any],
+        epoch_times: list[float],
+    ) -> Logs:
+        logs: Logs = {"epoch": epoch}
+        logs.update({f"train_{key}": value for key, value in train.items()})
+        logs.update({f"val_{key}": value for key, value in validation.items()})
+        remaining = self.hp.epochs - epoch
+        logs.update(
+            learning_rate=self.trainer.learning_rate,
+            epoch_time=epoch_times[-1],
+            eta_seconds=remaining * sum(epoch_times) / len(epoch_times),
+        )
+        return logs
+
+    def _commit(self, state: TrainingState, epoch: int) -> None:
+        """Make ``epoch`` the one a resume starts from (``run.json`` is the commit point)."""
+        save_resume_state(self.run_dir, self.net, self.trainer, epoch)
+        info = self.info
+        info.last_completed_epoch, info.num_updates = epoch, state.step
+        info.best_epoch, info.best_val_accuracy = state.best_epoch, state.best_val_accuracy
+        write_run(self.run_dir, info)
+        prune_resume_state(self.run_dir, epoch)
+
+    def _save_checkpoint(self, epoch: int) -> Path:
+        path = save_checkpoint(
+            self.run_dir,
+            self.net,
+            epoch,
+            batch_size=self.batch_size,
+            image_shape=self.hp.shape,
+            multi_label=self.data.multi_label,
+        )
+        for callback in self.callbacks:
+            callback.on_checkpoint(path)
+        return path
+
+
+def _stopping(state: TrainingState, cancel: CancelFlag | None) -> bool:
+    """Whether to stop now; a set cancel flag becomes a stop request."""
+    if cancel is not None and cancel.is_set():
+        state.request_stop("stopped by the user")
+    return state.stop_requested
+
+
+def _endless(iterator: Any) -> Iterator[Any]:
+    """The batches of ``iterator``, pass after pass."""
+    while True:
+        yield from iterator
+        iterator.reset()
+
+
+class _LogClock:
+    """Decides the logging steps and reads the running training metrics on them."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._batches = 0
+        self._time = time.perf_counter()
+        self._count = 0
+        self._loss_sum = 0.0
+
+    def due(self, *, last: bool) -> bool:
+        """Count a batch; True when this one should be logged."""
+        self._batches += 1
+        waited = time.perf_counter() - self._time
+        return last or self._batches >= LOG_EVERY_BATCHES or waited >= LOG_EVERY_SECONDS
+
+    def read(self) -> Logs:
+        """Loss since the previous logging step, running accuracy, images per second."""
+        values = self._metrics.read()  # waits for the batches so far
+        now = time.perf_counter()
+        count, loss_sum = self._metrics.count, values["loss"] * self._metrics.count
+        logs = {
+            "loss": (loss_sum - self._loss_sum) / max(count - self._count, 1),
+            "accuracy": values["accuracy"],
+            "images_per_sec": (count - self._count) / max(now - self._time, 1e-9),
+        }
+        self._batches, self._time, self._count, self._loss_sum = 0, now, count, loss_sum
+        return logs
+
+
+def _check_before_work(job: TrainingJob, hp: HyperParameters) -> None:
+    """What can be refused before the data is read: devices, precision, model sources."""
+    contexts = parse_devices(job.devices)
+    if hp.precision_dtype == "float16" and any(c.device_type != "gpu" for c in contexts):
+        raise DeviceError(
+            "precision_dtype=float16 needs a GPU: MXNet's CPU operators are float32-only "
+            "and would be slower, not faster. Use precision_dtype=float32 on the CPU."
+        )
+    if job.base_model is not None and hp.use_pretrained_model:
+        raise RunError(
+            "choose either a base model or use_pretrained_model=1: both give the starting weights"
+        )
+    if job.base_model is not None and not Path(job.base_model).exists():
+        raise RunError(f"the base model {job.base_model} does not exist")
+    if hp.use_pretrained_model and not job.resume:
+        find_pretrained_weights(hp.num_layers, job.pretrained)
+
+
+def _optimizer_params(hp: HyperParameters, batches_per_epoch: int) -> dict[str, Any]:
+    """The Gluon optimizer arguments of ``hp``, with an epoch-based step schedule."""
+    mx = mxnet()
+    params: dict[str, Any] = {"learning_rate": hp.learning_rate, "wd": hp.weight_decay}
+    if hp.optimizer in ("sgd", "nag"):
+        params["momentum"] = hp.momentum
+    elif hp.optimizer == "adam":
+        params.update(beta1=hp.beta_1, beta2=hp.beta_2, epsilon=hp.eps)
+    else:  # rmsprop
+        params.update(gamma1=hp.gamma, epsilon=hp.eps)
+    if hp.lr_steps:
+        params["lr_scheduler"] = mx.lr_scheduler.MultiFactorScheduler(
+            step=[epoch * batches_per_epoch for epoch in hp.lr_steps],
+            factor=hp.lr_scheduler_factor,
+            base_lr=hp.learning_rate,
+        )
+    if hp.precision_dtype == "float16":
+        params["multi_precision"] = True
+    return params
+
+
+def _kv_store(hp: HyperParameters) -> str:
+    """``device`` unless ``local`` is asked; the distributed stores need several machines
+    (validation warns) and fall back to ``device``."""
+    if hp.kv_store in (None, *DISTRIBUTED_KV_STORES):
+        return "device"
+    return hp.kv_store
+
+
+def _loss(hp: HyperParameters, data: TrainingData, contexts: list[Any]) -> Any:
+    """Softmax cross-entropy, or sigmoid binary cross-entropy for multi-label data, with
+    ``use_weighted_loss``: positives of class k weighted by negatives_k / positives_k."""
+    mx = mxnet()
+    gluon_loss = mx.gluon.loss
+    if not data.multi_label:
+        return gluon_loss.SoftmaxCrossEntropyLoss()
+    binary = gluon_loss.SigmoidBinaryCrossEntropyLoss()
+    if not hp.use_weighted_loss:
+        return binary
+    weights = [
+        (data.num_train - positives) / positives if positives else 1.0
+        for positives in data.train_class_counts
+    ]
+    by_context = {c: mx.nd.array([weights], ctx=c) for c in contexts}
+    return lambda output, label: binary(output, label, None, by_context[output.context])
+
+
+def _load_base_model(net: HybridBlock, path: Path, hp: HyperParameters) -> None:
+    """Start from an earlier model's weights after checking it fits the run."""
+    if path.is_file():
+        with tempfile.TemporaryDirectory(prefix="imgcls-base-") as folder:
+            _extract_model_archive(path, Path(folder))
+            _load_base_model(net, Path(folder), hp)
+        return
+    model = load_symbol_model(path, _base_model_epoch(path))
+    problems = []
+    shape = None if model.data_shape is None else tuple(model.data_shape[1:])
+    if shape is not None and shape != tuple(hp.shape):
+        problems.append(f"it takes images of {','.join(map(str, shape))}, not {hp.image_shape}")
+    if (path / HYPERPARAMETERS_FILE).is_file():
+        base_hp = load_hyperparameters(path / HYPERPARAMETERS_FILE)
+        if base_hp.num_layers != hp.num_layers:
+            problems.append(f"it is a ResNet-{base_hp.num_layers}, not a ResNet-{hp.num_layers}")
+    found = read_class_names_file(path)
+    if found is not None and len(found[0]) != hp.num_classes:
+        problems.append(f"it has {len(found[0])} classes, the data {hp.num_classes}")
+    if problems:
+        raise ModelError(f"the base model {path} does not fit this run: {'; '.join(problems)}")
+    arrays = {**model.arg_params, **model.aux_params}
+    assign_arrays(net.collect_params(), arrays, f"the base model {path}")
+
+
+def _base_model_epoch(path: Path) -> int:
+    """The best epoch of one of our runs, else the latest checkpoint."""
+    epochs = list_checkpoints(path)
+    if not epochs:
+        raise ModelError(f"{path} holds no model (no image-classification-NNNN.params file)")
+    if is_run_folder(path):
+        best = read_run(path).best_epoch
+        if best in epochs:
+            return best
+    return epochs[-1]
+
+
+def _extract_model_archive(archive: Path, folder: Path) -> None:
+    """Unpack a SageMaker ``model.tar.gz`` (plain files only) into ``folder``."""
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = Path(member.name).name
+                if member.isfile() and name and not name.startswith("."):
+                    source = tar.extractfile(member)
+                    if source is not None:
+                        (folder / name).write_bytes(source.read())
+    except (tarfile.TarError, OSError) as error:
+        raise ModelError(f"cannot read the model archive {archive}: {error}") from None

@@ -1,0 +1,167 @@
+"""Resuming runs: after a stop, after a kill -9, after the last epoch; what may not change."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from training_fixtures import quick_hp, shared_colour_folder
+
+from imgcls_desktop.core.artifacts import list_checkpoints
+from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.callbacks import Callback, TrainingState
+from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.run import RunError, RunStatus, read_metrics, read_run
+
+BATCHES = 5  # 72 training images in batches of 16
+
+
+class Recorder(Callback):
+    """The state at the start, the steps and the epoch logs."""
+
+    def __init__(self, cancel_at_step: int | None = None, cancel=None) -> None:
+        self.cancel_at_step, self.cancel = cancel_at_step, cancel
+        self.begin: TrainingState | None = None
+        self.start_epoch = 0
+        self.history_epochs: list[int] = []
+        self.steps: list[int] = []
+        self.epochs: dict[int, dict] = {}
+
+    def on_train_begin(self, state):
+        self.begin, self.start_epoch = state, state.start_epoch
+        self.history_epochs = [logs["epoch"] for logs in state.history]
+
+    def on_batch_end(self, step, logs):
+        self.steps.append(step)
+        if step == self.cancel_at_step:
+            self.cancel.set()
+
+    def on_epoch_end(self, epoch, logs):
+        self.epochs[epoch] = logs
+
+
+@pytest.fixture
+def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_colour_folder(tmp_path_factory)
+
+
+def stopped_run(folder: Path, run_dir: Path, stop_at_step: int, **changes) -> Recorder:
+    """A run stopped by its cancel flag after batch ``stop_at_step``."""
+    cancel = threading.Event()
+    recorder = Recorder(stop_at_step, cancel)
+    hp = quick_hp(epochs=3, **changes)
+    result = train(TrainingJob(hp, folder, run_dir), callbacks=[recorder], cancel=cancel)
+    assert result.status is RunStatus.STOPPED
+    return recorder
+
+
+def resume(folder: Path, run_dir: Path, devices: str | None = None, **changes) -> Recorder:
+    recorder = Recorder()
+    job = TrainingJob(quick_hp(**changes), folder, run_dir, devices=devices, resume=True)
+    result = train(job, callbacks=[recorder])
+    assert result.status is RunStatus.FINISHED
+    return recorder
+
+
+def assert_contiguous_history(run_dir: Path, epochs: int) -> None:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, epochs + 1))
+    info = read_run(run_dir)
+    assert (info.status, info.last_completed_epoch) == ("finished", epochs)
+    assert sorted(p.name for p in (run_dir / "resume").iterdir()) == [
+        f"epoch-{epochs:04d}.params",
+        f"epoch-{epochs:04d}.states",
+    ]
+    assert list_checkpoints(run_dir) == [info.best_epoch]
+
+
+def test_a_stopped_run_resumes_where_it_stopped(colour_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    # Stopped in epoch 2, batch 2, with the learning rate cut after epoch 1.
+    first = stopped_run(colour_folder, run_dir, BATCHES + 2, lr_scheduler_step="1")
+    assert first.epochs.keys() == {1} and first.epochs[1]["learning_rate"] == 0.001
+    second = resume(colour_folder, run_dir, epochs=3, lr_scheduler_step="1")
+    assert (second.start_epoch, second.history_epochs) == (2, [1])
+    assert second.epochs.keys() == {2, 3}
+    assert second.steps == list(range(BATCHES + 1, 3 * BATCHES + 1))  # the step count goes on
+    # The schedule went on from where it was: the rate is cut after epoch 1, once.
+    assert second.epochs[2]["learning_rate"] == pytest.approx(0.0001)
+    assert second.epochs[3]["learning_rate"] == pytest.approx(0.0001)
+    assert read_run(run_dir).num_updates == 3 * BATCHES
+    assert_contiguous_history(run_dir, 3)
+
+
+def test_a_run_stopped_in_its_first_epoch_starts_again(colour_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = stopped_run(colour_folder, run_dir, 2)
+    assert not first.epochs and read_run(run_dir).last_completed_epoch == 0
+    assert not (run_dir / "metrics.jsonl").read_text()
+    second = resume(colour_folder, run_dir, epochs=2)
+    assert second.start_epoch == 1 and second.steps[0] == 1
+    assert_contiguous_history(run_dir, 2)
+
+
+def test_a_finished_run_trains_on_to_more_epochs(colour_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    train(TrainingJob(quick_hp(epochs=2), colour_folder, run_dir))
+    with pytest.raises(RunError, match="already trained 2 epochs; set epochs higher"):
+        train(TrainingJob(quick_hp(epochs=2), colour_folder, run_dir, resume=True))
+    with pytest.raises(RunError, match="learning_rate, mini_batch_size differ"):
+        changed = quick_hp(epochs=3, learning_rate=0.01, mini_batch_size=8)
+        train(TrainingJob(changed, colour_folder, run_dir, resume=True))
+    # On two devices now: the optimizer state moves to the key-value store.
+    later = resume(colour_folder, run_dir, devices="cpu:0,cpu:1", epochs=3)
+    assert later.epochs.keys() == {3} and later.history_epochs == [1, 2]
+    assert json.loads((run_dir / "hyperparameters.json").read_text())["epochs"] == "3"
+    assert_contiguous_history(run_dir, 3)
+
+
+def test_only_a_run_folder_resumes(colour_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(RunError, match="not a training run folder"):
+        train(TrainingJob(quick_hp(), colour_folder, tmp_path, resume=True))
+
+
+KILLED_RUN = """
+import sys
+from pathlib import Path
+from training_fixtures import quick_hp
+from imgcls_desktop.core.training.loop import TrainingJob, train
+train(TrainingJob(quick_hp(epochs=100), Path(sys.argv[1]), Path(sys.argv[2])))
+"""
+
+
+def test_a_run_killed_mid_epoch_resumes(colour_folder: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    tests = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent)])}
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(colour_folder), str(run_dir)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(read_metrics(run_dir)) < 1:
+            assert process.poll() is None, "the training process ended by itself"
+            assert time.monotonic() < deadline, "no epoch ended within two minutes"
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the next epoch
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    info = read_run(run_dir)
+    assert info.status == "running"  # as the kill left it
+    done = info.last_completed_epoch
+    if info.best_epoch is not None:  # the best checkpoint is complete and loadable
+        prefix = str(run_dir / "image-classification")
+        mxnet().model.load_checkpoint(prefix, info.best_epoch)
+    later = resume(colour_folder, run_dir, epochs=done + 1)
+    assert later.start_epoch == done + 1 and later.epochs.keys() == {done + 1}
+    assert_contiguous_history(run_dir, done + 1)
