@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from imgcls_desktop import __version__
-from imgcls_desktop.cli import dataset
+from imgcls_desktop.cli import dataset, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     dataset.register(groups)
+    train.register(groups)
     return parser
 
 

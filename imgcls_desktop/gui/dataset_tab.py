@@ -129,7 +129,7 @@ def describe_problems(report: ScanReport, leaks: list[CrossSplitDuplicate] = ())
         height, width = report.min_size
         problems += [
             Problem(
-                f"Smaller than {height} x {width}",
+                f"Smaller than {width} wide x {height} high",
                 f"{Path(f.path).name}: {f.width} x {f.height}",
                 f.path,
             )
@@ -176,6 +176,7 @@ class DatasetTab(QWidget):
     """Open a data set, see its classes and problems, browse it, export RecordIO."""
 
     dataset_opened = Signal(str)
+    dataset_exported = Signal(str, str)
     status_message = Signal(str)
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
@@ -346,6 +347,10 @@ class DatasetTab(QWidget):
         if skipped:
             details += "\n\nSkipped:\n" + "\n".join(skipped)
         show_info(self, "Export finished", message, details)
+        rec_files = {path.name: str(path) for path in result.files if path.suffix == ".rec"}
+        train = rec_files.get(f"{result.name}-train.rec")
+        if train:
+            self.dataset_exported.emit(train, rec_files.get(f"{result.name}-val.rec", ""))
         self.status_message.emit(f"Exported {result.written:,} images to {result.out_dir}")
 
     # Looking at images ---------------------------------------------------------------------

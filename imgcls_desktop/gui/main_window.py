@@ -5,18 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import Slot, qVersion
+from PySide6.QtCore import QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
 
 from imgcls_desktop import __version__
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.settings import AppSettings
+from imgcls_desktop.gui.training_tab import TrainingTab
 from imgcls_desktop.gui.workers import JobRunner
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 _CLOSE_TIMEOUT_MS = 10_000
+
+
+def _import_mxnet(progress: ProgressFn, cancel: CancelFlag) -> None:
+    mxnet()
 
 
 def app_icon() -> QIcon:
@@ -44,12 +51,27 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.dataset_tab, "Dataset")
+        self.training_tab = TrainingTab(self.jobs, self)
+        self.training_tab.status_message.connect(self.statusBar().showMessage)
+        self.dataset_tab.dataset_exported.connect(self._offer_training_data)
+        self.tabs.addTab(self.training_tab, "Training")
         self.setCentralWidget(self.tabs)
 
+        self._close_confirmed = False
         self._build_menus()
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1280, 820)
+        QTimer.singleShot(0, self._load_mxnet)
+
+    @Slot()
+    def _load_mxnet(self) -> None:
+        """Import MXNet in the background once the window is up.
+
+        Loading its library holds Python's GIL for about 0.1 s: better now, while the user
+        looks at the window, than when a job starts and the curves should move.
+        """
+        self.jobs.start(_import_mxnet, "Loading MXNet")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -86,6 +108,12 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.dataset_tab)
         self.dataset_tab.open_path(path)
 
+    @Slot(str, str)
+    def _offer_training_data(self, train: str, validation: str) -> None:
+        """Hand freshly exported RecordIO to the Training tab unless it already has data."""
+        if not self.training_tab.is_training():
+            self.training_tab.set_data(train, validation or None)
+
     @Slot(str)
     def _remember_dataset(self, path: str) -> None:
         self.settings.add_recent_path(path)
@@ -94,7 +122,6 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         """Versions of the app, MXNet and Qt, and the devices MXNet sees."""
         from imgcls_desktop.core.devices import describe_devices
-        from imgcls_desktop.core.runtime import mxnet
 
         devices = "<br>".join(describe_devices())
         QMessageBox.about(
@@ -106,6 +133,27 @@ class MainWindow(QMainWindow):
             f"<p>MXNet {mxnet().__version__}<br>Qt {qVersion()} (PySide6 {pyside_version})</p>"
             f"<p><b>Devices</b><br>{devices}</p>",
         )
+
+    def _ask_to_stop_training(self) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Training is running",
+            "Stop training and quit? The last finished epoch is kept, and the run can be "
+            "resumed from the Training tab.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setObjectName("confirmCloseDialog")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Stop and Quit")
+        box.button(QMessageBox.StandardButton.No).setText("Keep Training")
+        box.accepted.connect(self._stop_training_and_close)
+        box.open()
+
+    @Slot()
+    def _stop_training_and_close(self) -> None:
+        self._close_confirmed = True
+        self.close()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept a dropped local folder or file."""
@@ -120,7 +168,12 @@ class MainWindow(QMainWindow):
             self.open_dataset(paths[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel running jobs, wait for them, and remember the geometry."""
+        """Ask before stopping a training run; cancel jobs, wait for them, save geometry."""
+        if self.training_tab.is_training() and not self._close_confirmed:
+            event.ignore()
+            self._ask_to_stop_training()
+            return
+        self.training_tab.shutdown()
         self.dataset_tab.shutdown()
         self.jobs.shutdown(_CLOSE_TIMEOUT_MS)
         self.settings.set_geometry(self.saveGeometry())

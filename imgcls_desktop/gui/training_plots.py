@@ -61,9 +61,15 @@ class _Curve:
 
 
 def _plot(
-    widget: pg.GraphicsLayoutWidget, row: int, column: int, title: str, x_label: str, y_label: str
+    grid: QGridLayout, row: int, column: int, title: str, x_label: str, y_label: str
 ) -> pg.PlotItem:
-    plot = widget.addPlot(row=row, col=column, title=title)
+    # Separate PlotWidgets: GraphicsLayoutWidget calls pyqtgraph's mkQApp(), whose unique
+    # connection to QStyleHints makes PySide6 6.11 print a Qt warning.
+    widget = pg.PlotWidget(background="w")
+    widget.setToolTip("Drag to pan, scroll to zoom; the small A button fits the curves again")
+    grid.addWidget(widget, row, column)
+    plot = widget.getPlotItem()
+    plot.setTitle(title)
     plot.setLabel("bottom", x_label)
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.25)
@@ -77,15 +83,12 @@ class TrainingPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground("w")
-        self.canvas.setToolTip(
-            "Drag to pan, scroll to zoom; the small A button fits the curves again"
-        )
-        batch = _plot(self.canvas, 0, 0, "Batch loss", "epoch", "loss")
-        epoch = _plot(self.canvas, 0, 1, "Loss per epoch", "epoch", "loss")
-        accuracy = _plot(self.canvas, 1, 0, "Accuracy per epoch", "epoch", "accuracy")
-        rate = _plot(self.canvas, 1, 1, "Learning rate", "epoch", "learning rate")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        batch = _plot(grid, 0, 0, "Batch loss", "epoch", "loss")
+        epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
+        accuracy = _plot(grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy")
+        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate")
         accuracy.setYRange(0, 1, padding=0.02)
         self.batch_loss = _Curve(batch, "batch", _GREY, width=1)
         self.smoothed_loss = _Curve(batch, "smoothed", _BLUE)
@@ -106,9 +109,6 @@ class TrainingPlots(QWidget):
             self.learning_rate,
         )
         self._smoothed: float | None = None
-        layout = QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self.redraw)

@@ -1,0 +1,187 @@
+"""``imgcls train``: SageMaker-style training from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from imgcls_desktop.cli.terminal import CommandError, ProgressBar
+from imgcls_desktop.core.hyperparams import (
+    HyperParameters,
+    apply_overrides,
+    load_hyperparameters,
+)
+from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
+from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
+from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunStatus, read_run
+from imgcls_desktop.core.training.suggest import suggest_hyperparameters, summarize_training_data
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add ``imgcls train`` to the command line."""
+    parser = groups.add_parser(
+        "train",
+        help="train a ResNet classifier (SageMaker's hyperparameters and model layout)",
+        description="Train, or resume, a run. Hyperparameters come from SageMaker's defaults, "
+        "then --suggest, then --hyperparameters FILE, then --set NAME=VALUE.",
+    )
+    parser.add_argument("--train", type=Path, help="training data: .rec, .lst, manifest or folder")
+    parser.add_argument(
+        "--validation", type=Path, help="validation data (default: 20%% of the training data)"
+    )
+    parser.add_argument("--output", type=Path, help="new run folder for the model and metrics")
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        metavar="FILE.json",
+        help="hyperparameters JSON (SageMaker's string form or native values)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one hyperparameter (repeatable), e.g. --set epochs=10",
+    )
+    parser.add_argument(
+        "--suggest",
+        action="store_true",
+        help="start from settings suggested for the data and the device",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run in DIR from its last finished epoch",
+    )
+    parser.add_argument(
+        "--base-model",
+        type=Path,
+        metavar="MODEL",
+        help="start from an earlier model (run folder or model.tar.gz)",
+    )
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        metavar="FILE",
+        help="ImageNet weights for use_pretrained_model=1 (resnetNN_v1 .params)",
+    )
+    parser.add_argument("--device", help="cpu, gpu, gpu:0,1 or cpu:0,cpu:1 (default: GPUs if any)")
+    parser.set_defaults(handler=run_train)
+
+
+class _TerminalReport(Callback):
+    """Epoch lines in SageMaker's style, and a progress bar within the epoch on a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: ProgressBar | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        for warning in state.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(
+            f"Training {len(state.class_names)} classes from epoch {state.start_epoch} to "
+            f"{state.epochs} ({state.batches_per_epoch} batches per epoch) in {state.run_dir}"
+        )
+
+    def on_batch_end(self, step: int, logs: Logs) -> None:
+        if self._bar is None or logs.get("batch") == 1:
+            self._bar = ProgressBar(f"Epoch {logs.get('epoch', '')}")
+        self._bar(int(logs.get("batch", 0)), self.state.batches_per_epoch)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self._bar = None
+        print(format_epoch_line(epoch, logs), flush=True)
+
+
+@contextmanager
+def _stop_on_interrupt(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the run to stop after this batch; a second one aborts."""
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperParameters:
+    hp = base
+    if args.suggest and args.train:
+        from imgcls_desktop.core.devices import gpu_count
+
+        summary = summarize_training_data(args.train)
+        suggested = suggest_hyperparameters(summary, gpu=gpu_count() > 0 and args.device != "cpu")
+        hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
+    if args.hyperparameters:
+        hp = HyperParameters.from_mapping(
+            {**hp.to_sagemaker(), **load_hyperparameters(args.hyperparameters).to_sagemaker()}
+        )
+    return apply_overrides(hp, args.set)
+
+
+def _job(args: argparse.Namespace) -> TrainingJob:
+    if args.resume:
+        info = read_run(args.resume)
+        saved = load_hyperparameters(args.resume / HYPERPARAMETERS_FILE)
+        return TrainingJob(
+            hyperparameters=apply_overrides(saved, args.set),
+            train=Path(info.train),
+            validation=Path(info.validation) if info.validation else None,
+            output=args.resume,
+            devices=args.device or info.devices,
+            resume=True,
+            seed=info.seed,
+        )
+    if not args.train or not args.output:
+        raise CommandError("give --train and --output for a new run, or --resume DIR")
+    return TrainingJob(
+        hyperparameters=_hyperparameters(args, HyperParameters()),
+        train=args.train,
+        validation=args.validation,
+        output=args.output,
+        devices=args.device,
+        base_model=args.base_model,
+        pretrained=args.pretrained,
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train or resume; 0 when the run finished or stopped cleanly."""
+    try:
+        job = _job(args)
+        stop = threading.Event()
+        with _stop_on_interrupt(stop):
+            result = train(
+                job,
+                callbacks=[_TerminalReport()],
+                cancel=stop,
+                progress=ProgressBar("Preparing data"),
+            )
+    except TRAINING_ERRORS as error:
+        raise CommandError(str(error)) from None
+    status = RunStatus(result.status)
+    best = (
+        ""
+        if result.best_val_accuracy is None
+        else f"; best validation accuracy {result.best_val_accuracy:.4f} "
+        f"(epoch {result.best_epoch})"
+    )
+    print(f"Run {status.value} after epoch {result.last_epoch}{best}. Model: {result.run_dir}")
+    if status is RunStatus.STOPPED:
+        print(f"Resume with: imgcls train --resume {result.run_dir}")
+    return 0

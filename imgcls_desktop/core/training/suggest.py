@@ -1,0 +1,110 @@
+"""Training settings suggested from the data and the device, for people who don't tune."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgcls_desktop.core.dataset.images import ImageError, probe
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.hyperparams import DataFacts
+
+_PROBED_IMAGES = 32
+_SMALL_IMAGE = 64
+_MEDIUM_IMAGE = 160
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What training needs to know about a data set before it starts."""
+
+    path: Path
+    class_names: tuple[str, ...]
+    num_samples: int
+    multi_label: bool
+    typical_height: int | None
+    typical_width: int | None
+
+    def facts(self) -> DataFacts:
+        """The facts the hyperparameters are checked against."""
+        return DataFacts(
+            num_classes=len(self.class_names),
+            num_training_samples=self.num_samples,
+            min_image_height=self.typical_height,
+            min_image_width=self.typical_width,
+            multi_label=self.multi_label,
+        )
+
+    def describe(self) -> str:
+        """One line for the window: images, classes and typical size."""
+        size = (
+            f", typically {self.typical_width} x {self.typical_height} px"
+            if self.typical_height
+            else ""
+        )
+        kind = "multi-label, " if self.multi_label else ""
+        return f"{self.num_samples:,} images, {kind}{len(self.class_names)} classes{size}"
+
+
+def summarize_training_data(path: Path) -> DataSummary:
+    """Read a data source's classes and count, and the median size of a few of its images."""
+    dataset = load_dataset(Path(path))
+    step = max(1, len(dataset.samples) // _PROBED_IMAGES)
+    heights: list[int] = []
+    widths: list[int] = []
+    with ImageReader(dataset) as reader:
+        for sample in dataset.samples[::step][:_PROBED_IMAGES]:
+            try:
+                info = probe(reader.read(sample))
+            except (OSError, ImageError):
+                continue
+            heights.append(info.height)
+            widths.append(info.width)
+    return DataSummary(
+        path=Path(path),
+        class_names=tuple(dataset.class_names),
+        num_samples=len(dataset.samples),
+        multi_label=dataset.multi_label,
+        typical_height=int(statistics.median(heights)) if heights else None,
+        typical_width=int(statistics.median(widths)) if widths else None,
+    )
+
+
+def suggest_hyperparameters(summary: DataSummary, *, gpu: bool = False) -> dict[str, str]:
+    """Settings that train this data well in reasonable time (SageMaker's string form).
+
+    Small images get a CIFAR-style ResNet-20 at their own size; larger ones ResNet-18 (on a
+    CPU) or ResNet-50 (on a GPU) at 224 x 224, with the shorter side resized to 256.
+    """
+    side = min(summary.typical_height or 224, summary.typical_width or 224)
+    if side <= _MEDIUM_IMAGE:
+        size = max(32, min(side, _SMALL_IMAGE if not gpu else _MEDIUM_IMAGE) // 8 * 8)
+        values = {
+            "num_layers": "20",
+            "image_shape": f"3,{size},{size}",
+            "mini_batch_size": "64",
+            "epochs": "15",
+        }
+        if side > size:
+            values["resize"] = str(size + 8)
+    else:
+        values = {
+            "num_layers": "50" if gpu else "18",
+            "image_shape": "3,224,224",
+            "resize": "256",
+            "mini_batch_size": "32",
+            "epochs": "20",
+        }
+    batch = min(int(values["mini_batch_size"]), max(1, summary.num_samples))
+    values.update(
+        {
+            "mini_batch_size": str(batch),
+            "learning_rate": "0.1",
+            "optimizer": "sgd",
+            "augmentation_type": "crop",
+            "multi_label": "1" if summary.multi_label else "0",
+        }
+    )
+    return values

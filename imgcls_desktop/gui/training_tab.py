@@ -1,0 +1,614 @@
+"""The Training tab: pick data, set SageMaker's hyperparameters, train, watch, stop, resume."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgcls_desktop.core.hyperparams import (
+    HyperparameterError,
+    HyperParameters,
+    load_hyperparameters,
+    save_hyperparameters,
+)
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.paths import data_dir
+from imgcls_desktop.core.training.callbacks import format_epoch_line
+from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
+from imgcls_desktop.core.training.run import (
+    HYPERPARAMETERS_FILE,
+    RunError,
+    find_runs,
+    is_run_folder,
+    read_metrics,
+    read_run,
+)
+from imgcls_desktop.core.training.suggest import (
+    DataSummary,
+    suggest_hyperparameters,
+    summarize_training_data,
+)
+from imgcls_desktop.gui.dialogs import show_error
+from imgcls_desktop.gui.hyperparam_form import HyperparameterForm
+from imgcls_desktop.gui.path_field import PathField, PathKind
+from imgcls_desktop.gui.training_bridge import MetricsBridge
+from imgcls_desktop.gui.training_plots import TrainingPlots
+from imgcls_desktop.gui.workers import JobHandle, JobRunner
+
+DATA_FILTER = "Data sets (*.rec *.lst *.jsonl *.manifest *.json);;All files (*)"
+JSON_FILTER = "Hyperparameters (*.json)"
+_INSPECT_DELAY_MS = 400
+
+
+def run_training(
+    job: TrainingJob, progress: ProgressFn, cancel: CancelFlag, emit: Any
+) -> TrainingResult:
+    """Train in a worker, forwarding every event through ``emit`` (a metrics signal)."""
+    return train(job, callbacks=[MetricsBridge(emit)], cancel=cancel, progress=progress)
+
+
+def inspect_data(path: str, progress: ProgressFn, cancel: CancelFlag) -> DataSummary:
+    """Read the classes, count and image size of a training source (in a worker)."""
+    return summarize_training_data(Path(path))
+
+
+def default_runs_folder() -> Path:
+    """Where new runs go unless the user picks a folder."""
+    return data_dir() / "runs"
+
+
+class TrainingTab(QWidget):
+    """Data, run settings and hyperparameters on the left; progress and curves on the right."""
+
+    run_finished = Signal(str)
+    status_message = Signal(str)
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._jobs = jobs
+        self._training: JobHandle | None = None
+        self._inspecting: JobHandle | None = None
+        self._devices_filled = False
+        self.summary: DataSummary | None = None
+        self.last_result: TrainingResult | None = None
+        self._epochs = 0
+        self._batches_per_epoch = 0
+        self._class_names: list[str] = []
+
+        self.train_path = PathField(
+            PathKind.FILE_OR_FOLDER,
+            caption="Training data",
+            placeholder="A .rec, a .lst, a manifest or a class folder",
+            file_filter=DATA_FILTER,
+            tooltip="The training channel: a RecordIO .rec (as the "
+            "Dataset tab exports), a .lst, a manifest or a folder",
+        )
+        self.val_path = PathField(
+            PathKind.FILE_OR_FOLDER,
+            caption="Validation data",
+            placeholder="Optional: 20% of the training data otherwise",
+            file_filter=DATA_FILTER,
+            tooltip="The validation channel; left empty, 20% of the "
+            "training data is held out (stratified)",
+        )
+        self.data_summary = QLabel("No training data chosen.")
+        self.data_summary.setWordWrap(True)
+        self.suggest_button = QPushButton("Suggest Settings")
+        self.suggest_button.setToolTip(
+            "Fill the form with settings that suit this data and this computer"
+        )
+        self.suggest_button.setEnabled(False)
+        self.suggest_button.clicked.connect(self.suggest_settings)
+        self.run_folder = PathField(
+            PathKind.FOLDER,
+            caption="Run folder",
+            placeholder="A new folder under the app's runs folder",
+            tooltip="Where the model, checkpoints and metrics go (SageMaker's model layout)",
+        )
+        self.device = QComboBox()
+        self.device.setToolTip("Where to train: the CPU, or a GPU MXNet can see")
+        self.device.addItem("Automatic (a GPU if there is one)", None)
+        self.pretrained = PathField(
+            PathKind.OPEN_FILE,
+            caption="Pretrained weights",
+            placeholder="For use_pretrained_model=1: MXNet's model cache",
+            file_filter="MXNet parameters (*.params)",
+            tooltip="ImageNet weights (gluon model-zoo resnetNN_v1 "
+            ".params) used when use_pretrained_model is 1; the app "
+            "never downloads",
+        )
+        self.base_model = PathField(
+            PathKind.FILE_OR_FOLDER,
+            caption="Start from model",
+            placeholder="Optional: an earlier run or model.tar.gz",
+            file_filter="Models (*.tar.gz);;All files (*)",
+            tooltip="Incremental training: start from this model's "
+            "weights (same depth, image shape and classes)",
+        )
+        self.form = HyperparameterForm()
+        self.form.validity_changed.connect(self._update_buttons)
+        load_button = QPushButton("Load…")
+        load_button.setToolTip("Load a hyperparameters JSON (SageMaker's string form works)")
+        load_button.clicked.connect(self.load_hyperparameters_file)
+        save_button = QPushButton("Save…")
+        save_button.setToolTip("Save the hyperparameters in SageMaker's string form")
+        save_button.clicked.connect(self.save_hyperparameters_file)
+        self.start_button = QPushButton("Start Training")
+        self.start_button.setToolTip("Prepare the data and train a new run (Ctrl+T)")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip(
+            "Stop after this batch; the last finished epoch is kept and the run can be resumed"
+        )
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip(
+            "Continue the run in the run folder (or the one selected "
+            "under Runs) from its last finished epoch"
+        )
+        self.resume_button.clicked.connect(self.resume)
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        data_form.addRow("Training", self.train_path)
+        data_form.addRow("Validation", self.val_path)
+        summary_row = QHBoxLayout()
+        summary_row.addWidget(self.data_summary, 1)
+        summary_row.addWidget(self.suggest_button)
+        data_form.addRow(summary_row)
+        run_box = QGroupBox("Run")
+        run_form = QFormLayout(run_box)
+        run_form.addRow("Run folder", self.run_folder)
+        run_form.addRow("Device", self.device)
+        run_form.addRow("Pretrained", self.pretrained)
+        run_form.addRow("Start from", self.base_model)
+        hp_box = QGroupBox("Hyperparameters")
+        hp_layout = QVBoxLayout(hp_box)
+        hp_layout.addWidget(self.form, 1)
+        file_row = QHBoxLayout()
+        file_row.addStretch(1)
+        file_row.addWidget(load_button)
+        file_row.addWidget(save_button)
+        hp_layout.addLayout(file_row)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.stop_button, self.resume_button):
+            button.setMinimumHeight(32)
+            buttons.addWidget(button)
+        setup = QWidget()
+        setup_layout = QVBoxLayout(setup)
+        setup_layout.setContentsMargins(0, 0, 0, 0)
+        setup_layout.addWidget(data_box)
+        setup_layout.addWidget(run_box)
+        setup_layout.addWidget(hp_box, 1)
+        setup_layout.addLayout(buttons)
+
+        self.epoch_bar = QProgressBar()
+        self.epoch_bar.setFormat("Epoch")
+        self.epoch_bar.setToolTip("Progress within the current epoch")
+        self.run_bar = QProgressBar()
+        self.run_bar.setFormat("Run")
+        self.run_bar.setToolTip("Epochs finished out of the run's epochs")
+        self.speed = QLabel()
+        self.speed.setToolTip("Training speed and the estimated time left")
+        self.plots = TrainingPlots()
+        self.per_class = QTableWidget(0, 3)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall"])
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.per_class.setToolTip("Validation precision and recall of each class, last epoch")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setToolTip("One line per epoch, in SageMaker's style")
+        self.runs = QTableWidget(0, 5)
+        self.runs.setHorizontalHeaderLabels(
+            ["Run", "Status", "Best val. accuracy", "Epochs", "Started"]
+        )
+        self.runs.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.runs.verticalHeader().setVisible(False)
+        self.runs.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.runs.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.runs.setToolTip("Runs in the runs folder; select one to see its curves or resume it")
+        self.runs.itemSelectionChanged.connect(self._show_selected_run)
+        details = QTabWidget()
+        details.addTab(self.per_class, "Per class")
+        details.addTab(self.log, "Log")
+        details.addTab(self.runs, "Runs")
+        self.details = details
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.epoch_bar, 1)
+        progress_row.addWidget(self.run_bar, 1)
+        progress_row.addWidget(self.speed)
+        monitor_split = QSplitter(Qt.Orientation.Vertical)
+        monitor_split.addWidget(self.plots)
+        monitor_split.addWidget(details)
+        monitor_split.setSizes([520, 220])
+        monitor = QWidget()
+        monitor_layout = QVBoxLayout(monitor)
+        monitor_layout.setContentsMargins(0, 0, 0, 0)
+        monitor_layout.addLayout(progress_row)
+        monitor_layout.addWidget(monitor_split, 1)
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(setup)
+        body.addWidget(monitor)
+        body.setStretchFactor(1, 1)
+        body.setSizes([470, 810])
+        layout = QVBoxLayout(self)
+        layout.addWidget(body)
+
+        self._inspect_timer = QTimer(self)
+        self._inspect_timer.setSingleShot(True)
+        self._inspect_timer.setInterval(_INSPECT_DELAY_MS)
+        self._inspect_timer.timeout.connect(self.inspect_training_data)
+        self.train_path.changed.connect(self._inspect_timer.start)
+        self.run_folder.changed.connect(self._update_buttons)
+        self._update_buttons()
+        self.refresh_runs()
+
+    # Set-up -------------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """List the devices the first time the tab is shown (it imports MXNet)."""
+        super().showEvent(event)
+        if not self._devices_filled:
+            self._devices_filled = True
+            QTimer.singleShot(0, self._fill_devices)
+
+    def _fill_devices(self) -> None:
+        from imgcls_desktop.core.devices import gpu_count
+
+        self.device.addItem("CPU", "cpu")
+        gpus = gpu_count()
+        for index in range(gpus):
+            self.device.addItem(f"GPU {index}", f"gpu:{index}")
+        if gpus > 1:
+            self.device.addItem(f"All {gpus} GPUs", "gpu")
+
+    def set_data(self, train: str, validation: str | None = None) -> None:
+        """Use these training (and validation) sources, e.g. just exported by the Dataset tab."""
+        self.train_path.setText(train)
+        self.val_path.setText(validation or "")
+
+    @Slot()
+    def inspect_training_data(self) -> JobHandle | None:
+        """Read the training source's classes and sizes in a worker, to check the settings."""
+        path = self.train_path.text()
+        if not path or self._inspecting is not None:
+            return None
+        self.data_summary.setText("Reading the data set…")
+        job = self._jobs.start(partial(inspect_data, path), "Reading the training data")
+        self._inspecting = job
+        job.finished.connect(self._on_inspected)
+        job.failed.connect(lambda message, _details: self._on_inspect_failed(message))
+        job.done.connect(self._inspect_done)
+        return job
+
+    def _on_inspected(self, summary: DataSummary) -> None:
+        if str(summary.path) != self.train_path.text():
+            self._inspect_timer.start()  # the path changed meanwhile: read the new one
+            return
+        self.summary = summary
+        self.data_summary.setText(summary.describe())
+        self.form.set_data_facts(summary.facts())
+        self.suggest_button.setEnabled(True)
+
+    def _on_inspect_failed(self, message: str) -> None:
+        self.summary = None
+        self.data_summary.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.form.set_data_facts(None)
+        self.suggest_button.setEnabled(False)
+
+    def _inspect_done(self) -> None:
+        self._inspecting = None
+
+    @Slot()
+    def suggest_settings(self) -> None:
+        """Fill the form with settings suited to the data and the device."""
+        if self.summary is None:
+            return
+        gpu = str(self.device.currentData() or "").startswith("gpu")
+        current = self.form.raw_values()
+        suggested = HyperParameters.from_mapping(
+            {**current, **suggest_hyperparameters(self.summary, gpu=gpu)}
+        )
+        self.form.set_hyperparameters(suggested)
+        self.status_message.emit("Settings suggested from the data; review them, then Start.")
+
+    @Slot()
+    def load_hyperparameters_file(self) -> None:
+        """Load a hyperparameters JSON into the form."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load hyperparameters", "", JSON_FILTER)
+        if path:
+            self.load_hyperparameters_from(Path(path))
+
+    def load_hyperparameters_from(self, path: Path) -> None:
+        """Load ``path`` (SageMaker's string form or native JSON) into the form."""
+        try:
+            self.form.set_hyperparameters(load_hyperparameters(path))
+        except HyperparameterError as error:
+            show_error(self, "Cannot load the hyperparameters", str(error))
+
+    @Slot()
+    def save_hyperparameters_file(self) -> None:
+        """Save the form in SageMaker's string form."""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save hyperparameters", "hyperparameters.json", JSON_FILTER
+        )
+        if path:
+            try:
+                save_hyperparameters(Path(path), self.form.hyperparameters())
+            except (HyperparameterError, OSError) as error:
+                show_error(self, "Cannot save the hyperparameters", str(error))
+
+    # Training -----------------------------------------------------------------------------
+
+    def is_training(self) -> bool:
+        """True while a run is in progress."""
+        return self._training is not None
+
+    @Slot()
+    def start(self) -> JobHandle | None:
+        """Start a new run with the form's settings."""
+        try:
+            job = self._new_job()
+        except (HyperparameterError, ValueError) as error:
+            show_error(self, "Cannot start training", str(error))
+            return None
+        self.plots.clear()
+        self.log.clear()
+        return self._launch(job, f"Training {job.output.name}")
+
+    @Slot()
+    def resume(self) -> JobHandle | None:
+        """Resume the selected run, or the one in the run folder field."""
+        run_dir = self._selected_run() or (
+            Path(self.run_folder.text()) if self.run_folder.text() else None
+        )
+        if run_dir is None or not is_run_folder(run_dir):
+            show_error(
+                self,
+                "Nothing to resume",
+                "Choose a run folder (or select a run under Runs) that holds a run.",
+            )
+            return None
+        try:
+            info = read_run(run_dir)
+            saved = load_hyperparameters(run_dir / HYPERPARAMETERS_FILE)
+            wanted = self.form.hyperparameters().epochs if self.form.is_valid() else 0
+            hp = saved.replace(epochs=max(saved.epochs, wanted))
+        except (RunError, HyperparameterError) as error:
+            show_error(self, "Cannot resume this run", str(error))
+            return None
+        job = TrainingJob(
+            hyperparameters=hp,
+            train=Path(info.train),
+            output=run_dir,
+            validation=Path(info.validation) if info.validation else None,
+            devices=info.devices,
+            resume=True,
+            seed=info.seed,
+        )
+        self.run_folder.setText(str(run_dir))
+        self.form.set_hyperparameters(hp)
+        return self._launch(job, f"Resuming {run_dir.name}")
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the run after the current batch (resumable)."""
+        if self._training is not None:
+            self._training.cancel()
+            self.stop_button.setEnabled(False)
+            self._append_log("Stopping after this batch…")
+
+    def _new_job(self) -> TrainingJob:
+        if not self.train_path.text():
+            raise ValueError("Choose the training data first (a .rec, .lst, manifest or folder).")
+        hp = self.form.hyperparameters()
+        if self.summary is not None:
+            hp.validate(self.summary.facts())
+        folder = self.run_folder.text()
+        output = (
+            Path(folder)
+            if folder
+            else (default_runs_folder() / datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+        )
+        if is_run_folder(output):
+            raise ValueError(f"{output} already holds a run: Resume it, or choose a new folder.")
+        self.run_folder.setText(str(output))
+        return TrainingJob(
+            hyperparameters=hp,
+            train=Path(self.train_path.text()),
+            validation=Path(self.val_path.text()) if self.val_path.text() else None,
+            output=output,
+            devices=self.device.currentData(),
+            base_model=Path(self.base_model.text()) if self.base_model.text() else None,
+            pretrained=Path(self.pretrained.text()) if self.pretrained.text() else None,
+        )
+
+    def _launch(self, job: TrainingJob, title: str) -> JobHandle | None:
+        if self._training is not None:
+            return None
+        handle = self._jobs.start(partial(run_training, job), title, with_metrics=True)
+        self._training = handle
+        handle.metrics.connect(self._on_metrics)
+        handle.finished.connect(self._on_finished)
+        handle.failed.connect(self._on_failed)
+        handle.cancelled.connect(lambda: self._append_log("Cancelled while preparing the data."))
+        handle.done.connect(self._on_done)
+        self._update_buttons()
+        self.details.setCurrentWidget(self.log)
+        self._append_log(f"{title}: preparing the data…")
+        return handle
+
+    def _on_metrics(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "begin":
+            self._on_begin(event)
+        elif kind == "batch":
+            self._on_batch(event)
+        elif kind == "epoch":
+            self._on_epoch(event)
+        elif kind == "checkpoint":
+            self._append_log(f"Saved {Path(event['path']).name}")
+
+    def _on_begin(self, event: dict[str, Any]) -> None:
+        self._epochs = int(event["epochs"])
+        self._batches_per_epoch = max(1, int(event["batches_per_epoch"]))
+        self._class_names = list(event["class_names"])
+        self.plots.show_history(event["history"])
+        self.run_bar.setRange(0, self._epochs)
+        self.run_bar.setValue(int(event["start_epoch"]) - 1)
+        self.run_bar.setFormat(f"Epoch %v of {self._epochs}")
+        for warning in event["warnings"]:
+            self._append_log(f"Warning: {warning}")
+        self._append_log(
+            f"Training {len(self._class_names)} classes, "
+            f"{self._batches_per_epoch} batches per epoch, in {event['run_dir']}"
+        )
+
+    def _on_batch(self, event: dict[str, Any]) -> None:
+        epoch, batch = int(event["epoch"]), int(event["batch"])
+        self.plots.add_batch(epoch - 1 + batch / self._batches_per_epoch, event)
+        self.epoch_bar.setRange(0, self._batches_per_epoch)
+        self.epoch_bar.setValue(batch)
+        self.epoch_bar.setFormat(f"Epoch {epoch}: batch %v of %m")
+        if "images_per_sec" in event:
+            self.speed.setText(f"{event['images_per_sec']:,.0f} images/s")
+
+    def _on_epoch(self, event: dict[str, Any]) -> None:
+        epoch = int(event["epoch"])
+        self.plots.add_epoch(epoch, event)
+        self.run_bar.setValue(epoch)
+        self._append_log(format_epoch_line(epoch, event))
+        eta = event.get("eta_seconds")
+        if isinstance(eta, (int, float)):
+            self.speed.setText(
+                f"{event.get('images_per_sec', 0):,.0f} images/s · {_duration(eta)} left"
+            )
+        self._show_per_class(
+            event.get("val_precision_per_class") or [], event.get("val_recall_per_class") or []
+        )
+
+    def _show_per_class(self, precision: list[float], recall: list[float]) -> None:
+        self.per_class.setRowCount(len(self._class_names))
+        for row, name in enumerate(self._class_names):
+            values = (
+                name,
+                f"{precision[row]:.3f}" if row < len(precision) else "",
+                f"{recall[row]:.3f}" if row < len(recall) else "",
+            )
+            for column, text in enumerate(values):
+                self.per_class.setItem(row, column, QTableWidgetItem(text))
+
+    def _on_finished(self, result: TrainingResult) -> None:
+        self.last_result = result
+        best = (
+            ""
+            if result.best_val_accuracy is None
+            else f"; best validation accuracy {result.best_val_accuracy:.3f} "
+            f"at epoch {result.best_epoch}"
+        )
+        status = getattr(result.status, "value", result.status)
+        message = f"Run {status} after epoch {result.last_epoch}{best}."
+        if result.stop_reason:
+            message += f" ({result.stop_reason})"
+        self._append_log(message)
+        self.status_message.emit(message)
+        self.refresh_runs()
+        self.run_finished.emit(str(result.run_dir))
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._append_log(f"Failed: {message}")
+        show_error(self, "Training failed", message, details)
+        self.refresh_runs()
+
+    def _on_done(self) -> None:
+        self._training = None
+        self.plots.redraw()
+        self._update_buttons()
+
+    def _append_log(self, line: str) -> None:
+        self.log.appendPlainText(line)
+
+    def _update_buttons(self, *_args: object) -> None:
+        training = self._training is not None
+        self.start_button.setEnabled(not training and self.form.is_valid())
+        self.stop_button.setEnabled(training)
+        self.resume_button.setEnabled(not training)
+
+    # Run history -------------------------------------------------------------------------
+
+    def runs_folder(self) -> Path:
+        """The folder whose runs are listed: the run folder's parent, or the default one."""
+        folder = self.run_folder.text()
+        return Path(folder).parent if folder else default_runs_folder()
+
+    def refresh_runs(self) -> None:
+        """List the runs in :meth:`runs_folder`, newest first."""
+        runs = find_runs(self.runs_folder())
+        self.runs.setRowCount(len(runs))
+        for row, (path, info) in enumerate(runs):
+            best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
+            cells = (
+                path.name,
+                info.status,
+                best,
+                f"{info.last_completed_epoch} of {info.epochs}",
+                info.created[:16],
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, str(path))
+                item.setToolTip(str(path))
+                self.runs.setItem(row, column, item)
+
+    def _selected_run(self) -> Path | None:
+        items = self.runs.selectedItems()
+        return Path(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
+
+    def _show_selected_run(self) -> None:
+        run_dir = self._selected_run()
+        if run_dir is None or self._training is not None:
+            return
+        self.plots.show_history(read_metrics(run_dir))
+
+    def shutdown(self) -> None:
+        """Stop a run in progress (the window is closing); it stays resumable."""
+        self.stop()
+
+
+def _duration(total_seconds: float) -> str:
+    seconds = round(total_seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,151 @@
+"""``imgcls train`` as a user runs it: a new run, a bad setting, resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgcls_desktop.cli import main
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+
+TINY = [
+    "--set",
+    "num_layers=20",
+    "--set",
+    "image_shape=3,32,32",
+    "--set",
+    "mini_batch_size=16",
+    "--set",
+    "learning_rate=0.05",
+    "--device",
+    "cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_sample_dataset(
+        tmp_path_factory.mktemp("data") / "shapes", classes=3, per_class=24, size=32
+    )
+
+
+def test_train_prints_sagemaker_style_epochs_and_leaves_a_model(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert (
+        main(["train", "--train", str(shapes), "--output", str(run), "--set", "epochs=2", *TINY])
+        == 0
+    )
+    out = capsys.readouterr().out
+    epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch[")]
+    assert [line.split("]")[0] for line in epoch_lines] == ["Epoch[1", "Epoch[2"]
+    assert "Train-accuracy=" in epoch_lines[0] and "Validation-accuracy=" in epoch_lines[0]
+    assert "Run finished after epoch 2" in out
+    assert (run / "image-classification-symbol.json").is_file()
+    shapes_file = json.loads((run / "model-shapes.json").read_text())
+    assert shapes_file[0]["name"] == "data" and shapes_file[0]["shape"][1:] == [3, 32, 32]
+    hyperparameters = json.loads((run / "hyperparameters.json").read_text())
+    assert hyperparameters["epochs"] == "2" and hyperparameters["num_classes"] == "3"
+
+
+def test_resume_trains_on_to_more_epochs(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert (
+        main(["train", "--train", str(shapes), "--output", str(run), "--set", "epochs=1", *TINY])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--set", "epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch[2]" in out and "Epoch[1]" not in out
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_bad_hyperparameters_are_refused_before_any_work(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--train",
+            str(shapes),
+            "--output",
+            str(run),
+            "--set",
+            "epochs=0",
+            "--set",
+            "optimizer=sgdd",
+            *TINY,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "epochs" in err and "optimizer" in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_unknown_hyperparameter_suggests_the_closest_name(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "train",
+            "--train",
+            str(shapes),
+            "--output",
+            str(tmp_path / "r"),
+            "--set",
+            "learning_rat=0.1",
+        ]
+    )
+    assert code == 1
+    assert "learning_rate" in capsys.readouterr().err
+
+
+def test_resume_needs_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--resume", str(tmp_path)]) == 1
+    assert "not a training run folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(shapes: Path, tmp_path: Path) -> None:
+    imgcls = shutil.which("imgcls", path=str(Path(sys.executable).parent))
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [
+            imgcls,
+            "train",
+            "--train",
+            str(shapes),
+            "--output",
+            str(run),
+            "--set",
+            "epochs=50",
+            *TINY,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in process.stdout:
+            if line.startswith("Epoch[1]"):
+                process.send_signal(signal.SIGINT)
+                break
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Run stopped" in out and f"imgcls train --resume {run}" in out
+    assert "Traceback" not in err
+    assert json.loads((run / "run.json").read_text())["status"] == "stopped"

@@ -1,0 +1,163 @@
+"""The Training tab, driven as a user would (offscreen): form, run, curves, stop, resume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.hyperparams import HyperParameters
+from imgcls_desktop.core.training.run import read_run
+from imgcls_desktop.gui.main_window import MainWindow
+from imgcls_desktop.gui.training_tab import TrainingTab
+
+RUN_TIMEOUT_MS = 120_000
+TINY = {
+    "num_layers": "20",
+    "image_shape": "3,32,32",
+    "mini_batch_size": "16",
+    "learning_rate": "0.05",
+    "epochs": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_sample_dataset(
+        tmp_path_factory.mktemp("data") / "shapes", classes=3, per_class=24, size=32
+    )
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> MainWindow:
+    main_window = MainWindow()
+    qtbot.addWidget(main_window)
+    main_window.show()
+    main_window.tabs.setCurrentWidget(main_window.training_tab)
+    yield main_window
+    main_window.training_tab.stop()
+    main_window.jobs.shutdown(RUN_TIMEOUT_MS)
+
+
+def _set_up(qtbot: QtBot, tab: TrainingTab, data: Path, run: Path, **values: str) -> None:
+    tab.train_path.setText(str(data))
+    qtbot.waitUntil(lambda: tab.summary is not None, timeout=30_000)
+    tab.run_folder.setText(str(run))
+    tab.form.set_hyperparameters(HyperParameters.from_mapping({**TINY, **values}))
+
+
+def test_invalid_value_is_marked_and_start_disabled(qtbot: QtBot, window: MainWindow) -> None:
+    tab = window.training_tab
+    assert tab.start_button.isEnabled()
+    tab.form.editor("learning_rate").setText("2")
+    assert not tab.start_button.isEnabled()
+    error = tab.form._fields["learning_rate"].error
+    assert not error.isHidden() and "too large" in error.text()
+    tab.form.editor("learning_rate").setText("0.01")
+    assert tab.start_button.isEnabled()
+
+
+def test_data_summary_and_suggested_settings(
+    qtbot: QtBot, window: MainWindow, shapes: Path
+) -> None:
+    tab = window.training_tab
+    tab.train_path.setText(str(shapes))
+    qtbot.waitUntil(lambda: tab.summary is not None, timeout=30_000)
+    assert "72 images" in tab.data_summary.text() and "3 classes" in tab.data_summary.text()
+    tab.suggest_settings()
+    hp = tab.form.hyperparameters()
+    assert hp.num_layers == 20 and hp.shape == (3, 32, 32)
+    assert tab.start_button.isEnabled()
+
+
+def test_a_run_fills_the_curves_and_the_history(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
+) -> None:
+    tab = window.training_tab
+    _set_up(qtbot, tab, shapes, tmp_path / "runs" / "first")
+    job = tab.start()
+    assert job is not None
+    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+        pass
+    assert tab.last_result is not None and tab.last_result.last_epoch == 2
+    x, y = tab.plots.val_accuracy.item.getData()
+    assert list(x) == [1, 2] and all(0 <= value <= 1 for value in y)
+    assert len(tab.plots.batch_loss.item.getData()[0]) >= 1
+    assert tab.per_class.rowCount() == 3
+    assert "Epoch[2]" in tab.log.toPlainText()
+    assert tab.runs.rowCount() == 1 and tab.runs.item(0, 0).text() == "first"
+
+
+def test_stop_then_resume_from_the_history(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
+) -> None:
+    tab = window.training_tab
+    run = tmp_path / "runs" / "stopped"
+    _set_up(qtbot, tab, shapes, run, epochs="6")
+    job = tab.start()
+    qtbot.waitUntil(lambda: len(tab.plots.val_accuracy.x) >= 1, timeout=RUN_TIMEOUT_MS)
+    tab.stop()
+    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+        pass
+    info = read_run(run)
+    assert info.status == "stopped" and 1 <= info.last_completed_epoch < 6
+    tab.refresh_runs()
+    tab.runs.selectRow(0)
+    assert tab.plots.val_accuracy.x == list(range(1, info.last_completed_epoch + 1))
+    job = tab.resume()
+    assert job is not None
+    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+        pass
+    assert read_run(run).status == "finished" and read_run(run).last_completed_epoch == 6
+    assert tab.plots.val_accuracy.x == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_window_never_stalls_during_training(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
+) -> None:
+    tab = window.training_tab
+    _set_up(qtbot, tab, shapes, tmp_path / "runs" / "probe", epochs="3")
+    qtbot.waitUntil(lambda: not window.jobs.running(), timeout=30_000)  # MXNet loaded
+    clock = QElapsedTimer()
+    gaps: list[int] = []
+    probe = QTimer()
+    probe.setInterval(10)
+
+    def tick() -> None:
+        gaps.append(clock.restart())
+
+    probe.timeout.connect(tick)
+    job = tab.start()
+    clock.start()
+    probe.start()
+    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+        pass
+    probe.stop()
+    assert len(gaps) > 50
+    assert max(gaps) < 100, f"the event loop stalled for {max(gaps)} ms"
+
+
+def test_closing_while_training_asks_then_stops_resumably(
+    qtbot: QtBot, shapes: Path, tmp_path: Path
+) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.training_tab
+    run = tmp_path / "runs" / "closing"
+    _set_up(qtbot, tab, shapes, run, epochs="40")
+    tab.start()
+    qtbot.waitUntil(lambda: len(tab.plots.val_accuracy.x) >= 1, timeout=RUN_TIMEOUT_MS)
+    window.close()
+    question = window.findChild(QMessageBox, "confirmCloseDialog")
+    assert question is not None and question.isVisible() and window.isVisible()
+    started = time.monotonic()
+    question.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=RUN_TIMEOUT_MS)
+    assert time.monotonic() - started < 30
+    assert read_run(run).status == "stopped"
