@@ -14,6 +14,7 @@ from training_fixtures import (
     CLASS_NAMES,
     quick_hp,
     shared_colour_folder,
+    shared_colour_records,
     write_colour_set,
     write_multi_label_set,
 )
@@ -163,16 +164,15 @@ def test_the_saved_model_gives_probabilities_with_plain_mxnet(trained) -> None:
     )
     module.set_params(arg_params, aux_params)
     data = TrainingData.from_dict(read_run(result.run_dir).data)
-    right = total = 0
+    right, remaining = 0, data.num_val
     for batch in val_iter(data, quick_hp(), 16):
         module.forward(mx.io.DataBatch([batch.data[0]]), is_train=False)
-        probabilities = module.get_outputs()[0].asnumpy()
-        real = 16 - batch.pad
+        probabilities = module.get_outputs()[0].asnumpy()[:remaining]
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-        labels = batch.label[0].asnumpy()[:real]
-        right += int(np.sum(probabilities[:real].argmax(axis=1) == labels))
-        total += real
-    assert right / total == pytest.approx(result.best_val_accuracy)
+        labels = batch.label[0].asnumpy()[:remaining]
+        right += int(np.sum(probabilities.argmax(axis=1) == labels))
+        remaining -= 16
+    assert right / data.num_val == pytest.approx(result.best_val_accuracy)
 
 
 def test_early_stopping_stops(colour_folder: Path, tmp_path: Path) -> None:
@@ -189,10 +189,16 @@ def test_early_stopping_stops(colour_folder: Path, tmp_path: Path) -> None:
     assert read_run(tmp_path / "run").status == "early_stopped"
 
 
-def test_two_cpu_contexts_and_a_checkpoint_every_epoch(colour_folder: Path, tmp_path: Path) -> None:
+def test_two_cpu_contexts_records_and_a_checkpoint_every_epoch(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    records = shared_colour_records(tmp_path_factory)
+    train_rec, val_rec = records / "dataset-train.rec", records / "dataset-val.rec"
     hp = quick_hp(epochs=2, checkpoint_frequency=1, kv_store="local")
-    result = train(TrainingJob(hp, colour_folder, tmp_path / "run", devices="cpu:0,cpu:1"))
+    job = TrainingJob(hp, train_rec, tmp_path / "run", validation=val_rec, devices="cpu:0,cpu:1")
+    result = train(job)
     assert result.status is RunStatus.FINISHED
+    assert not (tmp_path / "run" / "data").exists()  # the records are read where they are
     assert list_checkpoints(tmp_path / "run") == [1, 2]
     assert read_run(tmp_path / "run").devices == "cpu:0,cpu:1"
     assert result.best_val_accuracy > 0.5

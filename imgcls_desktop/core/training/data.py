@@ -534,6 +534,7 @@ def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed
         data.train_resize,
         shuffle=True,
         seed=seed,
+        round_batch=True,
         **options,
     )
 
@@ -541,11 +542,21 @@ def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed
 def val_iter(data: TrainingData, hp: HyperParameters, batch_size: int) -> Any:
     """An ``ImageRecordIter`` over the validation records: centre crop, no augmentation.
 
-    Read it once (create one per epoch): the last batch is padded with images from the start
-    (``batch.pad`` says how many), and a reset iterator would continue after them.
+    Each pass (``reset()`` between them) reads the records in order; its last batch holds
+    ``data.num_val`` modulo ``batch_size`` real images first and undefined rows after them
+    (MXNet 1.9.1 reports ``pad=0`` there): count the rows, do not trust ``batch.pad``.
+    The last batch is not completed from the start, so a reset pass begins at the first
+    image again and one iterator serves every epoch.
     """
     return _record_iter(
-        data.val_rec, data.val_idx, data, hp, batch_size, data.val_resize, shuffle=False
+        data.val_rec,
+        data.val_idx,
+        data,
+        hp,
+        batch_size,
+        data.val_resize,
+        shuffle=False,
+        round_batch=False,
     )
 
 
@@ -567,7 +578,6 @@ def _record_iter(
         batch_size=batch_size,
         label_width=data.label_width,
         preprocess_threads=os.cpu_count() or 1,
-        round_batch=True,
         **options,
     )
 

@@ -239,6 +239,7 @@ class _Session:
                 cancel=cancel,
             )
             hp = hp.resolved(data.facts())
+            output.mkdir(parents=True, exist_ok=True)  # records used where they are: no data/
             info = RunInfo(
                 status=RunStatus.RUNNING.value,
                 epochs=hp.epochs,
@@ -372,6 +373,7 @@ class _Session:
 
     def _train(self, state: TrainingState, cancel: CancelFlag | None) -> RunStatus:
         batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
+        validation_batches = val_iter(self.data, self.hp, self.batch_size)
         train_metrics = Metrics(self.data.num_classes, multi_label=self.data.multi_label)
         epoch_times: list[float] = []
         for epoch in range(state.start_epoch, self.hp.epochs + 1):
@@ -390,7 +392,7 @@ class _Session:
                 if _stopping(state, cancel):
                     return RunStatus.STOPPED
             train_seconds = time.perf_counter() - started  # the last batch's log synchronised
-            validation = self._validate(state, cancel)
+            validation = self._validate(validation_batches, state, cancel)
             if validation is None:
                 return RunStatus.STOPPED
             epoch_times.append(time.perf_counter() - started)
@@ -427,7 +429,9 @@ class _Session:
             return self.net(x)
         return self.net(x.astype(self.dtype)).astype("float32")
 
-    def _validate(self, state: TrainingState, cancel: CancelFlag | None) -> dict[str, Any] | None:
+    def _validate(
+        self, batches: Any, state: TrainingState, cancel: CancelFlag | None
+    ) -> dict[str, Any] | None:
         """Validation metrics of the current network; None when stopped meanwhile."""
         split = mxnet().gluon.utils.split_and_load
         metrics = Metrics(
@@ -436,14 +440,15 @@ class _Session:
             top_k=self.hp.top_k,
             per_class=True,
         )
-        for batch in val_iter(self.data, self.hp, self.batch_size):
-            real = self.batch_size - batch.pad
+        batches.reset()
+        remaining = self.data.num_val
+        for batch in batches:
             inputs = split(batch.data[0], self.contexts, even_split=False)
             labels = split(batch.label[0], self.contexts, even_split=False)
             for x, label in zip(inputs, labels):
                 output = self._forward(x)
-                metrics.update(output, label, self.loss(output, label), count=real)
-                real -= x.shape[0]
+                metrics.update(output, label, self.loss(output, label), count=remaining)
+                remaining -= x.shape[0]
             if _stopping(state, cancel):
                 return None
         return metrics.read()
