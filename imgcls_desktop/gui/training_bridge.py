@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imgcls_desktop.core.jobs import ProgressFn, no_progress
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState
 
 Emit = Callable[[dict[str, Any]], None]
@@ -17,11 +18,13 @@ class MetricsBridge(Callback):
     """Forwards training events as ``{"event": ..., ...}`` dicts through ``emit``.
 
     Batch events are sent only on the loop's logging steps (when it read the loss) and at
-    most every 0.1 s; every epoch, checkpoint and the start are always sent.
+    most every 0.1 s; every epoch, checkpoint and the start are always sent. ``progress``
+    hears of every batch, counted over the whole run (for the status bar).
     """
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, progress: ProgressFn = no_progress) -> None:
         self._emit = emit
+        self._progress = progress
         self._last_batch = 0.0
 
     def on_train_begin(self, state: TrainingState) -> None:
@@ -39,6 +42,9 @@ class MetricsBridge(Callback):
         )
 
     def on_batch_end(self, step: int, logs: Logs) -> None:
+        per_epoch = self.state.batches_per_epoch
+        done = (int(logs.get("epoch", 1)) - 1) * per_epoch + int(logs.get("batch", 0))
+        self._progress(done, self.state.epochs * per_epoch)
         now = time.monotonic()
         if "loss" not in logs or now - self._last_batch < _BATCH_INTERVAL_S:
             return

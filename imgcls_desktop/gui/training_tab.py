@@ -68,7 +68,8 @@ def run_training(
     job: TrainingJob, progress: ProgressFn, cancel: CancelFlag, emit: Any
 ) -> TrainingResult:
     """Train in a worker, forwarding every event through ``emit`` (a metrics signal)."""
-    return train(job, callbacks=[MetricsBridge(emit)], cancel=cancel, progress=progress)
+    bridge = MetricsBridge(emit, progress)
+    return train(job, callbacks=[bridge], cancel=cancel, progress=progress)
 
 
 def inspect_data(path: str, progress: ProgressFn, cancel: CancelFlag) -> DataSummary:
