@@ -265,10 +265,16 @@ def test_invalid_jobs_are_refused_before_any_work(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_run_folder_is_not_overwritten(trained, colour_folder: Path) -> None:
+def test_a_new_run_needs_a_new_or_empty_folder(
+    trained, colour_folder: Path, tmp_path: Path
+) -> None:
     result, _recorder = trained
     with pytest.raises(RunError, match="already holds a training run"):
         train(TrainingJob(quick_hp(), colour_folder, result.run_dir))
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="not empty"):
+        train(TrainingJob(quick_hp(), colour_folder, tmp_path))
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_multi_label(tmp_path: Path) -> None:

@@ -221,13 +221,10 @@ class _Session:
     def create(cls, job: TrainingJob, progress: ProgressFn, cancel: CancelFlag | None) -> _Session:
         """A new run: check, prepare the data, set the network up, write the run folder."""
         output = Path(job.output)
-        if is_run_folder(output):
-            raise RunError(
-                f"{output} already holds a training run: resume it, or choose a new folder"
-            )
+        _check_new_run_folder(output)
         hp = job.hyperparameters
         _check_before_work(job, hp)
-        created = not output.exists()
+        created, data_created = not output.exists(), not (output / DATA_FOLDER).exists()
         try:
             data = prepare_data(
                 job.train,
@@ -253,8 +250,9 @@ class _Session:
             )
             session = cls(job, hp, data, info, list(data.warnings))
             session.initial_weights()
-        except BaseException:
-            shutil.rmtree(output / DATA_FOLDER, ignore_errors=True)
+        except BaseException:  # leave nothing behind: the run never started
+            if data_created:
+                shutil.rmtree(output / DATA_FOLDER, ignore_errors=True)
             if created:
                 with contextlib.suppress(OSError):
                     output.rmdir()
@@ -536,6 +534,17 @@ class _LogClock:
         }
         self._batches, self._time, self._count, self._loss_sum = 0, now, count, loss_sum
         return logs
+
+
+def _check_new_run_folder(output: Path) -> None:
+    """A new run needs a new or empty folder; a ``data`` folder left by a start that was
+    interrupted while packing is allowed (and packed again)."""
+    if is_run_folder(output):
+        raise RunError(f"{output} already holds a training run: resume it, or choose a new folder")
+    if output.exists() and not output.is_dir():
+        raise RunError(f"{output} is a file; choose a folder for the run")
+    if output.is_dir() and {path.name for path in output.iterdir()} - {DATA_FOLDER}:
+        raise RunError(f"{output} is not empty; choose a new or empty folder for the run")
 
 
 def _check_before_work(job: TrainingJob, hp: HyperParameters) -> None:
