@@ -99,6 +99,7 @@ class TrainingTab(QWidget):
         self._epochs = 0
         self._batches_per_epoch = 0
         self._class_names: list[str] = []
+        self._eta = ""
 
         self.train_path = PathField(
             PathKind.FILE_OR_FOLDER,
@@ -500,7 +501,7 @@ class TrainingTab(QWidget):
         self.epoch_bar.setValue(batch)
         self.epoch_bar.setFormat(f"Epoch {epoch}: batch %v of %m")
         if "images_per_sec" in event:
-            self.speed.setText(f"{event['images_per_sec']:,.0f} images/s")
+            self._show_speed(float(event["images_per_sec"]))
 
     def _on_epoch(self, event: dict[str, Any]) -> None:
         epoch = int(event["epoch"])
@@ -508,13 +509,15 @@ class TrainingTab(QWidget):
         self.run_bar.setValue(epoch)
         self._append_log(format_epoch_line(epoch, event))
         eta = event.get("eta_seconds")
-        if isinstance(eta, (int, float)):
-            self.speed.setText(
-                f"{event.get('images_per_sec', 0):,.0f} images/s · {_duration(eta)} left"
-            )
+        self._eta = _duration(eta) if isinstance(eta, (int, float)) and eta > 0 else ""
+        self._show_speed(float(event.get("images_per_sec", 0.0)))
         self._show_per_class(
             event.get("val_precision_per_class") or [], event.get("val_recall_per_class") or []
         )
+
+    def _show_speed(self, images_per_second: float) -> None:
+        left = f" · {self._eta} left" if self._eta else ""
+        self.speed.setText(f"{images_per_second:,.0f} images/s{left}")
 
     def _show_per_class(self, precision: list[float], recall: list[float]) -> None:
         self.per_class.setRowCount(len(self._class_names))
