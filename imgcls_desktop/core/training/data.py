@@ -585,15 +585,16 @@ def _record_iter(
 def inference_preprocessing(hp: HyperParameters, data: TrainingData) -> dict[str, Any]:
     """Exactly what validation does to an image, for inference to do the same.
 
-    Resize the shorter side to ``resize_shorter_side`` keeping the aspect ratio (linear
-    interpolation; area averaging when shrinking below half size), crop the central
+    Resize the shorter side to ``resize_shorter_side`` keeping the aspect ratio (with the
+    ``interpolation`` validation used: the packer's, or ``ImageRecordIter``'s bilinear
+    for a ``.rec`` read where it is), crop the central
     ``height x width`` (offsets ``(side - crop) // 2``), RGB (or grey for one channel),
     raw 0-255 float32 values in NCHW: the network normalises inside itself.
     """
     channels, height, width = hp.shape
     return {
         "resize_shorter_side": data.shorter_side,
-        "interpolation": "linear, area below half size",
+        "interpolation": "linear" if data.val_resize else "linear, area below half size",
         "crop": "center",
         "height": height,
         "width": width,
