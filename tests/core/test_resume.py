@@ -109,8 +109,9 @@ def test_a_run_stopped_in_its_first_epoch_starts_again(colour_folder: Path, tmp_
 
 
 def test_a_finished_run_trains_on_to_more_epochs(colour_folder: Path, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    train(TrainingJob(quick_hp(epochs=2), colour_folder, run_dir))
+    first_place, run_dir = tmp_path / "run", tmp_path / "moved"
+    train(TrainingJob(quick_hp(epochs=2), colour_folder, first_place))
+    first_place.rename(run_dir)  # a run folder may be moved
     with pytest.raises(RunError, match="already trained 2 epochs; set epochs higher"):
         train(TrainingJob(quick_hp(epochs=2), colour_folder, run_dir, resume=True))
     with pytest.raises(RunError, match="learning_rate, mini_batch_size differ"):

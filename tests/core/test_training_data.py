@@ -90,6 +90,9 @@ def test_a_folder_is_scanned_split_and_packed(colour_folder: Path, tmp_path: Pat
     assert recorded["split"]["val_ratio"] == 0.2
     assert progress[-1][0] == progress[-1][1] == 180  # 90 scanned + 90 packed
     assert TrainingData.from_dict(json.loads(json.dumps(data.to_dict()))) == data
+    stored = data.to_dict(tmp_path / "run")
+    assert stored["train_rec"] == "data/train/dataset-train.rec"  # the run folder can move
+    assert TrainingData.from_dict(stored, tmp_path / "run") == data
 
 
 def test_bad_images_are_left_out_and_reported(tmp_path: Path) -> None:

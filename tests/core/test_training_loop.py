@@ -163,7 +163,7 @@ def test_the_saved_model_gives_probabilities_with_plain_mxnet(trained) -> None:
         label_shapes=[("softmax_label", (16,))],
     )
     module.set_params(arg_params, aux_params)
-    data = TrainingData.from_dict(read_run(result.run_dir).data)
+    data = TrainingData.from_dict(read_run(result.run_dir).data, result.run_dir)
     right, remaining = 0, data.num_val
     for batch in val_iter(data, quick_hp(), 16):
         module.forward(mx.io.DataBatch([batch.data[0]]), is_train=False)

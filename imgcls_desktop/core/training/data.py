@@ -115,24 +115,27 @@ class TrainingData:
         """What hyperparameter validation needs to know about this data."""
         return _facts(self.num_classes, self.num_train, self.min_image_size, self.multi_label)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values (paths as text); :meth:`from_dict` reads them back."""
+    def to_dict(self, folder: Path | None = None) -> dict[str, Any]:
+        """Plain JSON values; record paths inside ``folder`` (the run folder) are stored
+        relative to it, so the folder can be moved. :meth:`from_dict` reads them back."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in ("train_rec", "train_idx", "val_rec", "val_idx"):
-            values[name] = str(values[name])
+        for name in _PATH_FIELDS:
+            path = values[name]
+            inside = folder is not None and path.is_relative_to(folder)
+            values[name] = (path.relative_to(folder) if inside else path).as_posix()
         values["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
-        for name in ("class_names", "min_image_size", "train_class_counts", "warnings"):
+        for name in _TUPLE_FIELDS:
             values[name] = list(values[name])
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainingData:
-        """The inverse of :meth:`to_dict`."""
+    def from_dict(cls, values: dict[str, Any], folder: Path | None = None) -> TrainingData:
+        """The inverse of :meth:`to_dict`; relative paths are taken from ``folder``."""
         values = dict(values)
-        for name in ("train_rec", "train_idx", "val_rec", "val_idx"):
-            values[name] = Path(values[name])
+        for name in _PATH_FIELDS:
+            values[name] = Path(folder or "", values[name])
         values["skipped"] = tuple(SkippedImage(**item) for item in values.get("skipped", ()))
-        for name in ("class_names", "min_image_size", "train_class_counts", "warnings"):
+        for name in _TUPLE_FIELDS:
             values[name] = tuple(values.get(name, ()))
         return cls(**values)
 
@@ -144,6 +147,10 @@ class TrainingData:
                     f"the training data file {path} is missing; put it back, or start a new "
                     "run from the original images"
                 )
+
+
+_PATH_FIELDS = ("train_rec", "train_idx", "val_rec", "val_idx")
+_TUPLE_FIELDS = ("class_names", "min_image_size", "train_class_counts", "warnings")
 
 
 @dataclass

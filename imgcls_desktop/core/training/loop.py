@@ -246,7 +246,7 @@ class _Session:
                 seed=job.seed,
                 base_model=None if job.base_model is None else str(job.base_model),
                 pretrained=None if job.pretrained is None else str(job.pretrained),
-                data=data.to_dict(),
+                data=data.to_dict(output),
             )
             session = cls(job, hp, data, info, list(data.warnings))
             session.initial_weights()
@@ -268,7 +268,7 @@ class _Session:
         """An existing run, from its last completed epoch."""
         output = Path(job.output)
         info = read_run(output)
-        data = TrainingData.from_dict(info.data)
+        data = TrainingData.from_dict(info.data, output)
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
         changed = {
