@@ -10,7 +10,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -18,12 +17,10 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
     QTreeWidget,
     QTreeWidgetItem,
@@ -34,6 +31,7 @@ from PySide6.QtWidgets import (
 from imgcls_desktop.core.dataset.export import ExportOptions
 from imgcls_desktop.gui.imaging import load_qimage
 from imgcls_desktop.gui.path_field import PathField, PathKind
+from imgcls_desktop.gui.widgets import read_only_table
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -103,14 +101,11 @@ class ClassSummary(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Classes", parent)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Class", "Images", "Share"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setToolTip("Usable images per class; select a class to show only its images")
+        self.table = read_only_table(
+            ["Class", "Images", "Share"],
+            "Usable images per class; select a class to show only its images",
+            selectable=True,
+        )
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.chart = pg.PlotWidget()
         self.chart.setBackground("w")

@@ -16,6 +16,7 @@ from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.settings import AppSettings
 from imgcls_desktop.gui.training_tab import TrainingTab
+from imgcls_desktop.gui.widgets import dropped_paths
 from imgcls_desktop.gui.workers import JobRunner
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -157,12 +158,12 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept a dropped local folder or file."""
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if dropped_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
         """Open the first dropped local folder or file as a data set."""
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = dropped_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
             self.open_dataset(paths[0])

@@ -10,19 +10,16 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -57,6 +54,7 @@ from imgcls_desktop.gui.hyperparam_form import HyperparameterForm
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.training_bridge import MetricsBridge
 from imgcls_desktop.gui.training_plots import TrainingPlots
+from imgcls_desktop.gui.widgets import read_only_table
 from imgcls_desktop.gui.workers import JobHandle, JobRunner
 
 DATA_FILTER = "Data sets (*.rec *.lst *.jsonl *.manifest *.json);;All files (*)"
@@ -217,26 +215,19 @@ class TrainingTab(QWidget):
         self.speed = QLabel()
         self.speed.setToolTip("Training speed and the estimated time left")
         self.plots = TrainingPlots()
-        self.per_class = QTableWidget(0, 3)
-        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall"])
-        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.per_class.verticalHeader().setVisible(False)
-        self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.per_class.setToolTip("Validation precision and recall of each class, last epoch")
+        self.per_class = read_only_table(
+            ["Class", "Precision", "Recall"],
+            "Validation precision and recall of each class, last epoch",
+        )
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
         self.log.setToolTip("One line per epoch, in SageMaker's style")
-        self.runs = QTableWidget(0, 5)
-        self.runs.setHorizontalHeaderLabels(
-            ["Run", "Status", "Best val. accuracy", "Epochs", "Started"]
+        self.runs = read_only_table(
+            ["Run", "Status", "Best val. accuracy", "Epochs", "Started"],
+            "Runs in the runs folder; select one to see its curves or resume it",
+            selectable=True,
         )
-        self.runs.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.runs.verticalHeader().setVisible(False)
-        self.runs.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.runs.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.runs.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.runs.setToolTip("Runs in the runs folder; select one to see its curves or resume it")
         self.runs.itemSelectionChanged.connect(self._show_selected_run)
         details = QTabWidget()
         details.addTab(self.per_class, "Per class")

@@ -1,0 +1,30 @@
+"""Small widget helpers shared by the tabs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
+
+
+def read_only_table(headers: list[str], tooltip: str, *, selectable: bool = False) -> QTableWidget:
+    """A table of values: first column stretched, no row numbers, no editing.
+
+    With ``selectable``, the user selects one whole row at a time.
+    """
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setToolTip(tooltip)
+    if selectable:
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    else:
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    return table
+
+
+def dropped_paths(mime: QMimeData) -> list[str]:
+    """The local files and folders in a drag or a drop (other URLs ignored)."""
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
