@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QTimer, Slot, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
 
 from imgcls_desktop import __version__
@@ -16,7 +16,7 @@ from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.settings import AppSettings
 from imgcls_desktop.gui.training_tab import TrainingTab
-from imgcls_desktop.gui.widgets import dropped_paths
+from imgcls_desktop.gui.widgets import DropPathMixin
 from imgcls_desktop.gui.workers import JobRunner
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -32,7 +32,7 @@ def app_icon() -> QIcon:
     return QIcon(str(RESOURCES / "icons" / "imgcls-desktop.svg"))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(DropPathMixin, QMainWindow):
     """Dataset, Training and Inference tabs over one job runner and one status bar."""
 
     def __init__(self) -> None:
@@ -156,17 +156,9 @@ class MainWindow(QMainWindow):
         self._close_confirmed = True
         self.close()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Accept a dropped local folder or file."""
-        if dropped_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        """Open the first dropped local folder or file as a data set."""
-        paths = dropped_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.open_dataset(paths[0])
+    def path_dropped(self, path: str) -> None:
+        """Open a folder or file dropped on the window as a data set."""
+        self.open_dataset(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before stopping a training run; cancel jobs, wait for them, save geometry."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 from enum import Enum
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
-from imgcls_desktop.gui.widgets import dropped_paths
+from imgcls_desktop.gui.widgets import DropPathMixin
 
 
 class PathKind(Enum):
@@ -19,7 +18,7 @@ class PathKind(Enum):
     FILE_OR_FOLDER = "file or folder"
 
 
-class PathField(QWidget):
+class PathField(DropPathMixin, QWidget):
     """A path the user types, picks with Browse… or drops on the field."""
 
     changed = Signal(str)
@@ -80,14 +79,6 @@ class PathField(QWidget):
         if folder:
             self.setText(folder)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Accept a dropped local path."""
-        if dropped_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        """Take the first dropped local path."""
-        paths = dropped_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.setText(paths[0])
+    def path_dropped(self, path: str) -> None:
+        """Take a dropped file or folder as the path."""
+        self.setText(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
 
 
@@ -28,3 +29,24 @@ def read_only_table(headers: list[str], tooltip: str, *, selectable: bool = Fals
 def dropped_paths(mime: QMimeData) -> list[str]:
     """The local files and folders in a drag or a drop (other URLs ignored)."""
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+class DropPathMixin:
+    """For a QWidget (listed first among the bases): a dropped local file or folder is
+    handed to :meth:`path_dropped`. The widget must ``setAcceptDrops(True)``."""
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept a drag that carries a local file or folder."""
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Take the first dropped local file or folder."""
+        paths = dropped_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.path_dropped(paths[0])
+
+    def path_dropped(self, path: str) -> None:
+        """Use the dropped path."""
+        raise NotImplementedError

@@ -1,0 +1,50 @@
+"""Shared widgets: path fields take dropped paths; read-only tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QAbstractItemView
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.gui.path_field import PathField, PathKind
+from imgcls_desktop.gui.widgets import read_only_table
+
+
+def _drop(urls: list[QUrl]) -> QDropEvent:
+    mime = QMimeData()
+    mime.setUrls(urls)
+    return QDropEvent(
+        QPoint(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+
+
+def test_a_dropped_local_path_fills_the_field(qtbot: QtBot, tmp_path: Path) -> None:
+    field = PathField(PathKind.FOLDER, caption="Output folder")
+    qtbot.addWidget(field)
+    seen: list[str] = []
+    field.changed.connect(seen.append)
+    field.dropEvent(_drop([QUrl("https://example.invalid/x"), QUrl.fromLocalFile(str(tmp_path))]))
+    assert field.text() == str(tmp_path) and seen == [str(tmp_path)]
+
+
+def test_a_drop_without_local_paths_changes_nothing(qtbot: QtBot) -> None:
+    field = PathField(PathKind.OPEN_FILE, caption="Weights")
+    qtbot.addWidget(field)
+    field.setText("kept")
+    field.dropEvent(_drop([QUrl("https://example.invalid/weights.params")]))
+    assert field.text() == "kept"
+
+
+def test_read_only_table(qtbot: QtBot) -> None:
+    table = read_only_table(["Class", "Count"], "tip", selectable=True)
+    qtbot.addWidget(table)
+    assert table.columnCount() == 2 and table.toolTip() == "tip"
+    assert table.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
+    assert table.selectionMode() == QAbstractItemView.SelectionMode.SingleSelection
