@@ -13,9 +13,14 @@ from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.widgets import read_only_table
 
 
-def _drop(urls: list[QUrl]) -> QDropEvent:
+def _mime(urls: list[QUrl]) -> QMimeData:
     mime = QMimeData()
     mime.setUrls(urls)
+    return mime
+
+
+def _drop(mime: QMimeData) -> QDropEvent:
+    """A drop event; it does not own ``mime``, which must outlive it."""
     return QDropEvent(
         QPoint(5, 5),
         Qt.DropAction.CopyAction,
@@ -30,7 +35,8 @@ def test_a_dropped_local_path_fills_the_field(qtbot: QtBot, tmp_path: Path) -> N
     qtbot.addWidget(field)
     seen: list[str] = []
     field.changed.connect(seen.append)
-    field.dropEvent(_drop([QUrl("https://example.invalid/x"), QUrl.fromLocalFile(str(tmp_path))]))
+    mime = _mime([QUrl("https://example.invalid/x"), QUrl.fromLocalFile(str(tmp_path))])
+    field.dropEvent(_drop(mime))
     assert field.text() == str(tmp_path) and seen == [str(tmp_path)]
 
 
@@ -38,7 +44,8 @@ def test_a_drop_without_local_paths_changes_nothing(qtbot: QtBot) -> None:
     field = PathField(PathKind.OPEN_FILE, caption="Weights")
     qtbot.addWidget(field)
     field.setText("kept")
-    field.dropEvent(_drop([QUrl("https://example.invalid/weights.params")]))
+    mime = _mime([QUrl("https://example.invalid/weights.params")])
+    field.dropEvent(_drop(mime))
     assert field.text() == "kept"
 
 
