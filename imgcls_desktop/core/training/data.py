@@ -192,7 +192,6 @@ class DataPlan:
     validation: _Source | None
     split: SplitAssignment | None
     shorter_side: int
-    image_shape: tuple[int, int, int]
     warnings: list[str]
 
     @property
@@ -237,7 +236,6 @@ class DataPlan:
         self,
         out_dir: Path,
         *,
-        seed: int = 0,
         warnings: Sequence[str] = (),
         progress: ProgressFn = no_progress,
         cancel: CancelFlag | None = None,
@@ -312,7 +310,7 @@ class DataPlan:
             train_resize=train_resize,
             val_resize=val_resize,
             validation_share=VALIDATION_SHARE if self.split else None,
-            split_seed=seed if self.split else None,
+            split_seed=self.split.seed if self.split else None,
             skipped=tuple(skipped),
             warnings=tuple(all_warnings),
         )
@@ -351,7 +349,6 @@ def prepare_data(
     hp_warnings = hp.validate(plan.facts())
     return plan.pack(
         Path(run_dir) / DATA_FOLDER,
-        seed=seed,
         warnings=hp_warnings,
         progress=lambda done, total: progress(scanned + done, scanned + total),
         cancel=cancel,
@@ -390,15 +387,13 @@ def plan_data(
                 "at least 2 usable images); add images or give a validation data set"
             )
     sources = [train_source] + ([val_source] if val_source else [])
-    shape = hp.shape
     side = _shorter_side(hp, [size for source in sources for size in source.sizes()])
     return DataPlan(
         train=train_source,
         validation=val_source,
         split=split,
         shorter_side=side,
-        image_shape=shape,
-        warnings=_size_warnings(sources, shape, side),
+        warnings=_size_warnings(sources, hp.shape, side),
     )
 
 
