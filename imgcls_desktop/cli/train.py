@@ -125,7 +125,10 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         from imgcls_desktop.core.devices import gpu_count
 
         summary = summarize_training_data(args.train)
-        suggested = suggest_hyperparameters(summary, gpu=gpu_count() > 0 and args.device != "cpu")
+        asked = apply_overrides(HyperParameters(), args.set)
+        epochs = asked.epochs if any(s.startswith("epochs=") for s in args.set) else None
+        gpu = gpu_count() > 0 and args.device != "cpu"
+        suggested = suggest_hyperparameters(summary, gpu=gpu, epochs=epochs)
         hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
     if args.hyperparameters:
         hp = HyperParameters.from_mapping(

@@ -12,9 +12,12 @@ handle, a lambda included, runs in the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
@@ -37,6 +40,29 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, _USER_ERRORS) and str(error):
         return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+_BACKGROUND_NICENESS = 10
+
+
+def yield_cpu_to_the_gui() -> None:
+    """Give every thread but the GUI thread a lower CPU priority (Linux; elsewhere nothing).
+
+    Training keeps every core busy (OpenMP threads at full speed); at equal priority the
+    GUI thread then waits its turn and the window stutters. Threads started later by a
+    lowered thread (MXNet's engine and OpenMP threads) inherit its priority.
+    """
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return
+    gui_thread = os.getpid()  # on Linux the main thread's id is the process id
+    for task in tasks.iterdir():
+        thread_id = int(task.name)
+        if thread_id == gui_thread:
+            continue
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, thread_id)
+            os.setpriority(os.PRIO_PROCESS, thread_id, max(current, _BACKGROUND_NICENESS))
 
 
 class _JobSignals(QObject):
@@ -75,6 +101,7 @@ class Worker(_JobSignals):
     @Slot()
     def run(self) -> None:
         """Run the job (called in the worker thread) and emit its outcome, then ``done``."""
+        yield_cpu_to_the_gui()
         try:
             extra = (self.metrics.emit,) if self._with_metrics else ()
             result = self._job(self._report_progress, self._cancel, *extra)
