@@ -10,16 +10,14 @@ is written atomically: a crash at any moment leaves the last good checkpoint loa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from imgcls_desktop.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from imgcls_desktop.core.atomic import atomic_save, atomic_write_json, atomic_write_text
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME, classifier_symbol
 
@@ -181,17 +179,9 @@ def _checkpoint_arrays(net: HybridBlock, symbol: Symbol) -> dict[str, NDArray]:
 
 
 def _save_arrays(path: Path, arrays: dict[str, NDArray]) -> None:
-    """``mx.nd.save`` needs a file name: save beside ``path``, then replace it atomically."""
-    descriptor, scratch = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".scratch", dir=path.parent
-    )
-    os.close(descriptor)
-    try:
-        mxnet().nd.save(scratch, arrays)
-        atomic_write_bytes(path, Path(scratch).read_bytes())
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(scratch)
+    """Save float32 arrays (what plain MXNet loads, whatever precision trained them)."""
+    as_float32 = {name: value.astype("float32") for name, value in arrays.items()}
+    atomic_save(path, lambda file_name: mxnet().nd.save(file_name, as_float32))
 
 
 def _epochs(prefix: Path) -> list[int]:

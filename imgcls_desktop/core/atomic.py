@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 # Windows would otherwise translate newlines in a descriptor opened without O_BINARY.
@@ -49,6 +50,26 @@ def atomic_write_json(path: str | os.PathLike[str], obj: object, *, indent: int 
     raises :class:`TypeError` (or :class:`ValueError`) and leaves no file behind.
     """
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def atomic_save(path: str | os.PathLike[str], save: Callable[[str], object]) -> None:
+    """Replace ``path`` atomically with what ``save(file_name)`` writes.
+
+    For writers that want a file name (``mx.nd.save``, ``Trainer.save_states``): they write
+    a temporary file in the same folder, which is fsynced and renamed over ``path``.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        save(str(temporary))
+        with temporary.open("rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(target.parent)
 
 
 def _sync_folder(folder: Path) -> None:

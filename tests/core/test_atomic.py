@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from imgcls_desktop.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from imgcls_desktop.core.atomic import (
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 def test_writes_a_new_file(tmp_path: Path) -> None:
@@ -71,3 +76,25 @@ def test_permissions_match_an_ordinary_new_file(tmp_path: Path) -> None:
     atomic = tmp_path / "atomic.txt"
     atomic_write_text(atomic, "x")
     assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(ordinary.stat().st_mode)
+
+
+def test_atomic_save_replaces_through_a_writer_that_wants_a_file_name(tmp_path: Path) -> None:
+    target = tmp_path / "weights.params"
+    target.write_bytes(b"old")
+    atomic_save(target, lambda name: Path(name).write_bytes(b"new"))
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.params"]
+
+
+def test_atomic_save_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
+    target = tmp_path / "weights.params"
+    target.write_bytes(b"old")
+
+    def failing(name: str) -> None:
+        Path(name).write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(target, failing)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.params"]

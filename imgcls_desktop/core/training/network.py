@@ -23,14 +23,15 @@ import functools
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from imgcls_desktop.core.hyperparams import LARGE_IMAGE_DEPTHS, SMALL_IMAGE_DEPTHS
 from imgcls_desktop.core.runtime import mxnet
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock
     from mxnet.symbol import Symbol
 
-IMAGENET_DEPTHS = (18, 34, 50, 101, 152, 200)
-CIFAR_DEPTHS = (20, 32, 44, 56, 110)
+IMAGENET_DEPTHS = LARGE_IMAGE_DEPTHS  # ImageNet-style ResNets, for large images
+CIFAR_DEPTHS = SMALL_IMAGE_DEPTHS  # CIFAR-style ResNets, for small images
 
 #: The output name of every deployable symbol: ``softmax``, as in SageMaker's artifacts.
 OUTPUT_NAME = "softmax"

@@ -24,15 +24,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import os
-import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imgcls_desktop.core.atomic import atomic_write_json
+from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock, Trainer
@@ -206,22 +203,3 @@ def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
     for path in folder.iterdir():
         if path.name not in keep:
             path.unlink(missing_ok=True)
-
-
-def atomic_save(path: Path, save: Callable[[str], Any]) -> None:
-    """Run ``save(file_name)`` (e.g. ``mx.nd.save``-style writers) so that ``path`` is
-    replaced atomically: written under a temporary name in its folder, fsynced, renamed."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        save(str(temporary))
-        with temporary.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    if os.name == "posix":
-        descriptor = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
