@@ -1,0 +1,169 @@
+"""Evaluation metrics on small cases whose numbers were worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imgcls_desktop.core.evaluation import (
+    EvaluationError,
+    align_classes,
+    evaluate_predictions,
+    format_table,
+)
+
+CLASSES = ["ant", "bee", "cow"]
+# Six images, two per class. Image 1 (an ant) is taken for a bee with 0.6, image 3 (a bee)
+# for a cow with 0.5; the four others are right.
+TRUE = [0, 0, 1, 1, 2, 2]
+PROBABILITIES = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.3, 0.6, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.2, 0.3, 0.5],
+        [0.1, 0.1, 0.8],
+        [0.2, 0.1, 0.7],
+    ]
+)
+PATHS = [f"img{i}.jpg" for i in range(6)]
+
+
+def test_single_label_numbers_checked_by_hand() -> None:
+    report = evaluate_predictions(TRUE, PROBABILITIES, CLASSES, paths=PATHS, top_k=2)
+
+    assert report.count == 6
+    assert report.accuracy == pytest.approx(4 / 6)
+    # Both mistakes have the true class second: top-2 gets every image.
+    assert report.top_k_accuracy == pytest.approx(1.0)
+    assert report.confusion_matrix.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+    by_class = {m.name: m for m in report.per_class}
+    # ant: predicted once (right), present twice. bee: predicted twice, one right.
+    # cow: predicted three times, two right, present twice.
+    assert (by_class["ant"].precision, by_class["ant"].recall) == (1.0, 0.5)
+    assert by_class["ant"].f1 == pytest.approx(2 / 3)
+    assert (by_class["bee"].precision, by_class["bee"].recall, by_class["bee"].f1) == (
+        0.5,
+        0.5,
+        0.5,
+    )
+    assert by_class["cow"].precision == pytest.approx(2 / 3)
+    assert by_class["cow"].recall == 1.0
+    assert by_class["cow"].f1 == pytest.approx(0.8)
+    assert [m.support for m in report.per_class] == [2, 2, 2]
+    assert [(m.path, m.true_labels, m.predicted_labels) for m in report.misclassified] == [
+        ("img1.jpg", ("ant",), ("bee",)),
+        ("img3.jpg", ("bee",), ("cow",)),
+    ]
+    assert [m.confidence for m in report.misclassified] == [0.6, 0.5]
+
+
+def test_top_1_is_accuracy_and_top_k_above_the_class_count_is_everything() -> None:
+    assert evaluate_predictions(TRUE, PROBABILITIES, CLASSES, top_k=1).top_k_accuracy == (
+        pytest.approx(4 / 6)
+    )
+    assert evaluate_predictions(TRUE, PROBABILITIES, CLASSES, top_k=5).top_k_accuracy == 1.0
+    assert evaluate_predictions(TRUE, PROBABILITIES, CLASSES).top_k_accuracy is None
+
+
+def test_top_k_counts_only_the_k_most_probable() -> None:
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6], [0.6, 0.3, 0.1]])
+    report = evaluate_predictions([2, 0, 1], probabilities, CLASSES, top_k=2)
+    # Image 0: cow is third; image 1: ant is third; image 2: bee is second.
+    assert report.accuracy == 0.0
+    assert report.top_k_accuracy == pytest.approx(1 / 3)
+
+
+def test_json_report_has_the_documented_keys() -> None:
+    report = evaluate_predictions(TRUE, PROBABILITIES, CLASSES, paths=PATHS, top_k=2)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["accuracy"] == pytest.approx(4 / 6)
+    assert data["top_k_accuracy"] == 1.0
+    assert data["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+    assert data["per_class"][0] == {
+        "class": "ant",
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": pytest.approx(2 / 3),
+        "support": 2,
+    }
+    assert data["misclassified"][0] == {
+        "index": 1,
+        "path": "img1.jpg",
+        "true_label": "ant",
+        "predicted_label": "bee",
+        "confidence": 0.6,
+    }
+
+
+def test_readable_table() -> None:
+    text = format_table(evaluate_predictions(TRUE, PROBABILITIES, CLASSES, paths=PATHS, top_k=2))
+    assert "accuracy: 0.6667" in text
+    assert "top-2 accuracy: 1.0000" in text
+    table = text.split("confusion matrix")[0].splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in table if line}
+    assert rows["class"] == ["precision", "recall", "f1", "support"]
+    assert rows["cow"][:4] == ["0.6667", "1.0000", "0.8000", "2"]
+    assert "img1.jpg: ant -> bee (0.600)" in text
+    matrix = text.split("confusion matrix")[1].splitlines()
+    assert matrix[2].split() == ["ant", "1", "1", "0"]
+
+
+def test_class_order_mismatch_is_aligned_by_name() -> None:
+    data_classes = ["cow", "ant", "bee"]  # the data set's own ids
+    data_labels = [1, 1, 2, 2, 0, 0]  # the same images as TRUE, in the data's ids
+    mapping = align_classes(data_classes, CLASSES)
+    assert mapping == [2, 0, 1]
+    report = evaluate_predictions([mapping[y] for y in data_labels], PROBABILITIES, CLASSES)
+    assert report.accuracy == pytest.approx(4 / 6)
+    assert report.confusion_matrix.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+
+
+def test_model_may_know_more_classes_than_the_data() -> None:
+    assert align_classes(["cow", "ant"], CLASSES) == [2, 0]
+
+
+def test_unknown_data_classes_are_named() -> None:
+    with pytest.raises(EvaluationError) as error:
+        align_classes(["ant", "bee", "dog"], CLASSES)
+    message = str(error.value)
+    assert "dog" in message and "cow" in message and "\n" not in message
+
+
+def test_multi_label_numbers_checked_by_hand() -> None:
+    true = [[0, 1], [2], [], [0]]
+    probabilities = np.array([[0.9, 0.6, 0.1], [0.2, 0.4, 0.7], [0.6, 0.1, 0.2], [0.3, 0.2, 0.1]])
+    report = evaluate_predictions(true, probabilities, CLASSES, multi_label=True, paths=PATHS[:4])
+    # Per-class accuracy: ant 2/4 (wrong on images 2 and 3), bee 4/4, cow 4/4.
+    assert report.accuracy == pytest.approx((0.5 + 1 + 1) / 3)
+    assert report.exact_match == 0.5
+    ant = report.per_class[0]
+    assert (ant.precision, ant.recall, ant.support) == (0.5, 0.5, 2)
+    assert report.confusion_matrix.tolist() == [
+        [[1, 1], [1, 1]],
+        [[3, 0], [0, 1]],
+        [[3, 0], [0, 1]],
+    ]
+    # Image 3 misses ant with 1 - 0.3; image 2 says ant with 0.6.
+    assert [(m.index, m.confidence) for m in report.misclassified] == [(3, 0.7), (2, 0.6)]
+    assert report.misclassified[0].true_labels == ("ant",)
+    assert report.misclassified[0].predicted_labels == ()
+    data = report.to_dict()
+    assert data["misclassified"][1]["predicted_labels"] == ["ant"]
+    assert data["exact_match"] == 0.5
+    assert "exact match: 0.5000" in format_table(report)
+
+
+@pytest.mark.parametrize(
+    ("labels", "probabilities", "reason"),
+    [
+        ([0, 1], np.zeros((3, 3)), "shape"),
+        ([0, 3], np.zeros((2, 3)), "class ids"),
+        ([], np.zeros((0, 3)), "no images"),
+    ],
+)
+def test_bad_inputs_are_refused(labels: list[int], probabilities: np.ndarray, reason: str) -> None:
+    with pytest.raises(EvaluationError, match=reason):
+        evaluate_predictions(labels, probabilities, CLASSES)
