@@ -61,7 +61,14 @@ class _Curve:
 
 
 def _plot(
-    grid: QGridLayout, row: int, column: int, title: str, x_label: str, y_label: str
+    grid: QGridLayout,
+    row: int,
+    column: int,
+    title: str,
+    x_label: str,
+    y_label: str,
+    *,
+    legend_at_bottom: bool = False,
 ) -> pg.PlotItem:
     # Separate PlotWidgets: GraphicsLayoutWidget calls pyqtgraph's mkQApp(), whose unique
     # connection to QStyleHints makes PySide6 6.11 print a Qt warning.
@@ -73,7 +80,8 @@ def _plot(
     plot.setLabel("bottom", x_label)
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.25)
-    plot.addLegend(offset=(-8, 8))
+    # Loss falls and accuracy rises: keep each legend in the corner its curves leave free.
+    plot.addLegend(offset=(-8, -8) if legend_at_bottom else (-8, 8))
     plot.setMenuEnabled(False)
     return plot
 
@@ -87,7 +95,9 @@ class TrainingPlots(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         batch = _plot(grid, 0, 0, "Batch loss", "epoch", "loss")
         epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
-        accuracy = _plot(grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy")
+        accuracy = _plot(
+            grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy", legend_at_bottom=True
+        )
         rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate")
         accuracy.setYRange(0, 1, padding=0.02)
         self.batch_loss = _Curve(batch, "batch", _GREY, width=1)
