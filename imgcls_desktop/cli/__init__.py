@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from imgcls_desktop import __version__
 from imgcls_desktop.cli import dataset, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
+from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.runtime import configure_threads
+from imgcls_desktop.core.training.run import RunError
 
-_USER_ERRORS = (CommandError, DatasetError, ImageError, ValueError, OSError)
+# Errors whose message is written for users (ValueError covers the hyperparameter, model,
+# device and evaluation errors).
+_USER_ERRORS = (CommandError, DatasetError, ExportError, ImageError, RunError, ValueError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:

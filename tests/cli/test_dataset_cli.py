@@ -125,3 +125,13 @@ def test_console_script_is_installed() -> None:
         [imgcls, "dataset", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "pack" in result.stdout
+
+
+def test_an_unwritable_output_is_one_line(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["dataset", "pack", str(class_folder), str(blocker / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("imgcls: error:") and "Traceback" not in err
