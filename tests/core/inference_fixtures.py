@@ -73,7 +73,7 @@ def write_plain_checkpoint(
     for epoch in epochs:
         mx.random.seed(epoch)
         args = {
-            name: mx.nd.random.normal(0, 0.5, shape)
+            name: mx.nd.random.normal(0, 0.02, shape)
             for name, shape in zip(symbol.list_arguments(), arg_shapes)
             if name not in ("data", "softmax_label")
         }

@@ -59,7 +59,9 @@ def test_probabilities_equal_plain_mxnet_on_the_original_symbol(plain_model) -> 
 
     expected = _original_symbol_forward(predictor, images)
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
-    np.testing.assert_allclose(Predictor(plain_model, batch_size=8).predict(images), expected)
+    np.testing.assert_allclose(
+        Predictor(plain_model, batch_size=8).predict(images), expected, atol=1e-6
+    )
 
 
 def test_paths_bytes_and_arrays_give_the_same_answer(plain_model, tmp_path: Path) -> None:
