@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from imgcls_desktop import __version__
-from imgcls_desktop.cli import dataset, train
+from imgcls_desktop.cli import dataset, export, predict, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     dataset.register(groups)
     train.register(groups)
+    predict.register(groups)
+    export.register(groups)
     return parser
 
 

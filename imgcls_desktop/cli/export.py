@@ -1,0 +1,33 @@
+"""``imgcls export``: a model as SageMaker's model.tar.gz, ONNX or a plain MXNet checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from imgcls_desktop.core.export import export_model
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add ``imgcls export`` to the command line."""
+    parser = groups.add_parser(
+        "export",
+        help="write a model as SageMaker model.tar.gz, ONNX or an MXNet checkpoint",
+        description="MODEL: one of our run folders, a SageMaker model.tar.gz, or a plain MXNet "
+        "checkpoint. --output: the archive or .onnx file, the checkpoint prefix for mxnet, or "
+        "an existing folder.",
+    )
+    parser.add_argument("model", type=Path, help="the model to export")
+    parser.add_argument(
+        "--format", required=True, choices=["sagemaker", "onnx", "mxnet"], help="what to write"
+    )
+    parser.add_argument("--output", required=True, type=Path, help="where to write it")
+    parser.add_argument("--labels", type=Path, help="class names: labels.txt or classes.json")
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export the model; the one-line error handling is the common one of ``imgcls``."""
+    written = export_model(args.model, args.format, args.output, labels=args.labels)
+    print(f"Wrote {written}")
+    return 0

@@ -1,0 +1,134 @@
+"""``imgcls predict`` and ``imgcls export`` on a tiny trained run, as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from imgcls_desktop.cli import main
+from tests.conftest import write_image
+from tests.core.inference_fixtures import shared_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_run(tmp_path_factory)[0]
+
+
+@pytest.fixture
+def new_images(tmp_path: Path) -> Path:
+    folder = tmp_path / "new"
+    for index in range(5):
+        write_image(folder / f"img{index}.jpg", (30 * index, 80, 200), seed=index)
+    write_image(folder / "nested" / "deep.png", (10, 200, 10))
+    (folder / "broken.jpg").write_bytes(b"")
+    return folder
+
+
+def test_predict_writes_csv_and_reports_unreadable_files(
+    run_dir: Path, new_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "labels.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                str(new_images),
+                "--output",
+                str(out),
+                "--top-k",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.err and "Wrote 6 predictions" in captured.out
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 6
+    classes = json.loads((run_dir / "classes.json").read_text())
+    assert all(row["label"] in classes and 0 <= float(row["confidence"]) <= 1 for row in rows)
+
+
+def test_predict_jsonl_is_sagemaker_batch_form(
+    run_dir: Path, new_images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "labels.jsonl"
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                str(new_images / "img0.jpg"),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    (line,) = out.read_text().splitlines()
+    record = json.loads(line)
+    assert set(record) >= {"source", "prediction", "label", "confidence"}
+    assert abs(sum(record["prediction"]) - 1) < 1e-4
+
+
+def test_predict_sorts_into_class_folders(run_dir: Path, new_images: Path, tmp_path: Path) -> None:
+    sorted_dir = tmp_path / "sorted"
+    assert (
+        main(
+            [
+                "predict",
+                str(run_dir),
+                str(new_images),
+                "--sort-into",
+                str(sorted_dir),
+                "--min-confidence",
+                "1.01",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert len(list((sorted_dir / "_uncertain").iterdir())) == 6
+    assert (new_images / "img0.jpg").is_file()  # copied, not moved
+    assert (sorted_dir / "sorted.csv").is_file()
+
+
+def test_predict_without_output_prints_a_table(
+    run_dir: Path, new_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(run_dir), str(new_images / "img1.jpg"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["path", "label", "confidence"]
+    assert "img1.jpg" in out
+
+
+def test_predict_refuses_a_missing_model_in_one_line(
+    tmp_path: Path, new_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(tmp_path / "nothing"), str(new_images)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("imgcls: error:") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("sagemaker", "model.tar.gz"), ("onnx", "model.onnx")])
+def test_export_writes_the_format(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, name: str
+) -> None:
+    out = tmp_path / name
+    assert main(["export", str(run_dir), "--format", fmt, "--output", str(out)]) == 0
+    assert out.is_file() and f"Wrote {out}" in capsys.readouterr().out
+    if fmt == "sagemaker":
+        with tarfile.open(out) as archive:
+            names = sorted(archive.getnames())
+        assert "image-classification-symbol.json" in names and "model-shapes.json" in names
