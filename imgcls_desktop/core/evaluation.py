@@ -10,18 +10,27 @@ class (``[[true negatives, false positives], [false negatives, true positives]]`
 never predicted has precision 0, a class never present recall 0, as in training.
 
 Class ids must be the model's: :func:`align_classes` maps a data set's ids to the model's by
-class name.
+class name. :func:`evaluate_dataset` runs a Predictor over a labelled data set (folder per
+class, ``.lst``, manifest or ``.rec``) with the model's own preprocessing and evaluates it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.5
+from imgcls_desktop.core.dataset.images import ImageError
+from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.inference import DEFAULT_THRESHOLD
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+
+if TYPE_CHECKING:
+    from imgcls_desktop.core.inference import Predictor
 
 
 class EvaluationError(ValueError):
@@ -98,6 +107,8 @@ class EvaluationReport:
     top_k_accuracy: float | None = None
     exact_match: float | None = None
     threshold: float | None = None
+    #: Images left out because they could not be read: (path, reason).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON values."""
@@ -113,6 +124,7 @@ class EvaluationReport:
             "misclassified": [
                 item.to_dict(multi_label=self.multi_label) for item in self.misclassified
             ],
+            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
         }
         if self.multi_label:
             result["exact_match"] = self.exact_match
@@ -178,6 +190,72 @@ def evaluate_predictions(
     return _evaluate_single_label(labels, probabilities, list(class_names), paths, top_k)
 
 
+def evaluate_dataset(
+    predictor: Predictor,
+    dataset: Dataset,
+    *,
+    progress: ProgressFn = no_progress,
+    cancel: CancelFlag | None = None,
+    top_k: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> EvaluationReport:
+    """Predict every image of a labelled data set and evaluate the predictions.
+
+    Classes are matched by name; images that cannot be read are left out and listed in
+    :attr:`EvaluationReport.skipped`. ``progress(done, total)`` counts images; a set
+    ``cancel`` flag raises :class:`~imgcls_desktop.core.jobs.Cancelled` between batches.
+    """
+    model = predictor.model
+    if dataset.multi_label != model.multi_label:
+        kinds = {True: "multi-label", False: "single-label"}
+        raise EvaluationError(
+            f"the model is {kinds[model.multi_label]} but the data set is "
+            f"{kinds[dataset.multi_label]}"
+        )
+    to_model = align_classes(dataset.class_names, predictor.class_names)
+    total = len(dataset.samples)
+    labels: list[Any] = []
+    paths: list[str] = []
+    outputs: list[np.ndarray] = []
+    skipped: list[tuple[str, str]] = []
+    progress(0, total)
+    with ImageReader(dataset) as reader, ThreadPoolExecutor() as pool:
+
+        def prepare(sample: Sample) -> np.ndarray | str:
+            try:
+                return predictor.preprocess(reader.read(sample))
+            except (OSError, ImageError) as error:
+                return str(error) or type(error).__name__
+
+        for start in range(0, total, predictor.batch_size):
+            check_cancel(cancel)
+            chunk = dataset.samples[start : start + predictor.batch_size]
+            images = []
+            for sample, prepared in zip(chunk, pool.map(prepare, chunk)):
+                if isinstance(prepared, str):
+                    skipped.append((sample.path, prepared))
+                    continue
+                images.append(prepared)
+                paths.append(sample.path)
+                ids = [to_model[label] for label in sample.labels]
+                labels.append(ids if dataset.multi_label else ids[0])
+            if images:
+                outputs.append(predictor.forward(np.stack(images)))
+            progress(min(start + len(chunk), total), total)
+    if not outputs:
+        raise EvaluationError(f"no image of {dataset.source} could be read")
+    report = evaluate_predictions(
+        labels,
+        np.concatenate(outputs),
+        predictor.class_names,
+        paths=paths,
+        top_k=top_k,
+        multi_label=dataset.multi_label,
+        threshold=threshold,
+    )
+    return replace(report, skipped=skipped)
+
+
 def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> str:
     """The report as readable text: summary, per-class table, confusion matrix, mistakes."""
     lines = [f"images: {report.count}", f"accuracy: {report.accuracy:.4f}"]
@@ -210,6 +288,9 @@ def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> st
             )
         if len(report.misclassified) > len(shown):
             lines.append(f"... and {len(report.misclassified) - len(shown)} more")
+    if report.skipped:
+        lines += ["", f"left out (unreadable): {len(report.skipped)}"]
+        lines += [f"{path}: {reason}" for path, reason in report.skipped]
     return "\n".join(lines)
 
 

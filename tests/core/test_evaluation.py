@@ -1,18 +1,32 @@
-"""Evaluation metrics on small cases whose numbers were worked out by hand."""
+"""Evaluation metrics on small cases whose numbers were worked out by hand, and on data sets
+run through a Predictor of a tiny trained model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+from inference_fixtures import shared_run
 
+from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import (
     EvaluationError,
     align_classes,
+    evaluate_dataset,
     evaluate_predictions,
     format_table,
 )
+from imgcls_desktop.core.inference import Predictor
+from imgcls_desktop.core.jobs import Cancelled
+from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.training.run import read_run
 
 CLASSES = ["ant", "bee", "cow"]
 # Six images, two per class. Image 1 (an ant) is taken for a bee with 0.6, image 3 (a bee)
@@ -167,3 +181,103 @@ def test_multi_label_numbers_checked_by_hand() -> None:
 def test_bad_inputs_are_refused(labels: list[int], probabilities: np.ndarray, reason: str) -> None:
     with pytest.raises(EvaluationError, match=reason):
         evaluate_predictions(labels, probabilities, CLASSES)
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    run_dir, _result = shared_run(tmp_path_factory)
+    return Predictor(open_model(run_dir), device="cpu", batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def folder_set(predictor: Predictor) -> Dataset:
+    """The sample images (3 classes) the shared run was trained on, as a folder per class."""
+    return load_dataset(Path(read_run(predictor.model.path).train))
+
+
+def test_dataset_evaluation_equals_evaluating_the_predictions(
+    predictor: Predictor, folder_set: Dataset
+) -> None:
+    reported: list[tuple[int, int]] = []
+    report = evaluate_dataset(
+        predictor, folder_set, top_k=2, progress=lambda done, total: reported.append((done, total))
+    )
+
+    paths = [sample.path for sample in folder_set.samples]
+    expected = evaluate_predictions(
+        [sample.label for sample in folder_set.samples],
+        predictor.predict(paths),
+        predictor.class_names,
+        paths=paths,
+        top_k=2,
+    )
+    total = len(paths)
+    assert report.count == total and sum(m.support for m in report.per_class) == total
+    assert report.to_dict() == {**expected.to_dict(), "skipped": []}
+    assert reported == [(0, total), *((min(n, total), total) for n in range(16, total + 16, 16))]
+
+
+def test_dataset_classes_in_another_order_are_matched_by_name(
+    predictor: Predictor, folder_set: Dataset
+) -> None:
+    names = folder_set.class_names[::-1]
+    reordered = dataclasses.replace(
+        folder_set,
+        class_names=names,
+        samples=[
+            dataclasses.replace(s, labels=(names.index(folder_set.class_names[s.label]),))
+            for s in folder_set.samples
+        ],
+    )
+    expected = evaluate_dataset(predictor, folder_set)
+    report = evaluate_dataset(predictor, reordered)
+    assert report.class_names == predictor.class_names
+    assert report.confusion_matrix.tolist() == expected.confusion_matrix.tolist()
+
+
+def test_a_record_file_evaluates_like_its_images(
+    predictor: Predictor, folder_set: Dataset, tmp_path: Path
+) -> None:
+    everything = tuple(range(len(folder_set.samples)))
+    export_recordio(
+        folder_set,
+        tmp_path,
+        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
+        options=ExportOptions(pass_through=True, workers=2),
+    )
+    records = load_dataset(tmp_path / "dataset-train.rec")
+    report = evaluate_dataset(predictor, records)
+    expected = evaluate_dataset(predictor, folder_set)
+    assert report.count == len(folder_set.samples)
+    assert report.confusion_matrix.tolist() == expected.confusion_matrix.tolist()
+
+
+def test_unreadable_images_are_left_out_and_listed(
+    predictor: Predictor, folder_set: Dataset, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    samples = [
+        *folder_set.samples[:5],
+        Sample(str(broken), (0,)),
+        Sample(str(tmp_path / "gone.jpg"), (1,)),
+    ]
+    report = evaluate_dataset(predictor, dataclasses.replace(folder_set, samples=samples))
+    assert report.count == 5
+    assert [path for path, _reason in report.skipped] == [str(broken), str(tmp_path / "gone.jpg")]
+    assert all(reason for _path, reason in report.skipped)
+    assert "left out (unreadable): 2" in format_table(report)
+
+
+def test_dataset_evaluation_can_be_cancelled(predictor: Predictor, folder_set: Dataset) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        evaluate_dataset(predictor, folder_set, cancel=cancel)
+
+
+def test_a_multi_label_data_set_does_not_fit_a_single_label_model(
+    predictor: Predictor, folder_set: Dataset
+) -> None:
+    with pytest.raises(EvaluationError, match="single-label but the data set is multi-label"):
+        evaluate_dataset(predictor, dataclasses.replace(folder_set, multi_label=True))
