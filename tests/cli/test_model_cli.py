@@ -132,3 +132,34 @@ def test_export_writes_the_format(
         with tarfile.open(out) as archive:
             names = sorted(archive.getnames())
         assert "image-classification-symbol.json" in names and "model-shapes.json" in names
+
+
+def test_evaluate_prints_the_table_and_writes_the_report(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    classes = json.loads((run_dir / "classes.json").read_text())
+    labelled = tmp_path / "labelled"
+    for index, name in enumerate(reversed(classes)):  # another class order than the model's
+        for number in range(3):
+            write_image(labelled / name / f"{number}.jpg", (60 * index, 90, 150), seed=number)
+    report_path = tmp_path / "report.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_dir),
+                str(labelled),
+                "--output",
+                str(report_path),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "precision" in out
+    report = json.loads(report_path.read_text())
+    assert len(report["confusion_matrix"]) == len(classes)
+    assert sum(map(sum, report["confusion_matrix"])) == 3 * len(classes)
+    assert [row["class"] for row in report["per_class"]] == classes
