@@ -1,0 +1,125 @@
+"""Images per second of batch labelling a folder of JPEGs, beside the network's forward rate.
+
+Generates a folder of photo-like JPEGs (``pack.py``'s generator) and, for each model (an
+untrained ResNet saved in SageMaker's layout and opened with ``open_model``), times:
+
+  (a) forward: ``Predictor.forward`` on ready-made batches (no decoding), the ceiling;
+  (b) end to end: ``label_images`` on the folder (read, decode, prepare in the thread pool
+      overlapping the network), with SageMaker's preprocessing (whole image resized to
+      H x W) and with a run's (shorter side resized, centre crop, reduced JPEG decoding);
+
+and prints images/s and the ratio of (b) to (a). Each figure is the best of ``--repeat``.
+Run: ``python benchmarks/predict_throughput.py [--images 300] [--size 640x480]
+[--batch-size 32] [--models resnet18-224,resnet20-32] [--dir DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from pack import generate
+
+from imgcls_desktop.core.artifacts import save_checkpoint
+from imgcls_desktop.core.inference import Predictor
+from imgcls_desktop.core.labelling import label_images
+from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.network import build_network
+
+MODELS = {"resnet18-224": (18, 224), "resnet20-32": (20, 32)}
+CLASSES = 4
+
+
+def build_model(folder: Path, num_layers: int, side: int, batch_size: int) -> LoadedModel:
+    """An untrained ResNet saved in SageMaker's layout, opened as users open models."""
+    mx = mxnet()
+    shape = (3, side, side)
+    net = build_network(num_layers, CLASSES, shape)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    net(mx.nd.zeros((1, *shape)))
+    save_checkpoint(folder, net, 1, batch_size=batch_size)
+    return open_model(folder)
+
+
+def run_preprocessing(model: LoadedModel) -> LoadedModel:
+    """The model with the preprocessing record a run of ours would have (8/7 margin)."""
+    channels, height, width = model.input_shape
+    record = {
+        "resize_shorter_side": math.ceil(max(height, width) * 8 / 7),
+        "interpolation": "linear, area below half size",
+        "crop": "center",
+        "height": height,
+        "width": width,
+        "channels": channels,
+    }
+    return dataclasses.replace(model, preprocessing=record)
+
+
+def best_time(work: Callable[[], object], repeat: int) -> float:
+    """The shortest of ``repeat`` timed runs of ``work``."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def forward_rate(predictor: Predictor, count: int, repeat: int) -> float:
+    """Images/s of the network alone on ``count`` ready-made images, in full batches."""
+    shape = (predictor.batch_size, *predictor.model.input_shape)
+    batch = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    batches = math.ceil(count / predictor.batch_size)
+    predictor.forward(batch)  # warm-up: the static memory plan
+
+    def work() -> None:
+        for _ in range(batches):
+            predictor.forward(batch)
+
+    return batches * predictor.batch_size / best_time(work, repeat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the JPEGs")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--models", default=",".join(MODELS), help=", ".join(MODELS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)  # MXNet's type-inference notes
+    width, height = (int(n) for n in args.size.lower().split("x"))
+
+    with tempfile.TemporaryDirectory(dir=args.dir) as temporary:
+        root = Path(temporary)
+        start = time.perf_counter()
+        generate(root / "images", args.images, width, height)
+        print(f"{args.images} JPEGs of {width}x{height} in {time.perf_counter() - start:.1f} s")
+        print(f"batch size {args.batch_size}; best of {args.repeat}")
+        print(f"{'model':<14}{'preprocessing':<15}{'forward':>10}{'end to end':>12}{'ratio':>8}")
+        for name in args.models.split(","):
+            num_layers, side = MODELS[name]
+            model = build_model(root / name, num_layers, side, args.batch_size)
+            for kind, variant in (("sagemaker", model), ("run", run_preprocessing(model))):
+                predictor = Predictor(variant, device="cpu", batch_size=args.batch_size)
+                forward = forward_rate(predictor, args.images, args.repeat)
+                seconds = best_time(lambda p=predictor: label_images(p, [root]), args.repeat)
+                end_to_end = args.images / seconds
+                print(
+                    f"{name:<14}{kind:<15}{forward:>8.0f}/s{end_to_end:>10.0f}/s"
+                    f"{end_to_end / forward:>8.2f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
