@@ -1,0 +1,108 @@
+"""Grad-CAM on a tiny network trained to tell a red square from a green one, wherever it is:
+the heatmap must sit on the square."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from inference_fixtures import write_plain_checkpoint
+
+from imgcls_desktop.core.artifacts import ModelError
+from imgcls_desktop.core.explain import explainable_network, grad_cam
+from imgcls_desktop.core.hyperparams import HyperParameters
+from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.training.loop import TrainingJob, train
+
+SIZE = 48
+SIDE = 16
+COLOURS = {"green": (40, 220, 40), "red": (40, 40, 230)}  # BGR, in class id order
+Box = tuple[int, int]  # top, left of the square
+
+
+def square_image(rng: np.random.Generator, colour: tuple[int, int, int]) -> tuple[np.ndarray, Box]:
+    """A dark noisy BGR image with a bright square somewhere in a random quadrant."""
+    image = rng.normal(50, 20, (SIZE, SIZE, 3))
+    quadrant = int(rng.integers(0, 4))
+    half = SIZE // 2
+    top = quadrant // 2 * half + int(rng.integers(0, half - SIDE + 1))
+    left = quadrant % 2 * half + int(rng.integers(0, half - SIDE + 1))
+    image[top : top + SIDE, left : left + SIDE] = np.array(colour) + rng.normal(
+        0, 10, (SIDE, SIDE, 3)
+    )
+    return np.clip(image, 0, 255).astype(np.uint8), (top, left)
+
+
+def rgb_pixels(image: np.ndarray) -> np.ndarray:
+    """Raw RGB pixels, H x W x C float32."""
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """ResNet-20 trained 3 epochs on 2 x 40 images (full validation accuracy)."""
+    root = tmp_path_factory.mktemp("squares")
+    rng = np.random.default_rng(0)
+    for name, colour in COLOURS.items():
+        (root / "images" / name).mkdir(parents=True)
+        for number in range(40):
+            image, _box = square_image(rng, colour)
+            cv2.imwrite(str(root / "images" / name / f"{number:03d}.png"), image)
+    hp = HyperParameters.from_mapping(
+        {
+            "num_layers": 20,
+            "image_shape": f"3,{SIZE},{SIZE}",
+            "mini_batch_size": 16,
+            "epochs": 3,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+        }
+    )
+    result = train(TrainingJob(hp, root / "images", root / "run", devices="cpu"))
+    assert result.best_val_accuracy == 1.0
+    return open_model(root / "run")
+
+
+@pytest.fixture(scope="module")
+def net(model: LoadedModel):
+    return explainable_network(model)
+
+
+def test_the_heat_sits_on_the_square(net) -> None:
+    rng = np.random.default_rng(99)
+    on_the_square = 0
+    for number in range(12):
+        image, (top, left) = square_image(rng, list(COLOURS.values())[number % 2])
+        heat = grad_cam(net, rgb_pixels(image))
+        assert heat.shape == (SIZE, SIZE) and heat.dtype == np.float32
+        assert heat.min() >= 0 and heat.max() == pytest.approx(1.0)
+        inside = np.zeros(heat.shape, dtype=bool)
+        inside[top : top + SIDE, left : left + SIDE] = True
+        on_the_square += heat[inside].mean() > 2 * heat[~inside].mean()
+    assert on_the_square >= 11
+
+
+def test_layouts_and_model_kinds_give_the_same_heatmap(net, model: LoadedModel) -> None:
+    image, _box = square_image(np.random.default_rng(5), COLOURS["red"])
+    pixels = rgb_pixels(image)
+    heat = grad_cam(net, pixels)
+    np.testing.assert_allclose(grad_cam(net, pixels.transpose(2, 0, 1)), heat, atol=1e-6)
+    np.testing.assert_allclose(grad_cam(model, pixels), heat, atol=1e-6)
+    # The predicted class (red: id 1) is the default.
+    np.testing.assert_allclose(grad_cam(net, pixels, class_id=1), heat, atol=1e-6)
+
+
+def test_bad_class_ids_and_shapes_are_refused(net) -> None:
+    pixels = np.zeros((SIZE, SIZE, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="class_id"):
+        grad_cam(net, pixels, class_id=2)
+    with pytest.raises(ValueError, match="shape"):
+        grad_cam(net, np.zeros((SIZE, SIZE), dtype=np.float32))
+
+
+def test_symbol_only_models_are_refused(tmp_path: Path) -> None:
+    model = open_model(write_plain_checkpoint(tmp_path))
+    with pytest.raises(ModelError, match="run folder"):
+        grad_cam(model, np.zeros((16, 16, 3), dtype=np.float32))
