@@ -158,7 +158,7 @@ def open_model(
 def read_class_names(path: Path) -> list[str]:
     """Class names from a ``labels.txt`` (one per line) or a JSON list (``classes.json``)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # Notepad writes a BOM
     except (OSError, UnicodeDecodeError) as error:
         raise ModelError(f"cannot read the labels file {path}: {error}") from None
     if Path(path).suffix.lower() == ".json":

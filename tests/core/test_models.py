@@ -41,7 +41,7 @@ def test_run_folder_opens_at_its_best_epoch_with_names_and_preprocessing(
 def test_sagemaker_archive_from_a_plain_symbol(tmp_path: Path) -> None:
     archive = write_sagemaker_archive(tmp_path)
     labels = tmp_path / "labels.txt"
-    labels.write_text("ant\nbee\n\ncow\n", encoding="utf-8")
+    labels.write_text("\ufeffant\nbee\n\ncow\n", encoding="utf-8")  # with a BOM
     model = open_model(archive, labels=labels)
     assert model.source_kind == SourceKind.SAGEMAKER_ARCHIVE and model.path == archive
     assert model.class_names == ["ant", "bee", "cow"]
