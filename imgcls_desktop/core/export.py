@@ -150,7 +150,7 @@ def _onnx_bytes(
 
     mx = mxnet()
     shape = (1, *model.input_shape)
-    dynamic = {"dynamic": True, "dynamic_input_shapes": [(batch, *shape[1:])]} if not batch else {}
+    dynamic = {"dynamic": True, "dynamic_input_shapes": [(None, *shape[1:])]} if not batch else {}
     with tempfile.TemporaryDirectory(prefix="imgcls-export-") as folder:
         exported = Path(folder) / ONNX_NAME
         mx.onnx.export_model(
@@ -199,9 +199,15 @@ def _exporter_ready(symbol: Symbol, params: dict[str, Any]) -> tuple[Symbol, dic
     for node in nodes:
         attrs = node.setdefault("attrs", {})
         if node["op"] == "FullyConnected":
-            attrs.setdefault("flatten", "True")
-        elif node["op"] == "BatchNorm" and attrs.get("fix_gamma", "True") in ("True", "1"):
+            attrs["flatten"] = str(_flag(attrs, "flatten"))
+        elif node["op"] == "BatchNorm" and _flag(attrs, "fix_gamma"):
             gamma = nodes[node["inputs"][1][0]]["name"]
             params[gamma] = mx.nd.ones_like(params[gamma])
             attrs["fix_gamma"] = "False"
     return mx.sym.load_json(json.dumps(graph)), params
+
+
+def _flag(attrs: dict[str, str], name: str) -> bool:
+    """A boolean operator attribute as MXNet reads it (``flatten`` and ``fix_gamma`` default
+    to True)."""
+    return attrs.get(name, "True").strip().lower() in ("true", "1")
