@@ -1,5 +1,5 @@
-"""Grad-CAM on a tiny network trained to tell a red square from a green one, wherever it is:
-the heatmap must sit on the square."""
+"""Grad-CAM on a tiny network trained to tell a red square from a green one, wherever it is
+(the heatmap must sit on the square), on our Gluon network and on other model kinds."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from inference_fixtures import write_plain_checkpoint
+from inference_fixtures import write_sagemaker_archive
 
-from imgcls_desktop.core.artifacts import ModelError
+from imgcls_desktop.core.artifacts import ModelError, load_into
 from imgcls_desktop.core.explain import explainable_network, grad_cam
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.network import build_network
 
 SIZE = 48
 SIDE = 16
@@ -102,7 +104,31 @@ def test_bad_class_ids_and_shapes_are_refused(net) -> None:
         grad_cam(net, np.zeros((SIZE, SIZE), dtype=np.float32))
 
 
-def test_symbol_only_models_are_refused(tmp_path: Path) -> None:
-    model = open_model(write_plain_checkpoint(tmp_path))
-    with pytest.raises(ModelError, match="run folder"):
-        grad_cam(model, np.zeros((16, 16, 3), dtype=np.float32))
+def test_our_gluon_network_gives_the_heatmap_of_its_model(net, model: LoadedModel) -> None:
+    gluon_net = build_network(20, 2, (3, SIZE, SIZE))
+    gluon_net.initialize()
+    gluon_net(mxnet().nd.zeros((1, 3, SIZE, SIZE)))
+    load_into(gluon_net, model.path, model.epoch)
+    image, _box = square_image(np.random.default_rng(7), COLOURS["green"])
+    pixels = rgb_pixels(image)
+    np.testing.assert_allclose(grad_cam(gluon_net, pixels), grad_cam(net, pixels), atol=1e-5)
+
+
+def test_a_sagemaker_model_is_explained_too(tmp_path: Path) -> None:
+    model = open_model(write_sagemaker_archive(tmp_path))
+    pixels = np.random.default_rng(0).uniform(0, 255, (20, 30, 3)).astype(np.float32)
+    heat = grad_cam(model, pixels, class_id=2)
+    assert heat.shape == (20, 30)
+    assert heat.min() >= 0 and heat.max() <= 1
+
+
+def test_a_network_without_global_pooling_is_refused(tmp_path: Path) -> None:
+    mx = mxnet()
+    symbol = mx.sym.SoftmaxOutput(
+        mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=2, name="fc"), name="softmax"
+    )
+    weights = {"fc_weight": mx.nd.zeros((2, 3 * 8 * 8)), "fc_bias": mx.nd.zeros((2,))}
+    mx.model.save_checkpoint(str(tmp_path / "flat"), 1, symbol, weights, {})
+    model = open_model(tmp_path / "flat", input_shape=(3, 8, 8))
+    with pytest.raises(ModelError, match="global pooling"):
+        explainable_network(model)
