@@ -4,11 +4,15 @@ Generates a folder of photo-like JPEGs (``pack.py``'s generator) and, for each m
 untrained ResNet saved in SageMaker's layout and opened with ``open_model``), times:
 
   (a) forward: ``Predictor.forward`` on ready-made batches (no decoding), the ceiling;
-  (b) end to end: ``label_images`` on the folder (read, decode, prepare in the thread pool
-      overlapping the network), with SageMaker's preprocessing (whole image resized to
-      H x W) and with a run's (shorter side resized, centre crop, reduced JPEG decoding);
+  (b) prepare: reading, decoding and preparing the images on every core (no network);
+  (c) end to end: ``label_images`` on the folder (read, decode, prepare in the thread pool
+      overlapping the network),
 
-and prints images/s and the ratio of (b) to (a). Each figure is the best of ``--repeat``.
+each with SageMaker's preprocessing (whole image resized to H x W) and with a run's (shorter
+side resized, centre crop, reduced JPEG decoding), and prints images/s and the ratio of (c)
+to (a). Both (a) and (b) want every core: when (b) is not much faster than (a), decoding
+takes a share of the cores and the ratio falls below 1. Each figure is the best of
+``--repeat``.
 Run: ``python benchmarks/predict_throughput.py [--images 300] [--size 640x480]
 [--batch-size 32] [--models resnet18-224,resnet20-32] [--dir DIR]``.
 """
@@ -18,9 +22,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -88,6 +94,16 @@ def forward_rate(predictor: Predictor, count: int, repeat: int) -> float:
     return batches * predictor.batch_size / best_time(work, repeat)
 
 
+def prepare_rate(predictor: Predictor, paths: list[Path], repeat: int) -> float:
+    """Images/s of reading, decoding and preparing alone, one thread per core."""
+
+    def work() -> None:
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(lambda path: predictor.preprocess(path.read_bytes()), paths))
+
+    return len(paths) / best_time(work, repeat)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
@@ -103,20 +119,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as temporary:
         root = Path(temporary)
         start = time.perf_counter()
-        generate(root / "images", args.images, width, height)
+        paths = generate(root / "images", args.images, width, height)
         print(f"{args.images} JPEGs of {width}x{height} in {time.perf_counter() - start:.1f} s")
         print(f"batch size {args.batch_size}; best of {args.repeat}")
-        print(f"{'model':<14}{'preprocessing':<15}{'forward':>10}{'end to end':>12}{'ratio':>8}")
+        columns = f"{'forward':>10}{'prepare':>10}{'end to end':>12}{'ratio':>8}"
+        print(f"{'model':<14}{'preprocessing':<15}{columns}")
         for name in args.models.split(","):
             num_layers, side = MODELS[name]
             model = build_model(root / name, num_layers, side, args.batch_size)
             for kind, variant in (("sagemaker", model), ("run", run_preprocessing(model))):
                 predictor = Predictor(variant, device="cpu", batch_size=args.batch_size)
                 forward = forward_rate(predictor, args.images, args.repeat)
+                prepare = prepare_rate(predictor, paths, args.repeat)
                 seconds = best_time(lambda p=predictor: label_images(p, [root]), args.repeat)
                 end_to_end = args.images / seconds
                 print(
-                    f"{name:<14}{kind:<15}{forward:>8.0f}/s{end_to_end:>10.0f}/s"
+                    f"{name:<14}{kind:<15}{forward:>8.0f}/s{prepare:>8.0f}/s{end_to_end:>10.0f}/s"
                     f"{end_to_end / forward:>8.2f}"
                 )
 
