@@ -13,6 +13,7 @@ from imgcls_desktop import __version__
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.gui.dataset_tab import DatasetTab
+from imgcls_desktop.gui.inference_tab import InferenceTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.settings import AppSettings
 from imgcls_desktop.gui.training_tab import TrainingTab
@@ -56,6 +57,10 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.training_tab.status_message.connect(self.statusBar().showMessage)
         self.dataset_tab.dataset_exported.connect(self._offer_training_data)
         self.tabs.addTab(self.training_tab, "Training")
+        self.inference_tab = InferenceTab(self.jobs, self)
+        self.inference_tab.status_message.connect(self.statusBar().showMessage)
+        self.training_tab.run_finished.connect(self.inference_tab.set_model_path)
+        self.tabs.addTab(self.inference_tab, "Inference")
         self.setCentralWidget(self.tabs)
 
         self._close_confirmed = False

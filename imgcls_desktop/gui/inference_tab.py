@@ -1,0 +1,596 @@
+"""The Inference tab: open a model, label a folder, classify one image, evaluate on a set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.evaluation import EvaluationReport, evaluate_dataset
+from imgcls_desktop.core.inference import Predictor
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.labelling import (
+    UNCERTAIN_FOLDER,
+    LabellingResult,
+    SortResult,
+    label_images,
+    sort_into_folders,
+    write_csv,
+    write_jsonl,
+)
+from imgcls_desktop.core.models import open_model
+from imgcls_desktop.gui.dialogs import show_error, show_info
+from imgcls_desktop.gui.imaging import load_qimage
+from imgcls_desktop.gui.inference_widgets import (
+    ClassMetricsTable,
+    ConfusionMatrixView,
+    ImageDropLabel,
+    PredictionTable,
+    ProbabilityChart,
+)
+from imgcls_desktop.gui.path_field import PathField, PathKind
+from imgcls_desktop.gui.widgets import read_only_table
+from imgcls_desktop.gui.workers import JobHandle, JobRunner
+
+MODEL_FILTER = "Models (*.tar.gz *.params *.json);;All files (*)"
+LABELS_FILTER = "Class names (*.txt *.json);;All files (*)"
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp);;All files (*)"
+DATA_FILTER = "Labelled data (*.lst *.rec *.jsonl *.manifest);;All files (*)"
+TOP_K = 5
+IMAGE_SIDE = 360
+_KINDS = {"run": "training run", "sagemaker_archive": "SageMaker model", "checkpoint": "checkpoint"}
+
+
+@dataclass(frozen=True)
+class ImageAnswer:
+    """One classified image: its picture and every class's probability."""
+
+    path: str
+    image: QImage
+    probabilities: np.ndarray
+
+
+def open_predictor(path: str, labels: str, progress: ProgressFn, cancel: CancelFlag) -> Predictor:
+    """Open the model at ``path`` (class names from ``labels`` if given) for inference."""
+    model = open_model(Path(path), labels=Path(labels) if labels else None)
+    return Predictor(model)
+
+
+def label_folder(
+    predictor: Predictor, folder: str, progress: ProgressFn, cancel: CancelFlag
+) -> LabellingResult:
+    """Label every image under ``folder`` (runs in a worker)."""
+    k = min(TOP_K, len(predictor.class_names))
+    return label_images(predictor, [Path(folder)], top_k=k, progress=progress, cancel=cancel)
+
+
+def classify_image(
+    predictor: Predictor, path: str, progress: ProgressFn, cancel: CancelFlag
+) -> ImageAnswer:
+    """Decode one image for display and predict its class probabilities (runs in a worker)."""
+    data = Path(path).read_bytes()
+    image = load_qimage(data, IMAGE_SIDE)
+    return ImageAnswer(path, image, predictor.predict([data])[0])
+
+
+def evaluate_set(
+    predictor: Predictor, path: str, progress: ProgressFn, cancel: CancelFlag
+) -> EvaluationReport:
+    """Evaluate the model on the labelled set at ``path`` (runs in a worker)."""
+    dataset = load_dataset(Path(path))
+    k = min(TOP_K, len(predictor.class_names))
+    return evaluate_dataset(predictor, dataset, progress=progress, cancel=cancel, top_k=k)
+
+
+def sort_images(
+    result: LabellingResult,
+    out_dir: str,
+    move: bool,
+    min_confidence: float | None,
+    progress: ProgressFn,
+    cancel: CancelFlag,
+) -> SortResult:
+    """Copy or move the labelled images into class folders (runs in a worker)."""
+    return sort_into_folders(
+        result,
+        Path(out_dir),
+        move=move,
+        min_confidence=min_confidence,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def _button(text: str, tooltip: str, slot: Callable[[], object]) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    button.clicked.connect(lambda _checked=False: slot())
+    return button
+
+
+class InferenceTab(QWidget):
+    """Open a model; label a folder, classify one image, or evaluate on a labelled set."""
+
+    status_message = Signal(str)
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._jobs = jobs
+        self._job: JobHandle | None = None
+        self.predictor: Predictor | None = None
+        self.labelling: LabellingResult | None = None
+        self.report: EvaluationReport | None = None
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._build_model_box())
+        self.pages = QTabWidget()
+        self.pages.addTab(self._build_labelling_page(), "Label a Folder")
+        self.pages.addTab(self._build_image_page(), "One Image")
+        self.pages.addTab(self._build_evaluation_page(), "Evaluate")
+        layout.addWidget(self.pages, 1)
+        self._set_busy(False)
+
+    # Layout --------------------------------------------------------------------------------
+
+    def _build_model_box(self) -> QGroupBox:
+        self.model_path = PathField(
+            PathKind.FILE_OR_FOLDER,
+            caption="Model",
+            placeholder="A run folder, a SageMaker model.tar.gz or an MXNet checkpoint",
+            file_filter=MODEL_FILTER,
+            tooltip="A training run folder, a SageMaker model.tar.gz, or a checkpoint's "
+            "-symbol.json or -NNNN.params file",
+        )
+        self.labels_path = PathField(
+            PathKind.OPEN_FILE,
+            caption="Class names",
+            placeholder="Optional: labels.txt (one per line) or classes.json",
+            file_filter=LABELS_FILTER,
+            tooltip="Class names in id order; runs know theirs, SageMaker models need this "
+            "(else class_0, class_1...)",
+        )
+        self.open_button = _button(
+            "Open", "Load the model (MXNet weights) for inference", self.open
+        )
+        self.model_summary = QLabel("No model open.")
+        self.model_summary.setToolTip("The open model: its kind, classes and input shape")
+        self.model_summary.setWordWrap(True)
+        self.model_summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(self.model_path, 1)
+        row.addWidget(self.open_button)
+        box = QGroupBox("Model")
+        form = QFormLayout(box)
+        form.addRow("Model:", row)
+        form.addRow("Class names:", self.labels_path)
+        form.addRow(self.model_summary)
+        return box
+
+    def _build_labelling_page(self) -> QWidget:
+        self.folder_path = PathField(
+            PathKind.FOLDER,
+            caption="Folder of images",
+            placeholder="A folder of images (sub-folders included)",
+            tooltip="Every image in this folder and its sub-folders is labelled",
+        )
+        self.label_button = _button(
+            "Label Folder", "Label every image of the folder with the open model", self.label
+        )
+        self.cancel_button = _button("Cancel", "Stop the running job", self.cancel)
+        top = QHBoxLayout()
+        top.addWidget(self.folder_path, 1)
+        top.addWidget(self.label_button)
+        top.addWidget(self.cancel_button)
+
+        self.label_filter = QComboBox()
+        self.label_filter.setToolTip("Show only the images given this label")
+        self.label_filter.addItem("All labels", None)
+        self.label_filter.currentIndexChanged.connect(self._filter_changed)
+        self.min_confidence = self._percent_box(
+            "Show only the images the model is at least this sure of"
+        )
+        self.min_confidence.valueChanged.connect(self._filter_changed)
+        self.shown_count = QLabel()
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Label:"))
+        filters.addWidget(self.label_filter)
+        filters.addWidget(QLabel("Confidence at least:"))
+        filters.addWidget(self.min_confidence)
+        filters.addWidget(self.shown_count, 1)
+
+        self.predictions = PredictionTable()
+        self.unreadable = read_only_table(
+            ["Unreadable file", "Reason"], "Files that could not be labelled, and why"
+        )
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.predictions.table)
+        split.addWidget(self.unreadable)
+        split.setSizes([500, 120])
+
+        self.csv_button = _button(
+            "Export CSV…", "Save path, label, confidence and top classes as CSV", self.export_csv
+        )
+        self.jsonl_button = _button(
+            "Export JSON Lines…",
+            "Save SageMaker batch-transform JSON Lines (every class's probability)",
+            self.export_jsonl,
+        )
+        self.sort_mode = QComboBox()
+        self.sort_mode.addItem("Copy", False)
+        self.sort_mode.addItem("Move", True)
+        self.sort_mode.setToolTip(
+            "Copy the images into class folders (the originals stay), or move them"
+        )
+        self.sort_threshold = self._percent_box(
+            f"Images the model is less sure of go into {UNCERTAIN_FOLDER}; 0 sorts every image"
+        )
+        self.sort_button = _button(
+            "Sort into Folders…",
+            "Copy or move every labelled image into a folder named after its label",
+            self.choose_sort_folder,
+        )
+        actions = QHBoxLayout()
+        actions.addWidget(self.csv_button)
+        actions.addWidget(self.jsonl_button)
+        actions.addStretch(1)
+        actions.addWidget(self.sort_mode)
+        actions.addWidget(QLabel("uncertain below:"))
+        actions.addWidget(self.sort_threshold)
+        actions.addWidget(self.sort_button)
+
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(top)
+        layout.addLayout(filters)
+        layout.addWidget(split, 1)
+        layout.addLayout(actions)
+        return page
+
+    def _build_image_page(self) -> QWidget:
+        self.image_path = PathField(
+            PathKind.OPEN_FILE,
+            caption="Image",
+            placeholder="Choose or drop an image",
+            file_filter=IMAGE_FILTER,
+            tooltip="The image to classify (or drop one on the picture)",
+        )
+        self.image_path.changed.connect(self._image_path_changed)
+        self.image_view = ImageDropLabel()
+        self.image_view.image_dropped.connect(self.image_path.setText)
+        self.chart = ProbabilityChart()
+        self.image_answer = QLabel()
+        self.image_answer.setToolTip("The most probable class")
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.image_view)
+        split.addWidget(self.chart)
+        split.setSizes([400, 700])
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.image_path)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.image_answer)
+        return page
+
+    def _build_evaluation_page(self) -> QWidget:
+        self.eval_path = PathField(
+            PathKind.FILE_OR_FOLDER,
+            caption="Labelled data",
+            placeholder="A folder per class, an im2rec .lst or a .rec",
+            file_filter=DATA_FILTER,
+            tooltip="Images with known classes: a folder of class folders, a .lst or a .rec",
+        )
+        self.evaluate_button = _button(
+            "Evaluate", "Predict every image of the set and compare with its class", self.evaluate
+        )
+        top = QHBoxLayout()
+        top.addWidget(self.eval_path, 1)
+        top.addWidget(self.evaluate_button)
+        self.eval_summary = QLabel("Evaluate the model on a labelled set.")
+        self.eval_summary.setToolTip("Accuracy on the set")
+        self.eval_summary.setWordWrap(True)
+        self.confusion = ConfusionMatrixView()
+        self.class_metrics = ClassMetricsTable()
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.confusion)
+        split.addWidget(self.class_metrics.table)
+        split.setSizes([600, 500])
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(top)
+        layout.addWidget(self.eval_summary)
+        layout.addWidget(split, 1)
+        return page
+
+    @staticmethod
+    def _percent_box(tooltip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(0, 100)
+        box.setDecimals(0)
+        box.setSuffix(" %")
+        box.setToolTip(tooltip)
+        return box
+
+    # The model -----------------------------------------------------------------------------
+
+    @Slot(str)
+    def set_model_path(self, path: str) -> JobHandle | None:
+        """Offer the model at ``path`` (a run just trained) and open it."""
+        self.model_path.setText(path)
+        self.labels_path.setText("")
+        return self.open()
+
+    def open(self) -> JobHandle | None:
+        """Load the model of the path fields in a worker."""
+        path = self.model_path.text()
+        if not path:
+            show_error(self, "No model", "Choose a run folder, a model.tar.gz or a checkpoint.")
+            return None
+        job = self._start(
+            partial(open_predictor, path, self.labels_path.text()), f"Opening {Path(path).name}"
+        )
+        if job is not None:
+            job.finished.connect(self._on_opened)
+            job.failed.connect(partial(self._on_failed, "Cannot open the model"))
+        return job
+
+    def _on_opened(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        model = predictor.model
+        channels, height, width = model.input_shape
+        names = ", ".join(model.class_names[:8]) + (", …" if model.num_classes > 8 else "")
+        labels = "multi-label, " if model.multi_label else ""
+        self.model_summary.setText(
+            f"<b>{_KINDS.get(model.source_kind, model.source_kind)}</b> (epoch {model.epoch}) · "
+            f"{labels}{model.num_classes} classes ({names}) · input {channels} x {height} x "
+            f"{width} · on {predictor.context}"
+        )
+        self.status_message.emit(f"Opened the model {model.path}")
+
+    # Labelling a folder --------------------------------------------------------------------
+
+    def label(self) -> JobHandle | None:
+        """Label every image of the chosen folder in a worker."""
+        folder = self.folder_path.text()
+        if self.predictor is None or not folder:
+            return None
+        job = self._start(partial(label_folder, self.predictor, folder), f"Labelling {folder}")
+        if job is not None:
+            job.finished.connect(self._on_labelled)
+            job.failed.connect(partial(self._on_failed, "Labelling failed"))
+            job.cancelled.connect(lambda: self.status_message.emit("Labelling cancelled"))
+        return job
+
+    def _on_labelled(self, result: LabellingResult) -> None:
+        self.labelling = result
+        self.label_filter.blockSignals(True)
+        self.label_filter.clear()
+        self.label_filter.addItem("All labels", None)
+        for name in result.class_names:
+            self.label_filter.addItem(name, name)
+        self.label_filter.blockSignals(False)
+        self.predictions.show_predictions(result.predictions)
+        self.unreadable.setRowCount(len(result.unreadable))
+        for row, item in enumerate(result.unreadable):
+            self.unreadable.setItem(row, 0, QTableWidgetItem(str(item.path)))
+            self.unreadable.setItem(row, 1, QTableWidgetItem(item.reason))
+        self._filter_changed()
+        unreadable = f", {len(result.unreadable)} unreadable" if result.unreadable else ""
+        self.status_message.emit(f"Labelled {len(result.predictions):,} images{unreadable}")
+
+    def _filter_changed(self) -> None:
+        self.predictions.set_filters(
+            self.label_filter.currentData(), self.min_confidence.value() / 100
+        )
+        total = self.predictions.table.rowCount()
+        self.shown_count.setText(f"{len(self.predictions.visible_rows()):,} of {total:,} shown")
+
+    def export_csv(self) -> None:
+        """Ask for a file name and save the labels as CSV."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "labels.csv", "CSV (*.csv)")
+        if path:
+            self.save_labels(Path(path), write_csv)
+
+    def export_jsonl(self) -> None:
+        """Ask for a file name and save the labels as SageMaker JSON Lines."""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export JSON Lines", "labels.jsonl", "JSON Lines (*.jsonl)"
+        )
+        if path:
+            self.save_labels(Path(path), write_jsonl)
+
+    def save_labels(
+        self, path: Path, writer: Callable[[LabellingResult, Path], None] = write_csv
+    ) -> bool:
+        """Write the last labelling to ``path`` with ``writer`` (``write_csv``/``write_jsonl``)."""
+        if self.labelling is None:
+            return False
+        try:
+            writer(self.labelling, path)
+        except OSError as error:
+            show_error(self, "Cannot save the labels", f"{path}: {error.strerror or error}")
+            return False
+        self.status_message.emit(f"Saved {len(self.labelling.predictions):,} labels to {path}")
+        return True
+
+    def choose_sort_folder(self) -> None:
+        """Ask where to sort the images, then confirm."""
+        folder = QFileDialog.getExistingDirectory(self, "Sort the images into class folders in")
+        if folder:
+            self.confirm_sort(folder)
+
+    def confirm_sort(self, out_dir: str) -> QMessageBox | None:
+        """Say what sorting into ``out_dir`` will do; Yes starts it (non-blocking)."""
+        if self.labelling is None:
+            return None
+        move = bool(self.sort_mode.currentData())
+        threshold = self.sort_threshold.value() / 100
+        count = len(self.labelling.predictions)
+        verb = "Move" if move else "Copy"
+        text = f"{verb} {count:,} images into one folder per label in {out_dir}?"
+        if threshold:
+            text += (
+                f"\nImages labelled with less than {threshold:.0%} confidence go into "
+                f"{Path(out_dir) / UNCERTAIN_FOLDER}."
+            )
+        text += "\nExisting files are never overwritten; sorted.csv lists where each image went."
+        if move:
+            text += "\nThe images leave their current folders."
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Sort into folders",
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("confirmSortDialog")
+        box.button(QMessageBox.StandardButton.Yes).setText(f"{verb} Images")
+        box.accepted.connect(partial(self.sort_into, out_dir, move, threshold or None))
+        box.open()
+        return box
+
+    def sort_into(self, out_dir: str, move: bool, min_confidence: float | None) -> JobHandle | None:
+        """Copy or move the labelled images into class folders under ``out_dir``, in a worker."""
+        if self.labelling is None:
+            return None
+        job = self._start(
+            partial(sort_images, self.labelling, out_dir, move, min_confidence),
+            f"Sorting images into {out_dir}",
+        )
+        if job is not None:
+            job.finished.connect(partial(self._on_sorted, out_dir, move))
+            job.failed.connect(partial(self._on_failed, "Sorting failed"))
+            job.cancelled.connect(
+                lambda: self.status_message.emit("Sorting cancelled; see sorted.csv")
+            )
+        return job
+
+    def _on_sorted(self, out_dir: str, move: bool, result: SortResult) -> None:
+        counts = Counter(Path(image.destination).parent.name for image in result.sorted)
+        lines = "\n".join(f"{name}: {count:,}" for name, count in sorted(counts.items()))
+        message = f"{'Moved' if move else 'Copied'} {len(result.sorted):,} images into {out_dir}."
+        if result.failed:
+            message += f"\n{len(result.failed)} images could not be sorted (see the details)."
+        details = lines
+        if result.failed:
+            details += "\n\nNot sorted:\n" + "\n".join(
+                f"{f.path}: {f.reason}" for f in result.failed
+            )
+        if result.csv_path:
+            message += f"\nWhat went where: {result.csv_path}"
+        show_info(self, "Sorted into folders", message, details)
+        self.status_message.emit(f"Sorted {len(result.sorted):,} images into {out_dir}")
+
+    # One image -----------------------------------------------------------------------------
+
+    def _image_path_changed(self, path: str) -> None:
+        if Path(path).is_file():
+            self.classify(path)
+
+    def classify(self, path: str) -> JobHandle | None:
+        """Show the image at ``path`` and its class probabilities (predicted in a worker)."""
+        if self.predictor is None:
+            self.status_message.emit("Open a model first.")
+            return None
+        job = self._start(partial(classify_image, self.predictor, path), f"Classifying {path}")
+        if job is not None:
+            job.finished.connect(self._on_classified)
+            job.failed.connect(partial(self._on_failed, "Cannot classify the image"))
+        return job
+
+    def _on_classified(self, answer: ImageAnswer) -> None:
+        names = self.predictor.class_names
+        k = min(TOP_K, len(names))
+        self.image_view.setPixmap(QPixmap.fromImage(answer.image))
+        self.chart.show_probabilities(names, answer.probabilities, k)
+        best = int(np.argmax(answer.probabilities))
+        self.image_answer.setText(
+            f"<b>{names[best]}</b> ({answer.probabilities[best]:.1%}) · {Path(answer.path).name}"
+        )
+
+    # Evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self) -> JobHandle | None:
+        """Evaluate the model on the chosen labelled set in a worker."""
+        path = self.eval_path.text()
+        if self.predictor is None or not path:
+            return None
+        job = self._start(partial(evaluate_set, self.predictor, path), f"Evaluating on {path}")
+        if job is not None:
+            job.finished.connect(self._on_evaluated)
+            job.failed.connect(partial(self._on_failed, "Evaluation failed"))
+            job.cancelled.connect(lambda: self.status_message.emit("Evaluation cancelled"))
+        return job
+
+    def _on_evaluated(self, report: EvaluationReport) -> None:
+        self.report = report
+        text = f"<b>Accuracy {report.accuracy:.1%}</b> on {report.count:,} images"
+        if report.top_k_accuracy is not None:
+            text += f" · top-{report.top_k} accuracy {report.top_k_accuracy:.1%}"
+        if report.skipped:
+            text += f" · {len(report.skipped)} unreadable images left out"
+        self.eval_summary.setText(text)
+        if not report.multi_label:
+            self.confusion.show_matrix(report.class_names, report.confusion_matrix)
+        self.class_metrics.show_metrics(report.per_class)
+        self.status_message.emit(f"Accuracy {report.accuracy:.1%} on {report.count:,} images")
+
+    # Jobs ----------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Ask the running job to stop."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def _start(self, job_function: object, title: str) -> JobHandle | None:
+        if self._job is not None:
+            self.status_message.emit("Wait for the running job to finish, or cancel it.")
+            return None
+        job = self._jobs.start(job_function, title)
+        # Connected first, so the tab is free again before any handler of the outcome runs;
+        # the buttons follow once the handlers have taken the result (done comes last).
+        for outcome in (job.finished, job.failed, job.cancelled):
+            outcome.connect(self._release)
+        job.done.connect(partial(self._set_busy, False))
+        self._job = job
+        self._set_busy(True)
+        return job
+
+    def _release(self) -> None:
+        self._job = None
+
+    def _on_failed(self, title: str, message: str, details: str) -> None:
+        show_error(self, title, message, details)
+        self.status_message.emit(f"{title}: {message}")
+
+    def _set_busy(self, busy: bool) -> None:
+        ready = not busy and self.predictor is not None
+        labelled = not busy and self.labelling is not None
+        self.open_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        for button in (self.label_button, self.evaluate_button):
+            button.setEnabled(ready)
+        for button in (self.csv_button, self.jsonl_button, self.sort_button):
+            button.setEnabled(labelled)

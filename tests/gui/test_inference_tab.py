@@ -1,0 +1,194 @@
+"""The Inference tab, driven as a user would (offscreen) with a real trained model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.labelling import write_jsonl
+from imgcls_desktop.gui.inference_tab import InferenceTab
+from imgcls_desktop.gui.main_window import MainWindow
+from imgcls_desktop.gui.workers import JobHandle, JobRunner
+from tests.conftest import CLASS_COLOURS, write_image
+from tests.core.inference_fixtures import shared_run
+
+JOB_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_run(tmp_path_factory)[0]
+
+
+@pytest.fixture
+def tab(qtbot: QtBot) -> InferenceTab:
+    jobs = JobRunner()
+    inference_tab = InferenceTab(jobs)
+    qtbot.addWidget(inference_tab)
+    yield inference_tab
+    jobs.shutdown()
+
+
+@pytest.fixture
+def opened(qtbot: QtBot, tab: InferenceTab, run_dir: Path) -> InferenceTab:
+    _wait(qtbot, tab.set_model_path(str(run_dir)))
+    assert tab.predictor is not None
+    return tab
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Six coloured images in two sub-folders, and one broken file."""
+    folder = tmp_path / "unlabelled"
+    for i, colour in enumerate(CLASS_COLOURS.values()):
+        write_image(folder / f"a_{i}.jpg", colour, seed=i)
+        write_image(folder / "more" / f"b_{i}.png", colour, seed=10 + i)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def _wait(qtbot: QtBot, job: JobHandle | None) -> None:
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+
+
+def _dialog(tab: InferenceTab, name: str) -> QMessageBox:
+    dialog = tab.findChild(QMessageBox, name)
+    assert dialog is not None and dialog.isVisible(), f"no {name} shown"
+    return dialog
+
+
+def _label(qtbot: QtBot, tab: InferenceTab, folder: Path) -> None:
+    tab.folder_path.setText(str(folder))
+    _wait(qtbot, tab.label())
+
+
+def test_opening_a_run_shows_its_summary(opened: InferenceTab) -> None:
+    summary = opened.model_summary.text()
+    assert "training run" in summary
+    assert "3 classes" in summary
+    assert "3 x 32 x 32" in summary
+    assert opened.label_button.isEnabled() and opened.evaluate_button.isEnabled()
+    assert not opened.csv_button.isEnabled()
+
+
+def test_a_bad_model_path_shows_the_reason(qtbot: QtBot, tab: InferenceTab, tmp_path: Path) -> None:
+    tab.model_path.setText(str(tmp_path / "no-such-model"))
+    _wait(qtbot, tab.open())
+    dialog = _dialog(tab, "errorDialog")
+    assert "no-such-model" in dialog.text()
+    assert "Traceback" not in dialog.text()
+    assert tab.predictor is None
+    assert not tab.label_button.isEnabled()
+
+
+def test_labelling_a_folder_fills_the_table_and_exports(
+    qtbot: QtBot, opened: InferenceTab, images: Path, tmp_path: Path
+) -> None:
+    _label(qtbot, opened, images)
+    table = opened.predictions.table
+    assert table.rowCount() == 6
+    files = sorted(table.item(row, 0).text() for row in range(6))
+    assert files == sorted([f"a_{i}.jpg" for i in range(3)] + [f"b_{i}.png" for i in range(3)])
+    assert opened.unreadable.rowCount() == 1
+    assert opened.unreadable.item(0, 0).text().endswith("broken.jpg")
+    assert opened.unreadable.item(0, 1).text()
+    class_names = opened.predictor.class_names
+    assert [opened.label_filter.itemText(i) for i in range(1, 4)] == class_names
+
+    label = opened.predictions.visible_rows()[0][1]
+    opened.label_filter.setCurrentIndex(opened.label_filter.findData(label))
+    shown = opened.predictions.visible_rows()
+    assert shown and {row[1] for row in shown} == {label}
+    opened.label_filter.setCurrentIndex(0)
+    lowest = min(row[2] for row in opened.predictions.visible_rows())
+    opened.min_confidence.setValue(lowest * 100 + 1)
+    assert len(opened.predictions.visible_rows()) < 6
+    opened.min_confidence.setValue(0)
+    assert len(opened.predictions.visible_rows()) == 6
+
+    csv_path = tmp_path / "labels.csv"
+    assert opened.save_labels(csv_path)
+    lines = csv_path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("path,label,confidence")
+    assert len(lines) == 7
+    jsonl_path = tmp_path / "labels.jsonl"
+    assert opened.save_labels(jsonl_path, write_jsonl)
+    records = [json.loads(line) for line in jsonl_path.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 6 and all(len(r["prediction"]) == 3 for r in records)
+
+
+def test_sorting_into_folders_asks_then_copies_and_sums_up(
+    qtbot: QtBot, opened: InferenceTab, images: Path, tmp_path: Path
+) -> None:
+    _label(qtbot, opened, images)
+    out_dir = tmp_path / "sorted"
+    opened.sort_threshold.setValue(0)
+    box = opened.confirm_sort(str(out_dir))
+    assert box is _dialog(opened, "confirmSortDialog")
+    assert f"Copy 6 images into one folder per label in {out_dir}" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(
+        lambda: opened.findChild(QMessageBox, "infoDialog") is not None, timeout=JOB_TIMEOUT_MS
+    )
+    assert "Copied 6 images" in _dialog(opened, "infoDialog").text()
+    copied = [p for p in out_dir.rglob("*") if p.suffix in (".jpg", ".png")]
+    assert len(copied) == 6
+    assert {p.parent.name for p in copied} <= set(opened.predictor.class_names)
+    assert (out_dir / "sorted.csv").is_file()
+    assert len(list(images.rglob("*.??g"))) == 7  # the originals stay
+
+
+def test_one_dropped_image_shows_its_probabilities(
+    qtbot: QtBot, opened: InferenceTab, images: Path
+) -> None:
+    mime = QMimeData()  # kept alive while the event is used: the event does not own it
+    mime.setUrls([QUrl.fromLocalFile(str(images / "a_0.jpg"))])
+    event = QDropEvent(
+        QPointF(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    opened.image_view.dropEvent(event)
+    assert opened.image_path.text() == str(images / "a_0.jpg")
+    qtbot.waitUntil(lambda: len(opened.chart.bars.opts["height"]) == 3, timeout=JOB_TIMEOUT_MS)
+    heights = opened.chart.bars.opts["height"]
+    assert sum(heights) == pytest.approx(1.0, abs=1e-4)
+    assert not opened.image_view.pixmap().isNull()
+    assert "a_0.jpg" in opened.image_answer.text()
+
+
+def test_evaluating_shows_the_confusion_matrix_and_class_metrics(
+    qtbot: QtBot, opened: InferenceTab, tmp_path: Path
+) -> None:
+    labelled = generate_sample_dataset(tmp_path / "labelled", classes=3, per_class=4, size=32)
+    opened.eval_path.setText(str(labelled))
+    _wait(qtbot, opened.evaluate())
+    report = opened.report
+    assert report is not None and report.count == 12
+    assert opened.confusion.matrix.shape == (3, 3)
+    assert opened.confusion.matrix.sum() == 12
+    assert opened.class_metrics.table.rowCount() == 3
+    assert f"Accuracy {report.accuracy:.1%}" in opened.eval_summary.text()
+
+
+def test_a_finished_training_run_is_opened_in_the_inference_tab(
+    qtbot: QtBot, run_dir: Path
+) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window.tabs.tabText(2) == "Inference"
+    tab = window.inference_tab
+    window.training_tab.run_finished.emit(str(run_dir))
+    assert tab.model_path.text() == str(run_dir)
+    qtbot.waitUntil(lambda: tab.predictor is not None, timeout=JOB_TIMEOUT_MS)
+    window.close()
