@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imgcls_desktop.core.export import export_model
+from imgcls_desktop.core.export import FORMATS, export_model
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -18,9 +18,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "an existing folder.",
     )
     parser.add_argument("model", type=Path, help="the model to export")
-    parser.add_argument(
-        "--format", required=True, choices=["sagemaker", "onnx", "mxnet"], help="what to write"
-    )
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--output", required=True, type=Path, help="where to write it")
     parser.add_argument("--labels", type=Path, help="class names: labels.txt or classes.json")
     parser.set_defaults(handler=run_export)
