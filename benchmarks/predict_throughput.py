@@ -11,8 +11,9 @@ untrained ResNet saved in SageMaker's layout and opened with ``open_model``), ti
 each with SageMaker's preprocessing (whole image resized to H x W) and with a run's (shorter
 side resized, centre crop, reduced JPEG decoding), and prints images/s and the ratio of (c)
 to (a). Both (a) and (b) want every core: when (b) is not much faster than (a), decoding
-takes a share of the cores and the ratio falls below 1. Each figure is the best of
-``--repeat``.
+takes a share of the cores and the ratio falls below 1. The ``bound`` column is the
+end-to-end rate when both share the cores perfectly, ``1 / (1/forward + 1/prepare)``. Each
+figure is the best of ``--repeat``.
 Run: ``python benchmarks/predict_throughput.py [--images 300] [--size 640x480]
 [--batch-size 32] [--models resnet18-224,resnet20-32] [--dir DIR]``.
 """
@@ -122,7 +123,7 @@ def main() -> None:
         paths = generate(root / "images", args.images, width, height)
         print(f"{args.images} JPEGs of {width}x{height} in {time.perf_counter() - start:.1f} s")
         print(f"batch size {args.batch_size}; best of {args.repeat}")
-        columns = f"{'forward':>10}{'prepare':>10}{'end to end':>12}{'ratio':>8}"
+        columns = f"{'forward':>10}{'prepare':>10}{'bound':>10}{'end to end':>12}{'ratio':>8}"
         print(f"{'model':<14}{'preprocessing':<15}{columns}")
         for name in args.models.split(","):
             num_layers, side = MODELS[name]
@@ -133,10 +134,9 @@ def main() -> None:
                 prepare = prepare_rate(predictor, paths, args.repeat)
                 seconds = best_time(lambda p=predictor: label_images(p, [root]), args.repeat)
                 end_to_end = args.images / seconds
-                print(
-                    f"{name:<14}{kind:<15}{forward:>8.0f}/s{prepare:>8.0f}/s{end_to_end:>10.0f}/s"
-                    f"{end_to_end / forward:>8.2f}"
-                )
+                bound = 1 / (1 / forward + 1 / prepare)
+                rates = f"{forward:>8.0f}/s{prepare:>8.0f}/s{bound:>8.0f}/s{end_to_end:>10.0f}/s"
+                print(f"{name:<14}{kind:<15}{rates}{end_to_end / forward:>8.2f}")
 
 
 if __name__ == "__main__":
