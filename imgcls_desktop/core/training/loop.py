@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -55,6 +54,7 @@ from imgcls_desktop.core.hyperparams import (
     save_hyperparameters,
 )
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
+from imgcls_desktop.core.models import extract_archive
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import (
     Callback,
@@ -616,7 +616,7 @@ def _load_base_model(net: HybridBlock, path: Path, hp: HyperParameters) -> None:
     """Start from an earlier model's weights after checking it fits the run."""
     if path.is_file():
         with tempfile.TemporaryDirectory(prefix="imgcls-base-") as folder:
-            _extract_model_archive(path, Path(folder))
+            extract_archive(path, Path(folder))
             _load_base_model(net, Path(folder), hp)
         return
     model = load_symbol_model(path, _base_model_epoch(path))
@@ -647,17 +647,3 @@ def _base_model_epoch(path: Path) -> int:
         if best in epochs:
             return best
     return epochs[-1]
-
-
-def _extract_model_archive(archive: Path, folder: Path) -> None:
-    """Unpack a SageMaker ``model.tar.gz`` (plain files only) into ``folder``."""
-    try:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                name = Path(member.name).name
-                if member.isfile() and name and not name.startswith("."):
-                    source = tar.extractfile(member)
-                    if source is not None:
-                        (folder / name).write_bytes(source.read())
-    except (tarfile.TarError, OSError) as error:
-        raise ModelError(f"cannot read the model archive {archive}: {error}") from None
