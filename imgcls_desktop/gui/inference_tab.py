@@ -8,16 +8,19 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -28,8 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.evaluation import EvaluationReport, evaluate_dataset
+from imgcls_desktop.core.explain import grad_cam
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.labelling import (
@@ -43,13 +48,14 @@ from imgcls_desktop.core.labelling import (
 )
 from imgcls_desktop.core.models import open_model
 from imgcls_desktop.gui.dialogs import show_error, show_info
-from imgcls_desktop.gui.imaging import load_qimage
+from imgcls_desktop.gui.imaging import bgr_to_qimage, load_qimage
 from imgcls_desktop.gui.inference_widgets import (
     ClassMetricsTable,
     ConfusionMatrixView,
     ImageDropLabel,
     PredictionTable,
     ProbabilityChart,
+    shown_path,
 )
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.widgets import read_only_table
@@ -66,11 +72,14 @@ _KINDS = {"run": "training run", "sagemaker_archive": "SageMaker model", "checkp
 
 @dataclass(frozen=True)
 class ImageAnswer:
-    """One classified image: its picture and every class's probability."""
+    """One classified image: its picture, every class's probability and, when asked for,
+    the Grad-CAM overlay of the most probable class (or why there is none)."""
 
     path: str
     image: QImage
     probabilities: np.ndarray
+    overlay: QImage | None = None
+    overlay_error: str = ""
 
 
 def open_predictor(path: str, labels: str, progress: ProgressFn, cancel: CancelFlag) -> Predictor:
@@ -88,12 +97,34 @@ def label_folder(
 
 
 def classify_image(
-    predictor: Predictor, path: str, progress: ProgressFn, cancel: CancelFlag
+    predictor: Predictor, path: str, explain: bool, progress: ProgressFn, cancel: CancelFlag
 ) -> ImageAnswer:
-    """Decode one image for display and predict its class probabilities (runs in a worker)."""
+    """Decode one image for display and predict its class probabilities; with ``explain``,
+    also its Grad-CAM overlay (runs in a worker)."""
     data = Path(path).read_bytes()
     image = load_qimage(data, IMAGE_SIDE)
-    return ImageAnswer(path, image, predictor.predict([data])[0])
+    pixels = predictor.preprocess(data)
+    probabilities = predictor.forward(pixels[np.newaxis])[0]
+    if not explain:
+        return ImageAnswer(path, image, probabilities)
+    try:
+        heatmap = grad_cam(predictor.model, pixels, int(np.argmax(probabilities)))
+    except ModelError as error:
+        return ImageAnswer(path, image, probabilities, overlay_error=str(error))
+    return ImageAnswer(path, image, probabilities, grad_cam_overlay(pixels, heatmap))
+
+
+def grad_cam_overlay(pixels: np.ndarray, heatmap: np.ndarray) -> QImage:
+    """The network's input (C x H x W, RGB or grey, 0-255) with ``heatmap`` (H x W, 0..1)
+    blended over it in colour, enlarged so its longer side is ``IMAGE_SIDE``."""
+    seen = np.clip(pixels, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    seen = cv2.cvtColor(seen, cv2.COLOR_GRAY2BGR if seen.shape[2] == 1 else cv2.COLOR_RGB2BGR)
+    colours = cv2.applyColorMap((heatmap * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    blended = cv2.addWeighted(seen, 0.55, colours, 0.45, 0)
+    height, width = blended.shape[:2]
+    scale = IMAGE_SIDE / max(height, width)
+    size = (round(width * scale), round(height * scale))
+    return bgr_to_qimage(cv2.resize(blended, size, interpolation=cv2.INTER_LINEAR))
 
 
 def evaluate_set(
@@ -222,9 +253,14 @@ class InferenceTab(QWidget):
         filters.addWidget(self.shown_count, 1)
 
         self.predictions = PredictionTable()
+        self.predictions.file_activated.connect(self.show_image)
         self.unreadable = read_only_table(
             ["Unreadable file", "Reason"], "Files that could not be labelled, and why"
         )
+        header = self.unreadable.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.unreadable.setColumnWidth(0, 420)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.predictions.table)
         split.addWidget(self.unreadable)
@@ -278,6 +314,13 @@ class InferenceTab(QWidget):
             tooltip="The image to classify (or drop one on the picture)",
         )
         self.image_path.changed.connect(self._image_path_changed)
+        self.grad_cam = QCheckBox("Grad-CAM overlay")
+        self.grad_cam.setToolTip(
+            "Colour where the network looked for the most probable class (red: most), "
+            "over the image as the network saw it"
+        )
+        self.grad_cam.toggled.connect(self._grad_cam_toggled)
+        self.answer: ImageAnswer | None = None
         self.image_view = ImageDropLabel()
         self.image_view.image_dropped.connect(self.image_path.setText)
         self.chart = ProbabilityChart()
@@ -289,7 +332,10 @@ class InferenceTab(QWidget):
         split.setSizes([400, 700])
         page = QWidget()
         layout = QVBoxLayout(page)
-        layout.addWidget(self.image_path)
+        top = QHBoxLayout()
+        top.addWidget(self.image_path, 1)
+        top.addWidget(self.grad_cam)
+        layout.addLayout(top)
         layout.addWidget(split, 1)
         layout.addWidget(self.image_answer)
         return page
@@ -375,15 +421,16 @@ class InferenceTab(QWidget):
         """Label every image of the chosen folder in a worker."""
         folder = self.folder_path.text()
         if self.predictor is None or not folder:
+            self.status_message.emit("Open a model and choose a folder of images first.")
             return None
         job = self._start(partial(label_folder, self.predictor, folder), f"Labelling {folder}")
         if job is not None:
-            job.finished.connect(self._on_labelled)
+            job.finished.connect(partial(self._on_labelled, Path(folder)))
             job.failed.connect(partial(self._on_failed, "Labelling failed"))
             job.cancelled.connect(lambda: self.status_message.emit("Labelling cancelled"))
         return job
 
-    def _on_labelled(self, result: LabellingResult) -> None:
+    def _on_labelled(self, folder: Path, result: LabellingResult) -> None:
         self.labelling = result
         self.label_filter.blockSignals(True)
         self.label_filter.clear()
@@ -391,10 +438,12 @@ class InferenceTab(QWidget):
         for name in result.class_names:
             self.label_filter.addItem(name, name)
         self.label_filter.blockSignals(False)
-        self.predictions.show_predictions(result.predictions)
+        self.predictions.show_predictions(result.predictions, folder)
         self.unreadable.setRowCount(len(result.unreadable))
         for row, item in enumerate(result.unreadable):
-            self.unreadable.setItem(row, 0, QTableWidgetItem(str(item.path)))
+            name = QTableWidgetItem(shown_path(item.path, folder))
+            name.setToolTip(str(item.path))
+            self.unreadable.setItem(row, 0, name)
             self.unreadable.setItem(row, 1, QTableWidgetItem(item.reason))
         self._filter_changed()
         unreadable = f", {len(result.unreadable)} unreadable" if result.unreadable else ""
@@ -505,6 +554,11 @@ class InferenceTab(QWidget):
 
     # One image -----------------------------------------------------------------------------
 
+    def show_image(self, path: str) -> None:
+        """Classify the image at ``path`` on the One Image page."""
+        self.pages.setCurrentIndex(1)
+        self.image_path.setText(path)
+
     def _image_path_changed(self, path: str) -> None:
         if Path(path).is_file():
             self.classify(path)
@@ -514,21 +568,40 @@ class InferenceTab(QWidget):
         if self.predictor is None:
             self.status_message.emit("Open a model first.")
             return None
-        job = self._start(partial(classify_image, self.predictor, path), f"Classifying {path}")
+        job = self._start(
+            partial(classify_image, self.predictor, path, self.grad_cam.isChecked()),
+            f"Classifying {path}",
+        )
         if job is not None:
             job.finished.connect(self._on_classified)
             job.failed.connect(partial(self._on_failed, "Cannot classify the image"))
         return job
 
     def _on_classified(self, answer: ImageAnswer) -> None:
+        self.answer = answer
         names = self.predictor.class_names
-        k = min(TOP_K, len(names))
-        self.image_view.setPixmap(QPixmap.fromImage(answer.image))
-        self.chart.show_probabilities(names, answer.probabilities, k)
+        # Top-k among few classes would be every class: then only the likelier half.
+        highlighted = min(TOP_K, max(1, len(names) // 2))
+        self.chart.show_probabilities(names, answer.probabilities, highlighted)
         best = int(np.argmax(answer.probabilities))
-        self.image_answer.setText(
-            f"<b>{names[best]}</b> ({answer.probabilities[best]:.1%}) · {Path(answer.path).name}"
-        )
+        text = f"<b>{names[best]}</b> ({answer.probabilities[best]:.1%}) · {Path(answer.path).name}"
+        if answer.overlay_error:
+            text += f" · no Grad-CAM: {answer.overlay_error}"
+        self.image_answer.setText(text)
+        self._show_answer_image()
+
+    def _grad_cam_toggled(self, checked: bool) -> None:
+        answer = self.answer
+        if checked and answer is not None and answer.overlay is None and not answer.overlay_error:
+            self.classify(answer.path)
+        else:
+            self._show_answer_image()
+
+    def _show_answer_image(self) -> None:
+        if self.answer is None:
+            return
+        overlay = self.answer.overlay if self.grad_cam.isChecked() else None
+        self.image_view.setPixmap(QPixmap.fromImage(overlay or self.answer.image))
 
     # Evaluation ----------------------------------------------------------------------------
 
@@ -536,6 +609,7 @@ class InferenceTab(QWidget):
         """Evaluate the model on the chosen labelled set in a worker."""
         path = self.eval_path.text()
         if self.predictor is None or not path:
+            self.status_message.emit("Open a model and choose a labelled set first.")
             return None
         job = self._start(partial(evaluate_set, self.predictor, path), f"Evaluating on {path}")
         if job is not None:

@@ -33,6 +33,11 @@ class _NumberItem(QTableWidgetItem):
         return super().__lt__(other)
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies under it, else in full."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def _fixed_plot(plot: pg.PlotWidget, tooltip: str) -> None:
     """Make ``plot`` white and still (no mouse zoom, no menu), with ``tooltip``."""
     plot.setBackground("w")
@@ -47,12 +52,14 @@ class PredictionTable(QWidget):
     filtered by label and minimum confidence."""
 
     FILE, LABEL, CONFIDENCE, TOP_K = range(4)
+    file_activated = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = read_only_table(
             ["File", "Label", "Confidence", "Top classes"],
-            "The model's label for every image; click a header to sort",
+            "The model's label for every image; click a header to sort, double-click a row "
+            "to look at the image",
             selectable=True,
         )
         header = self.table.horizontalHeader()
@@ -60,18 +67,25 @@ class PredictionTable(QWidget):
         header.setSectionResizeMode(self.TOP_K, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(self.FILE, 320)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(self.FILE, Qt.SortOrder.AscendingOrder)
+        self.table.cellDoubleClicked.connect(
+            lambda row, _column: self.file_activated.emit(
+                self.table.item(row, self.FILE).data(Qt.ItemDataRole.UserRole)
+            )
+        )
         self._label_filter: str | None = None
         self._min_confidence = 0.0
 
-    def show_predictions(self, predictions: list[Prediction]) -> None:
-        """Fill the table (the filters stay)."""
+    def show_predictions(self, predictions: list[Prediction], root: Path) -> None:
+        """Fill the table, files named relative to ``root`` (the filters stay)."""
         table = self.table
         table.setSortingEnabled(False)
         table.setRowCount(len(predictions))
         for row, prediction in enumerate(predictions):
-            file_item = QTableWidgetItem(prediction.path.name)
-            file_item.setToolTip(str(prediction.path))
-            file_item.setData(Qt.ItemDataRole.UserRole, str(prediction.path))
+            path = prediction.path
+            file_item = QTableWidgetItem(shown_path(path, root))
+            file_item.setToolTip(str(path))
+            file_item.setData(Qt.ItemDataRole.UserRole, str(path))
             top = ", ".join(f"{label} {p:.1%}" for label, p in prediction.top_k)
             cells = (
                 file_item,
@@ -186,6 +200,7 @@ class ClassMetricsTable(QWidget):
             "their harmonic mean F1, and how many images of the class there were",
         )
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
     def show_metrics(self, metrics: list[ClassMetrics]) -> None:
         """Fill one row per class."""

@@ -13,7 +13,8 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.labelling import write_jsonl
-from imgcls_desktop.gui.inference_tab import InferenceTab
+from imgcls_desktop.gui.inference_tab import IMAGE_SIDE, InferenceTab
+from imgcls_desktop.gui.inference_widgets import TOP_K_COLOUR
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.workers import JobHandle, JobRunner
 from tests.conftest import CLASS_COLOURS, write_image
@@ -95,10 +96,12 @@ def test_labelling_a_folder_fills_the_table_and_exports(
     _label(qtbot, opened, images)
     table = opened.predictions.table
     assert table.rowCount() == 6
-    files = sorted(table.item(row, 0).text() for row in range(6))
-    assert files == sorted([f"a_{i}.jpg" for i in range(3)] + [f"b_{i}.png" for i in range(3)])
+    files = [table.item(row, 0).text() for row in range(6)]
+    assert files == [f"a_{i}.jpg" for i in range(3)] + [
+        str(Path("more", f"b_{i}.png")) for i in range(3)
+    ]
     assert opened.unreadable.rowCount() == 1
-    assert opened.unreadable.item(0, 0).text().endswith("broken.jpg")
+    assert opened.unreadable.item(0, 0).text() == "broken.jpg"
     assert opened.unreadable.item(0, 1).text()
     class_names = opened.predictor.class_names
     assert [opened.label_filter.itemText(i) for i in range(1, 4)] == class_names
@@ -113,6 +116,11 @@ def test_labelling_a_folder_fills_the_table_and_exports(
     assert len(opened.predictions.visible_rows()) < 6
     opened.min_confidence.setValue(0)
     assert len(opened.predictions.visible_rows()) == 6
+
+    table.cellDoubleClicked.emit(3, 1)  # more/b_0.png: shown on the One Image page
+    assert opened.pages.currentIndex() == 1
+    assert opened.image_path.text() == str(images / "more" / "b_0.png")
+    qtbot.waitUntil(lambda: opened.answer is not None, timeout=JOB_TIMEOUT_MS)
 
     csv_path = tmp_path / "labels.csv"
     assert opened.save_labels(csv_path)
@@ -163,8 +171,25 @@ def test_one_dropped_image_shows_its_probabilities(
     qtbot.waitUntil(lambda: len(opened.chart.bars.opts["height"]) == 3, timeout=JOB_TIMEOUT_MS)
     heights = opened.chart.bars.opts["height"]
     assert sum(heights) == pytest.approx(1.0, abs=1e-4)
+    dark = [
+        i
+        for i, b in enumerate(opened.chart.bars.opts["brushes"])
+        if b.color().name() == TOP_K_COLOUR
+    ]
+    assert dark == [max(range(3), key=heights.__getitem__)]  # 3 classes: the top one
     assert not opened.image_view.pixmap().isNull()
     assert "a_0.jpg" in opened.image_answer.text()
+    assert opened.image_view.pixmap().width() == 32  # the image itself, not enlarged
+
+    opened.grad_cam.setChecked(True)  # computed on demand for the image shown
+    qtbot.waitUntil(
+        lambda: opened.answer.overlay is not None or bool(opened.answer.overlay_error),
+        timeout=JOB_TIMEOUT_MS,
+    )
+    assert not opened.answer.overlay_error
+    assert opened.image_view.pixmap().width() == IMAGE_SIDE
+    opened.grad_cam.setChecked(False)
+    assert opened.image_view.pixmap().width() == 32
 
 
 def test_evaluating_shows_the_confusion_matrix_and_class_metrics(
