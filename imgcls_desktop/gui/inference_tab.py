@@ -132,7 +132,8 @@ def evaluate_set(
 ) -> EvaluationReport:
     """Evaluate the model on the labelled set at ``path`` (runs in a worker)."""
     dataset = load_dataset(Path(path))
-    k = min(TOP_K, len(predictor.class_names))
+    # With TOP_K classes or fewer, top-k accuracy would be 100% by definition.
+    k = TOP_K if len(predictor.class_names) > TOP_K else None
     return evaluate_dataset(predictor, dataset, progress=progress, cancel=cancel, top_k=k)
 
 

@@ -204,6 +204,7 @@ def test_evaluating_shows_the_confusion_matrix_and_class_metrics(
     assert opened.confusion.matrix.sum() == 12
     assert opened.class_metrics.table.rowCount() == 3
     assert f"Accuracy {report.accuracy:.1%}" in opened.eval_summary.text()
+    assert "top-" not in opened.eval_summary.text()  # 3 classes: top-5 says nothing
 
 
 def test_a_finished_training_run_is_opened_in_the_inference_tab(
