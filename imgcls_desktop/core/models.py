@@ -33,6 +33,7 @@ from imgcls_desktop.core.artifacts import (
 )
 from imgcls_desktop.core.paths import cache_dir
 from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.data import network_input
 from imgcls_desktop.core.training.network import DATA_NAME, OUTPUT_NAME
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
@@ -107,21 +108,11 @@ def sagemaker_preprocessing(
     input_shape: tuple[int, int, int], multi_label: bool = False
 ) -> dict[str, Any]:
     """SageMaker's documented inference preprocessing: the whole image resized to H x W."""
-    channels, height, width = input_shape
     return {
         "resize": "whole image",
         "interpolation": "linear",
         "crop": "none",
-        "height": height,
-        "width": width,
-        "channels": channels,
-        "color": "RGB" if channels == 3 else "grayscale",
-        "value_range": [0, 255],
-        "normalization": "inside the network",
-        "layout": "NCHW",
-        "dtype": "float32",
-        "multi_label": multi_label,
-        "output": "sigmoid per class" if multi_label else "softmax",
+        **network_input(input_shape, multi_label),
     }
 
 

@@ -593,11 +593,18 @@ def inference_preprocessing(hp: HyperParameters, data: TrainingData) -> dict[str
     ``height x width`` (offsets ``(side - crop) // 2``), RGB (or grey for one channel),
     raw 0-255 float32 values in NCHW: the network normalises inside itself.
     """
-    channels, height, width = hp.shape
     return {
         "resize_shorter_side": data.shorter_side,
         "interpolation": "linear" if data.val_resize else "linear, area below half size",
         "crop": "center",
+        **network_input(hp.shape, data.multi_label),
+    }
+
+
+def network_input(shape: tuple[int, int, int], multi_label: bool) -> dict[str, Any]:
+    """What every one of our networks takes and gives, for a preprocessing record."""
+    channels, height, width = shape
+    return {
         "height": height,
         "width": width,
         "channels": channels,
@@ -606,6 +613,6 @@ def inference_preprocessing(hp: HyperParameters, data: TrainingData) -> dict[str
         "normalization": "inside the network",
         "layout": "NCHW",
         "dtype": "float32",
-        "multi_label": data.multi_label,
-        "output": "sigmoid per class" if data.multi_label else "softmax",
+        "multi_label": multi_label,
+        "output": "sigmoid per class" if multi_label else "softmax",
     }
