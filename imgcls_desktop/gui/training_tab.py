@@ -475,6 +475,7 @@ class TrainingTab(QWidget):
         self._batches_per_epoch = max(1, int(event["batches_per_epoch"]))
         self._class_names = list(event["class_names"])
         self.plots.show_history(event["history"])
+        self.plots.set_epoch_range(self._epochs)
         self.run_bar.setRange(0, self._epochs)
         self.run_bar.setValue(int(event["start_epoch"]) - 1)
         self.run_bar.setFormat(f"Epoch %v of {self._epochs}")
