@@ -44,7 +44,7 @@ from imgcls_desktop.gui.dataset_widgets import (
 )
 from imgcls_desktop.gui.dialogs import show_error, show_info
 from imgcls_desktop.gui.thumbnails import ThumbnailGrid
-from imgcls_desktop.gui.workers import JobHandle, JobRunner
+from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
 DATASET_FILE_FILTER = (
     "Data sets (*.lst *.jsonl *.manifest *.json *.rec);;"
@@ -181,8 +181,9 @@ class DatasetTab(QWidget):
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._job: JobHandle | None = None
+        self._slot = JobSlot(jobs, self)
+        self._slot.busy_changed.connect(self._set_busy)
+        self._slot.refused.connect(self.status_message)
         self.opened: OpenedDataset | None = None
         self.last_export: ExportOutcome | None = None
 
@@ -384,20 +385,7 @@ class DatasetTab(QWidget):
     # Jobs ----------------------------------------------------------------------------------
 
     def _start(self, job_function: object, title: str) -> JobHandle | None:
-        if self._job is not None:
-            self.status_message.emit("Wait for the running job to finish, or cancel it.")
-            return None
-        job = self._jobs.start(job_function, title)
-        # Connected first, so the tab is free again before any handler of the outcome runs.
-        for outcome in (job.finished, job.failed, job.cancelled):
-            outcome.connect(self._release)
-        self._job = job
-        self._set_busy(True)
-        return job
-
-    def _release(self) -> None:
-        self._job = None
-        self._set_busy(False)
+        return self._slot.start(job_function, title)
 
     def _on_failed(self, title: str, message: str, details: str) -> None:
         show_error(self, title, message, details)

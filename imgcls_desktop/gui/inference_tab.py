@@ -59,7 +59,7 @@ from imgcls_desktop.gui.inference_widgets import (
 )
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.widgets import read_only_table
-from imgcls_desktop.gui.workers import JobHandle, JobRunner
+from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
 MODEL_FILTER = "Models (*.tar.gz *.params *.json);;All files (*)"
 LABELS_FILTER = "Class names (*.txt *.json);;All files (*)"
@@ -170,8 +170,9 @@ class InferenceTab(QWidget):
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._job: JobHandle | None = None
+        self._slot = JobSlot(jobs, self)
+        self._slot.busy_changed.connect(self._set_busy)
+        self._slot.refused.connect(self.status_message)
         self.predictor: Predictor | None = None
         self.labelling: LabellingResult | None = None
         self.report: EvaluationReport | None = None
@@ -636,25 +637,10 @@ class InferenceTab(QWidget):
 
     def cancel(self) -> None:
         """Ask the running job to stop."""
-        if self._job is not None:
-            self._job.cancel()
+        self._slot.cancel()
 
     def _start(self, job_function: object, title: str) -> JobHandle | None:
-        if self._job is not None:
-            self.status_message.emit("Wait for the running job to finish, or cancel it.")
-            return None
-        job = self._jobs.start(job_function, title)
-        # Connected first, so the tab is free again before any handler of the outcome runs;
-        # the buttons follow once the handlers have taken the result (done comes last).
-        for outcome in (job.finished, job.failed, job.cancelled):
-            outcome.connect(self._release)
-        job.done.connect(partial(self._set_busy, False))
-        self._job = job
-        self._set_busy(True)
-        return job
-
-    def _release(self) -> None:
-        self._job = None
+        return self._slot.start(job_function, title)
 
     def _on_failed(self, title: str, message: str, details: str) -> None:
         show_error(self, title, message, details)

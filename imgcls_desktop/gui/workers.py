@@ -190,3 +190,51 @@ class JobRunner(QObject):
             handle.cancel()
             thread.quit()
         return all([thread.wait(timeout_ms) for thread in list(self._running)])
+
+
+class JobSlot(QObject):
+    """One job at a time for one tab: a second is refused while the first runs.
+
+    The slot is free again as soon as the job's outcome arrives (before the tab's own
+    handlers, which may start the next job), and ``busy_changed(False)`` follows once the
+    job is done and no other job took its place.
+    """
+
+    busy_changed = Signal(bool)
+    refused = Signal(str)
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._job: JobHandle | None = None
+
+    def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle | None:
+        """Run ``job`` unless one is running (then None, and ``refused`` says why)."""
+        if self._job is not None:
+            self.refused.emit("Wait for the running job to finish, or cancel it.")
+            return None
+        handle = self._runner.start(job, title, with_metrics=with_metrics)
+        for outcome in (handle.finished, handle.failed, handle.cancelled):
+            outcome.connect(self._free)  # connected first: runs before the tab's handlers
+        handle.done.connect(self._after_done)
+        self._job = handle
+        self.busy_changed.emit(True)
+        return handle
+
+    def is_busy(self) -> bool:
+        """True while a job of this slot runs."""
+        return self._job is not None
+
+    def cancel(self) -> None:
+        """Ask the running job, if any, to stop."""
+        if self._job is not None:
+            self._job.cancel()
+
+    @Slot()
+    def _free(self) -> None:
+        self._job = None
+
+    @Slot()
+    def _after_done(self) -> None:
+        if self._job is None:
+            self.busy_changed.emit(False)

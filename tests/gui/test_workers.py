@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel
-from imgcls_desktop.gui.workers import Job, JobHandle, JobRunner, Worker
+from imgcls_desktop.gui.workers import Job, JobHandle, JobRunner, JobSlot, Worker
 
 
 @pytest.fixture
@@ -118,3 +118,30 @@ def test_twenty_thousand_signal_emits_do_not_crash(qtbot: QtBot) -> None:
         emitter.value.emit(step)
         emitter.payload.emit({"loss": 1.0 / (step + 1), "accuracy": 0.5})
     assert len(received) == 40_000
+
+
+def test_a_job_slot_refuses_a_second_job_and_frees_itself(qtbot: QtBot, runner: JobRunner) -> None:
+    slot = JobSlot(runner)
+    busy: list[bool] = []
+    refusals: list[str] = []
+    slot.busy_changed.connect(busy.append)
+    slot.refused.connect(refusals.append)
+    started = threading.Event()
+    first = slot.start(_endless_job(started), "First")
+    assert first is not None and slot.is_busy() and busy == [True]
+    assert slot.start(_counting_job, "Second") is None and len(refusals) == 1
+    slot.cancel()
+    qtbot.waitSignal(first.done, timeout=5000).wait()
+    assert not slot.is_busy() and busy == [True, False]
+
+
+def test_a_job_started_from_an_outcome_keeps_the_slot_busy(qtbot: QtBot, runner: JobRunner) -> None:
+    slot = JobSlot(runner)
+    busy: list[bool] = []
+    slot.busy_changed.connect(busy.append)
+    follow_ups: list[JobHandle] = []
+    first = slot.start(_counting_job, "First")
+    first.finished.connect(lambda _result: follow_ups.append(slot.start(_counting_job, "Next")))
+    qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=5000)
+    assert follow_ups[0] is not None and not slot.is_busy()
+    assert busy == [True, True, False]  # no False between the two jobs
