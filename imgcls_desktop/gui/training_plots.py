@@ -109,6 +109,8 @@ class TrainingPlots(QWidget):
         self.val_accuracy = _Curve(accuracy, "validation", _ORANGE, symbol="o")
         self.top_k_accuracy = _Curve(accuracy, "validation top-k", _GREEN, symbol="t")
         self.learning_rate = _Curve(rate, "learning rate", _PURPLE)
+        self._rate_plot = rate
+        self._rate_top = 0.0
         self._curves = (
             self.batch_loss,
             self.smoothed_loss,
@@ -180,3 +182,8 @@ class TrainingPlots(QWidget):
         """Push new points to the plot items (called by the timer)."""
         for curve in self._curves:
             curve.redraw()
+        top = max(self.learning_rate.y, default=0.0)
+        if top > 0 and top != self._rate_top:
+            # From zero: a constant rate auto-ranged alone reads as "0" on a +-0.5 axis.
+            self._rate_top = top
+            self._rate_plot.setYRange(0, top * 1.1, padding=0)
