@@ -19,7 +19,11 @@ from imgcls_desktop.core.hyperparams import (
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
 from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
 from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunStatus, read_run
-from imgcls_desktop.core.training.suggest import suggest_hyperparameters, summarize_training_data
+from imgcls_desktop.core.training.suggest import (
+    describe_hyperparameters,
+    suggest_hyperparameters,
+    summarize_training_data,
+)
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -128,8 +132,11 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         asked = apply_overrides(HyperParameters(), args.set)
         epochs = asked.epochs if any(s.startswith("epochs=") for s in args.set) else None
         gpu = gpu_count() > 0 and args.device != "cpu"
-        suggested = suggest_hyperparameters(summary, gpu=gpu, epochs=epochs)
+        suggested = suggest_hyperparameters(
+            summary, gpu=gpu, epochs=epochs, all_for_training=args.validation is not None
+        )
         hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
+        print(f"suggested for {summary.describe()}: {describe_hyperparameters(hp)}")
     if args.hyperparameters:
         hp = HyperParameters.from_mapping(
             {**hp.to_sagemaker(), **load_hyperparameters(args.hyperparameters).to_sagemaker()}

@@ -9,7 +9,7 @@ from pathlib import Path
 from imgcls_desktop.core.dataset.images import ImageError, probe
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.hyperparams import DataFacts
+from imgcls_desktop.core.hyperparams import NO_AUGMENTATION, DataFacts, HyperParameters
 
 _PROBED_IMAGES = 32
 _SMALL_IMAGE = 64
@@ -73,9 +73,17 @@ def summarize_training_data(path: Path) -> DataSummary:
 
 
 def suggest_hyperparameters(
-    summary: DataSummary, *, gpu: bool = False, epochs: int | None = None
+    summary: DataSummary,
+    *,
+    gpu: bool = False,
+    epochs: int | None = None,
+    all_for_training: bool = True,
 ) -> dict[str, str]:
     """Settings that train this data well in reasonable time (SageMaker's string form).
+
+    ``num_classes`` comes from the data, and so does ``num_training_samples`` when
+    ``all_for_training`` (a separate validation source; otherwise training holds back a
+    share of the images and counts what is left itself).
 
     Small images (up to 160 px) get a CIFAR-style ResNet-20 at 32 x 32 (64 x 64 on a GPU),
     Adam and strong augmentation: on the sample data set that reaches over 90% validation
@@ -112,8 +120,48 @@ def suggest_hyperparameters(
             "mini_batch_size": str(batch),
             "epochs": str(epochs),
             "multi_label": "1" if summary.multi_label else "0",
+            "num_classes": str(len(summary.class_names)),
         }
     )
+    if all_for_training:
+        values["num_training_samples"] = str(summary.num_samples)
     if epochs >= 3:
         values.update({"lr_scheduler_step": str(epochs * 2 // 3), "lr_scheduler_factor": "0.1"})
     return values
+
+
+def start_warnings(summary: DataSummary, hp: HyperParameters) -> list[str]:
+    """Why these settings may train badly on this data: the rules' warnings, and images
+    smaller than ``image_shape`` (they are enlarged, which blurs them).
+
+    Raises :class:`~imgcls_desktop.core.hyperparams.HyperparameterError` when they cannot
+    train at all.
+    """
+    warnings = hp.validate(summary.facts())
+    _channels, height, width = hp.shape
+    if summary.typical_height and summary.typical_width:
+        small_h, small_w = summary.typical_height, summary.typical_width
+        if small_h < height or small_w < width:
+            warnings.append(
+                f"image_shape: {hp.image_shape}, but the images are typically {small_w} x "
+                f"{small_h} px: they are enlarged to fit, which blurs them; a smaller "
+                "image_shape (and a CIFAR-style num_layers such as 20) suits them better"
+            )
+    return warnings
+
+
+def describe_hyperparameters(hp: HyperParameters) -> str:
+    """The gist of a training set-up in one line, e.g. for a suggestion."""
+    _channels, height, width = hp.shape
+    schedule = ""
+    if hp.lr_steps:
+        steps = ", ".join(str(step) for step in hp.lr_steps)
+        schedule = f" (x{hp.lr_scheduler_factor:g} at epoch {steps})"
+    augmentation = (
+        "" if hp.augmentation_type == NO_AUGMENTATION else f", {hp.augmentation_type} augmentation"
+    )
+    return (
+        f"ResNet-{hp.num_layers} at {width} x {height} px, {hp.epochs} epochs of "
+        f"{hp.optimizer} at learning rate {hp.learning_rate:g}{schedule}, "
+        f"batch {hp.mini_batch_size}{augmentation}"
+    )

@@ -1,0 +1,86 @@
+"""Settings suggested from the data, the warnings before a start, and their one-line gist."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from imgcls_desktop.core.hyperparams import HyperparameterError, HyperParameters
+from imgcls_desktop.core.training.suggest import (
+    DataSummary,
+    describe_hyperparameters,
+    start_warnings,
+    suggest_hyperparameters,
+    summarize_training_data,
+)
+
+SMALL_IMAGES = DataSummary(
+    path=Path("shapes"),
+    class_names=("circle", "square", "star", "triangle"),
+    num_samples=320,
+    multi_label=False,
+    typical_height=64,
+    typical_width=64,
+)
+PHOTOS = dataclasses.replace(SMALL_IMAGES, typical_height=480, typical_width=640)
+
+
+def test_the_summary_reads_classes_count_and_typical_size(class_folder: Path) -> None:
+    summary = summarize_training_data(class_folder)
+    assert summary.class_names == ("cat", "dog", "owl")
+    assert summary.num_samples == 18
+    assert (summary.typical_height, summary.typical_width) == (32, 32)
+    assert summary.describe() == "18 images, 3 classes, typically 32 x 32 px"
+
+
+def test_small_images_get_a_cifar_resnet_with_the_data_counts_filled_in() -> None:
+    hp = HyperParameters.from_mapping(suggest_hyperparameters(SMALL_IMAGES))
+    assert (hp.num_layers, hp.image_shape) == (20, "3,32,32")
+    assert (hp.num_classes, hp.num_training_samples) == (4, 320)
+    assert (hp.epochs, hp.lr_steps) == (60, (40,))
+    assert hp.validate(SMALL_IMAGES.facts()) == []
+    assert start_warnings(SMALL_IMAGES, hp) == []
+
+
+def test_without_a_validation_source_the_sample_count_is_left_to_training() -> None:
+    values = suggest_hyperparameters(SMALL_IMAGES, all_for_training=False)
+    assert "num_training_samples" not in values
+    assert values["num_classes"] == "4"
+
+
+def test_photos_get_an_imagenet_resnet_and_a_gpu_a_deeper_one() -> None:
+    cpu = HyperParameters.from_mapping(suggest_hyperparameters(PHOTOS, epochs=9))
+    gpu = HyperParameters.from_mapping(suggest_hyperparameters(PHOTOS, gpu=True))
+    assert (cpu.num_layers, cpu.image_shape, cpu.resize, cpu.epochs) == (18, "3,224,224", 256, 9)
+    assert (gpu.num_layers, gpu.epochs, gpu.lr_steps) == (50, 30, (20,))
+
+
+def test_a_batch_never_exceeds_a_tiny_data_set() -> None:
+    tiny = dataclasses.replace(SMALL_IMAGES, num_samples=5)
+    assert suggest_hyperparameters(tiny)["mini_batch_size"] == "5"
+
+
+def test_images_smaller_than_the_shape_are_warned_about_before_a_start() -> None:
+    hp = HyperParameters(num_layers=18, image_shape="3,224,224")
+    warnings = start_warnings(SMALL_IMAGES, hp)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("image_shape: 3,224,224, but the images are typically 64 x 64")
+
+
+def test_settings_that_cannot_train_are_refused_with_the_reason() -> None:
+    hp = HyperParameters(num_layers=20, image_shape="3,32,32", mini_batch_size=500)
+    with pytest.raises(HyperparameterError, match="larger than the training set"):
+        start_warnings(SMALL_IMAGES, hp)
+
+
+def test_the_gist_names_depth_size_schedule_and_augmentation() -> None:
+    hp = HyperParameters.from_mapping(suggest_hyperparameters(SMALL_IMAGES))
+    assert describe_hyperparameters(hp) == (
+        "ResNet-20 at 32 x 32 px, 60 epochs of adam at learning rate 0.001 (x0.1 at epoch 40), "
+        "batch 32, crop_color_transform augmentation"
+    )
+    assert describe_hyperparameters(HyperParameters(num_layers=18)) == (
+        "ResNet-18 at 224 x 224 px, 30 epochs of sgd at learning rate 0.1, batch 32"
+    )
