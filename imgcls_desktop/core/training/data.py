@@ -154,7 +154,7 @@ _TUPLE_FIELDS = ("class_names", "min_image_size", "train_class_counts", "warning
 
 
 @dataclass
-class _Source:
+class ScannedSource:
     """One data source, scanned: its data set, what the scan found and its usable images."""
 
     dataset: Dataset
@@ -188,8 +188,8 @@ class _Source:
 class DataPlan:
     """What :func:`plan_data` found and decided; nothing written yet. :meth:`pack` writes."""
 
-    train: _Source
-    validation: _Source | None
+    train: ScannedSource
+    validation: ScannedSource | None
     split: SplitAssignment | None
     shorter_side: int
     warnings: list[str]
@@ -248,13 +248,13 @@ class DataPlan:
         bar = _StagedProgress(progress, self.pack_total())
         skipped = self.train.skipped()
         train = self.train.dataset
-        options = ExportOptions(resize=self.shorter_side, pass_through=True)
+        options = packing_options(self.shorter_side)
         if self.train_as_is:
             train_rec = _record_file(train)
             train_resize = self._iterator_resize(self.train)
             val_rec = None
         else:
-            assignment = self.split or _all_in(self.train.usable, "train")
+            assignment = self.split or single_split(self.train.usable, "train")
             result = export_recordio(
                 train,
                 out_dir / "train",
@@ -280,7 +280,7 @@ class DataPlan:
                     self.validation.dataset,
                     out_dir / "validation",
                     name=_EXPORT_NAME,
-                    assignment=_all_in(self.validation.usable, "val"),
+                    assignment=single_split(self.validation.usable, "val"),
                     options=options,
                     progress=bar.reporter(),
                     cancel=cancel,
@@ -315,7 +315,7 @@ class DataPlan:
             warnings=tuple(all_warnings),
         )
 
-    def _iterator_resize(self, source: _Source) -> int | None:
+    def _iterator_resize(self, source: ScannedSource) -> int | None:
         """``resize`` for the iterator of a ``.rec`` read as it is (None: already at ``S``)."""
         sides = {min(size) for size in source.sizes()}
         return None if sides == {self.shorter_side} else self.shorter_side
@@ -387,7 +387,7 @@ def plan_data(
                 "at least 2 usable images); add images or give a validation data set"
             )
     sources = [train_source] + ([val_source] if val_source else [])
-    side = _shorter_side(hp, [size for source in sources for size in source.sizes()])
+    side = shorter_side(hp, [size for source in sources for size in source.sizes()])
     return DataPlan(
         train=train_source,
         validation=val_source,
@@ -397,10 +397,23 @@ def plan_data(
     )
 
 
-def _scanned(dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None) -> _Source:
+def scan_source(
+    path: Path, *, progress: ProgressFn = no_progress, cancel: CancelFlag | None = None
+) -> ScannedSource:
+    """Load and health-scan one data source as training does (DatasetError if none is usable)."""
+    dataset = load_dataset(Path(path))
+    return _scanned(dataset, _StagedProgress(progress, len(dataset.samples)), cancel)
+
+
+def packing_options(side: int) -> ExportOptions:
+    """How training packs images into records: shorter side ``S``, original bytes when fit."""
+    return ExportOptions(resize=side, pass_through=True)
+
+
+def _scanned(dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None) -> ScannedSource:
     report = scan_dataset(dataset, progress=bar.reporter(), cancel=cancel)
     bar.advance(len(dataset.samples))
-    source = _Source(dataset, report)
+    source = ScannedSource(dataset, report)
     if not source.usable:
         example = report.bad_files[0] if report.bad_files else None
         detail = f" (e.g. {example.path}: {example.reason})" if example else ""
@@ -429,7 +442,7 @@ def _aligned(validation: Dataset, train: Dataset) -> Dataset:
     return replace(validation, class_names=list(train.class_names), samples=samples)
 
 
-def _shorter_side(hp: HyperParameters, sizes: list[tuple[int, int]]) -> int:
+def shorter_side(hp: HyperParameters, sizes: Sequence[tuple[int, int]]) -> int:
     """``S``, the shorter side every image is brought to (see the module docstring)."""
     if hp.resize:
         return int(hp.resize)
@@ -442,7 +455,9 @@ def _shorter_side(hp: HyperParameters, sizes: list[tuple[int, int]]) -> int:
     return cap
 
 
-def _size_warnings(sources: list[_Source], shape: tuple[int, int, int], side: int) -> list[str]:
+def _size_warnings(
+    sources: list[ScannedSource], shape: tuple[int, int, int], side: int
+) -> list[str]:
     _channels, height, width = shape
     small = [(h, w) for source in sources for h, w in source.sizes() if h < height or w < width]
     if not small:
@@ -460,7 +475,7 @@ def _resized(height: int, width: int, side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _all_in(indices: Sequence[int], split: str) -> SplitAssignment:
+def single_split(indices: Sequence[int], split: str) -> SplitAssignment:
     """An assignment putting every given sample in one split, in the given order."""
     parts = {"train": (), "val": (), "test": ()}
     parts[split] = tuple(indices)
@@ -516,6 +531,16 @@ class _StagedProgress:
         self._base += size
 
 
+def augmentation_arguments(augmentation_type: str) -> dict[str, Any]:
+    """The ``ImageRecordIter`` arguments of a SageMaker ``augmentation_type`` (ValueError if
+    it is unknown)."""
+    options = AUGMENTATIONS.get(augmentation_type)
+    if options is None:
+        choices = ", ".join(AUGMENTATIONS)
+        raise ValueError(f"unknown augmentation_type {augmentation_type!r}; use one of {choices}")
+    return dict(options)
+
+
 def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed: int = 0) -> Any:
     """A shuffling ``ImageRecordIter`` over the training records with ``hp``'s augmentation.
 
@@ -524,20 +549,46 @@ def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed
     is trained on twice as often as another. Batches are float32 RGB 0-255 NCHW on
     ``cpu_pinned`` and reused: copy them to the model's context before asking for the next.
     """
-    options = AUGMENTATIONS.get(hp.augmentation_type)
-    if options is None:
-        raise ValueError(f"unknown augmentation_type {hp.augmentation_type!r}")
-    return _record_iter(
+    arguments = train_iter_arguments(
         data.train_rec,
         data.train_idx,
-        data,
         hp,
         batch_size,
-        data.train_resize,
+        label_width=data.label_width,
+        resize=data.train_resize,
+        seed=seed,
+    )
+    return mxnet().io.ImageRecordIter(**arguments)
+
+
+def train_iter_arguments(
+    rec: Path,
+    idx: Path,
+    hp: HyperParameters,
+    batch_size: int,
+    *,
+    label_width: int,
+    resize: int | None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every ``ImageRecordIter`` argument training reads ``rec`` with: ``hp``'s augmentation
+    (:func:`augmentation_arguments`), shuffled with ``seed``, batches completed from the next
+    pass, ``resize`` when the records are not at the shorter side ``S`` yet.
+
+    :func:`train_iter` and the augmentation preview (:mod:`.preview`) both build their
+    iterators from it.
+    """
+    return _record_iter_arguments(
+        rec,
+        idx,
+        hp,
+        batch_size,
+        label_width,
+        resize,
         shuffle=True,
         seed=seed,
         round_batch=True,
-        **options,
+        **augmentation_arguments(hp.augmentation_type),
     )
 
 
@@ -550,38 +601,53 @@ def val_iter(data: TrainingData, hp: HyperParameters, batch_size: int) -> Any:
     The last batch is not completed from the start, so a reset pass begins at the first
     image again and one iterator serves every epoch.
     """
-    return _record_iter(
+    arguments = val_iter_arguments(
         data.val_rec,
         data.val_idx,
-        data,
         hp,
         batch_size,
-        data.val_resize,
-        shuffle=False,
-        round_batch=False,
+        label_width=data.label_width,
+        resize=data.val_resize,
     )
+    return mxnet().io.ImageRecordIter(**arguments)
 
 
-def _record_iter(
+def val_iter_arguments(
     rec: Path,
     idx: Path,
-    data: TrainingData,
     hp: HyperParameters,
     batch_size: int,
+    *,
+    label_width: int,
+    resize: int | None,
+) -> dict[str, Any]:
+    """Every ``ImageRecordIter`` argument validation reads ``rec`` with: in order, centre
+    crop, no augmentation, ``resize`` when the records are not at ``S`` yet."""
+    return _record_iter_arguments(
+        rec, idx, hp, batch_size, label_width, resize, shuffle=False, round_batch=False
+    )
+
+
+def _record_iter_arguments(
+    rec: Path,
+    idx: Path,
+    hp: HyperParameters,
+    batch_size: int,
+    label_width: int,
     resize: int | None,
     **options: Any,
-) -> Any:
+) -> dict[str, Any]:
     if resize:
         options["resize"] = resize
-    return mxnet().io.ImageRecordIter(
-        path_imgrec=str(rec),
-        path_imgidx=str(idx),
-        data_shape=tuple(hp.shape),
-        batch_size=batch_size,
-        label_width=data.label_width,
-        preprocess_threads=os.cpu_count() or 1,
+    return {
+        "path_imgrec": str(rec),
+        "path_imgidx": str(idx),
+        "data_shape": tuple(hp.shape),
+        "batch_size": batch_size,
+        "label_width": label_width,
+        "preprocess_threads": os.cpu_count() or 1,
         **options,
-    )
+    }
 
 
 def inference_preprocessing(hp: HyperParameters, data: TrainingData) -> dict[str, Any]:
