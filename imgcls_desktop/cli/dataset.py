@@ -1,4 +1,4 @@
-"""``imgcls dataset sample | scan | pack``."""
+"""``imgcls dataset sample | scan | pack | add``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from imgcls_desktop.cli.terminal import CommandError, ProgressBar
+from imgcls_desktop.cli.terminal import CommandError, ProgressBar, print_error
+from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
 from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
@@ -68,6 +69,21 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     pack.add_argument("--workers", type=int, help="parallel image workers (default: all cores)")
     pack.set_defaults(handler=run_pack)
+
+    add = commands.add_parser(
+        "add",
+        help="copy images into a class folder of a data set (originals kept, nothing overwritten)",
+    )
+    add.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files to add")
+    add.add_argument("--label", required=True, metavar="CLASS", help="the images' class")
+    add.add_argument(
+        "--into",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the folder-per-class data set; the images go into DIR/CLASS/",
+    )
+    add.set_defaults(handler=run_add)
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,3 +198,17 @@ def run_pack(args: argparse.Namespace) -> int:
     if not result.written:
         raise CommandError("every image was skipped; nothing usable was written")
     return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Copy images into ``DIR/CLASS/``; exit 1 when any could not be added."""
+    result = add_to_dataset(
+        [(image, args.label) for image in args.images], args.into, ProgressBar("Adding")
+    )
+    for image in result.added:
+        print(f"{image.source} -> {image.destination}")
+    for failure in result.failed:
+        print_error(f"cannot add {failure.path}: {failure.reason}")
+    if result.csv_path is not None:
+        print(f"Added {len(result.added)} images; {CORRECTIONS_CSV} lists them: {result.csv_path}")
+    return 1 if result.failed else 0

@@ -59,12 +59,13 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True)
-class Misclassified:
-    """An image the model got wrong.
+class ImageOutcome:
+    """The model's answer for one evaluated image, beside the truth.
 
     Single-label: one true and one predicted name, ``confidence`` the probability of the
     predicted class. Multi-label: the true and predicted label sets, ``confidence`` the
-    probability behind the surest wrong decision (p for a wrong yes, 1 - p for a wrong no).
+    probability behind the surest wrong decision (p for a wrong yes, 1 - p for a wrong no),
+    or behind the least sure decision when every decision is right.
     """
 
     index: int
@@ -101,7 +102,8 @@ class EvaluationReport:
     per_class: list[ClassMetrics]
     #: Single-label: K x K counts (rows = true, columns = predicted). Multi-label: K x 2 x 2.
     confusion_matrix: np.ndarray
-    misclassified: list[Misclassified]
+    #: The images the model got wrong, surest first.
+    misclassified: list[ImageOutcome]
     multi_label: bool = False
     top_k: int | None = None
     top_k_accuracy: float | None = None
@@ -109,6 +111,23 @@ class EvaluationReport:
     threshold: float | None = None
     #: Images left out because they could not be read: (path, reason).
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Every evaluated image, right or wrong, in the order evaluated.
+    images: list[ImageOutcome] = field(default_factory=list)
+
+    def cell(self, true_index: int, predicted_index: int) -> list[ImageOutcome]:
+        """The images of one confusion-matrix cell (single-label): of true class
+        ``true_index`` and predicted as ``predicted_index``, surest first."""
+        if self.multi_label:
+            raise EvaluationError("a multi-label report has no class-by-class cells")
+        true_name = self.class_names[true_index]
+        predicted_name = self.class_names[predicted_index]
+        return _surest_first(
+            [
+                image
+                for image in self.images
+                if image.true_labels == (true_name,) and image.predicted_labels == (predicted_name,)
+            ]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain JSON values."""
@@ -125,6 +144,7 @@ class EvaluationReport:
                 item.to_dict(multi_label=self.multi_label) for item in self.misclassified
             ],
             "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+            "images": [item.to_dict(multi_label=self.multi_label) for item in self.images],
         }
         if self.multi_label:
             result["exact_match"] = self.exact_match
@@ -163,7 +183,7 @@ def evaluate_predictions(
     """Compare true labels with probabilities (N x K, the model's class order).
 
     ``true_labels`` holds one class id per image, or with ``multi_label`` a sequence of class
-    ids per image. ``paths`` (one per image) name the misclassified images. ``top_k``
+    ids per image. ``paths`` (one per image) name the images in the report. ``top_k``
     (single-label) also reports top-k accuracy; ``threshold`` (multi-label) is the
     probability from which a class counts as predicted.
     """
@@ -315,17 +335,17 @@ def _evaluate_single_label(
         ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
         top_k_accuracy = float((ranked == labels[:, None]).any(axis=1).mean())
     confidence = probabilities[np.arange(len(labels)), predicted]
-    wrong = np.flatnonzero(predicted != labels)
-    misclassified = [
-        Misclassified(
-            index=int(i),
+    images = [
+        ImageOutcome(
+            index=i,
             path=None if paths is None else str(paths[i]),
             true_labels=(class_names[labels[i]],),
             predicted_labels=(class_names[predicted[i]],),
             confidence=float(confidence[i]),
         )
-        for i in wrong
+        for i in range(len(labels))
     ]
+    misclassified = [images[i] for i in np.flatnonzero(predicted != labels)]
     return EvaluationReport(
         class_names=class_names,
         count=len(labels),
@@ -335,6 +355,7 @@ def _evaluate_single_label(
         misclassified=_surest_first(misclassified),
         top_k=top_k,
         top_k_accuracy=top_k_accuracy,
+        images=images,
     )
 
 
@@ -364,17 +385,21 @@ def _evaluate_multi_label(
     )
     # How sure the model was of each decision it made: p for a yes, 1 - p for a no.
     decision_confidence = np.where(predicted, probabilities, 1.0 - probabilities)
-    misclassified = []
-    for i in np.flatnonzero(~right.all(axis=1)):
-        misclassified.append(
-            Misclassified(
-                index=int(i),
-                path=None if paths is None else str(paths[i]),
-                true_labels=tuple(class_names[k] for k in np.flatnonzero(present[i])),
-                predicted_labels=tuple(class_names[k] for k in np.flatnonzero(predicted[i])),
-                confidence=float(decision_confidence[i][~right[i]].max()),
-            )
+    images = [
+        ImageOutcome(
+            index=i,
+            path=None if paths is None else str(paths[i]),
+            true_labels=tuple(class_names[k] for k in np.flatnonzero(present[i])),
+            predicted_labels=tuple(class_names[k] for k in np.flatnonzero(predicted[i])),
+            confidence=float(
+                decision_confidence[i][~right[i]].max()
+                if not right[i].all()
+                else decision_confidence[i].min()
+            ),
         )
+        for i in range(len(truth))
+    ]
+    misclassified = [images[i] for i in np.flatnonzero(~right.all(axis=1))]
     return EvaluationReport(
         class_names=class_names,
         count=len(truth),
@@ -385,6 +410,7 @@ def _evaluate_multi_label(
         multi_label=True,
         exact_match=float(right.all(axis=1).mean()),
         threshold=threshold,
+        images=images,
     )
 
 
@@ -420,5 +446,5 @@ def _multi_hot(label_sets: Sequence[Sequence[int]], num_classes: int) -> np.ndar
     return truth
 
 
-def _surest_first(items: list[Misclassified]) -> list[Misclassified]:
+def _surest_first(items: list[ImageOutcome]) -> list[ImageOutcome]:
     return sorted(items, key=lambda item: item.confidence, reverse=True)

@@ -255,9 +255,9 @@ def sort_into_folders(
         for done, p in enumerate(result.predictions, start=1):
             check_cancel(cancel)
             uncertain = min_confidence is not None and p.confidence < min_confidence
-            folder = out_dir / (UNCERTAIN_FOLDER if uncertain else _folder_name(p.label))
+            folder = out_dir / (UNCERTAIN_FOLDER if uncertain else class_folder_name(p.label))
             folder.mkdir(exist_ok=True)
-            destination = _reserve(folder / p.path.name)
+            destination = reserve_name(folder / p.path.name)
             try:
                 if move:
                     shutil.move(p.path, destination)
@@ -281,13 +281,16 @@ def _write_sorted_csv(images: list[SortedImage], out_dir: Path) -> Path:
     for image in images:
         row = [image.source, image.destination, image.label, f"{image.confidence:.6f}"]
         writer.writerow(row)
-    path = _reserve(out_dir / SORTED_CSV)
+    path = reserve_name(out_dir / SORTED_CSV)
     atomic_write_text(path, text.getvalue())
     return path
 
 
-def _reserve(path: Path) -> Path:
-    """Create an empty file at ``path``, or ``stem (n).suffix`` when taken; the name used."""
+def reserve_name(path: Path) -> Path:
+    """Create an empty file at ``path``, or ``stem (n).suffix`` when taken; the name used.
+
+    The file is created exclusively, so two writers never get the same name and nothing
+    is ever overwritten."""
     candidate = path
     number = 0
     while True:
@@ -299,7 +302,7 @@ def _reserve(path: Path) -> Path:
             candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
 
 
-def _folder_name(label: str) -> str:
+def class_folder_name(label: str) -> str:
     """A class name as a folder name: path separators and reserved characters replaced."""
     name = "".join("_" if c in _UNSAFE_CHARACTERS or ord(c) < 32 else c for c in label)
     name = name.strip().rstrip(".")

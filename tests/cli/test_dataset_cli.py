@@ -1,4 +1,4 @@
-"""``imgcls dataset sample | scan | pack`` as a user runs them."""
+"""``imgcls dataset sample | scan | pack | add`` as a user runs them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CLASS_COLOURS, write_image
 
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.runtime import mxnet
@@ -135,3 +136,57 @@ def test_an_unwritable_output_is_one_line(
     assert main(["dataset", "pack", str(class_folder), str(blocker / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("imgcls: error:") and "Traceback" not in err
+
+
+def test_add_copies_images_into_the_class_folder_and_says_where(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = write_image(tmp_path / "new" / "cat_0.jpg", CLASS_COLOURS["dog"], seed=7)
+    original = image.read_bytes()
+    before = (class_folder / "dog" / "dog_0.jpg").read_bytes()
+    second = write_image(tmp_path / "new" / "dog_0.jpg", CLASS_COLOURS["dog"], seed=8)
+
+    code = main(
+        ["dataset", "add", str(image), str(second), "--label", "dog", "--into", str(class_folder)]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"{image} -> {class_folder / 'dog' / 'cat_0.jpg'}" in out
+    assert f"{second} -> {class_folder / 'dog' / 'dog_0 (1).jpg'}" in out  # never overwritten
+    assert (class_folder / "dog" / "dog_0.jpg").read_bytes() == before
+    assert image.read_bytes() == original  # copied, not moved
+    assert (class_folder / "dog" / "cat_0.jpg").read_bytes() == original
+    assert str(class_folder / "corrections.csv") in out
+
+
+def test_add_reports_bad_images_in_one_line_each_and_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_image(tmp_path / "good.png", CLASS_COLOURS["cat"])
+    missing = tmp_path / "missing.jpg"
+    out = tmp_path / "data"
+
+    code = main(["dataset", "add", str(missing), str(good), "--label", "cat", "--into", str(out)])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.splitlines() == [
+        f"imgcls: error: cannot add {missing}: No such file or directory"
+    ]
+    assert (out / "cat" / "good.png").is_file()
+
+
+@pytest.mark.parametrize("label", ["../up", "", "."])
+def test_add_refuses_an_unusable_class_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str
+) -> None:
+    image = write_image(tmp_path / "a.jpg", CLASS_COLOURS["cat"])
+
+    code = main(["dataset", "add", str(image), "--label", label, "--into", str(tmp_path / "data")])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("imgcls: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()

@@ -112,6 +112,24 @@ def test_json_report_has_the_documented_keys() -> None:
     }
 
 
+def test_every_image_is_reported_and_a_cell_lists_its_images_surest_first() -> None:
+    report = evaluate_predictions(TRUE, PROBABILITIES, CLASSES, paths=PATHS)
+
+    assert [(m.index, m.path) for m in report.images] == list(enumerate(PATHS))
+    assert [m.confidence for m in report.images] == [0.7, 0.6, 0.8, 0.5, 0.8, 0.7]
+    assert [(m.path, m.confidence) for m in report.cell(2, 2)] == [
+        ("img4.jpg", 0.8),
+        ("img5.jpg", 0.7),
+    ]
+    assert [m.path for m in report.cell(0, 1)] == ["img1.jpg"]
+    assert report.cell(1, 0) == []
+    sizes = [[len(report.cell(i, j)) for j in range(3)] for i in range(3)]
+    assert sizes == report.confusion_matrix.tolist()
+    data = json.loads(json.dumps(report.to_dict()))
+    assert len(data["images"]) == 6
+    assert data["images"][1] == data["misclassified"][0]
+
+
 def test_readable_table() -> None:
     text = format_table(evaluate_predictions(TRUE, PROBABILITIES, CLASSES, paths=PATHS, top_k=2))
     assert "accuracy: 0.6667" in text
@@ -168,6 +186,11 @@ def test_multi_label_numbers_checked_by_hand() -> None:
     assert data["misclassified"][1]["predicted_labels"] == ["ant"]
     assert data["exact_match"] == 0.5
     assert "exact match: 0.5000" in format_table(report)
+    # Every image is reported; a right one with its least sure decision (bee, 0.6).
+    assert [(m.index, m.confidence) for m in report.images][:2] == [(0, 0.6), (1, 0.6)]
+    assert len(data["images"]) == 4
+    with pytest.raises(EvaluationError, match="multi-label"):
+        report.cell(0, 0)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,145 @@
+"""Corrected images copied into a folder-per-class data set: originals kept, never overwritten."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import CLASS_COLOURS, write_image
+
+from imgcls_desktop.core.corrections import (
+    CORRECTIONS_CSV,
+    CorrectionError,
+    add_to_dataset,
+    check_class_name,
+)
+from imgcls_desktop.core.dataset.folder import import_folder
+from imgcls_desktop.core.jobs import Cancelled
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    """Three images from three different folders; two share a file name."""
+    return [
+        write_image(tmp_path / "new" / "x" / "img.jpg", CLASS_COLOURS["cat"], seed=1),
+        write_image(tmp_path / "new" / "y" / "img.jpg", CLASS_COLOURS["dog"], seed=2),
+        write_image(tmp_path / "new" / "z.png", CLASS_COLOURS["owl"], seed=3),
+    ]
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as file:
+        return list(csv.reader(file))
+
+
+def test_images_are_copied_into_their_class_folders_and_recorded(
+    class_folder: Path, images: list[Path]
+) -> None:
+    originals = {path: path.read_bytes() for path in images}
+    items = [(images[0], "dog"), (images[1], "dog"), (images[2], "bird")]
+    progress: list[tuple[int, int]] = []
+
+    result = add_to_dataset(items, class_folder, lambda done, total: progress.append((done, total)))
+
+    assert [(a.source, a.class_name, a.destination) for a in result.added] == [
+        (images[0], "dog", class_folder / "dog" / "img.jpg"),
+        (images[1], "dog", class_folder / "dog" / "img (1).jpg"),  # same name: a new one
+        (images[2], "bird", class_folder / "bird" / "z.png"),  # a new class folder
+    ]
+    assert not result.failed
+    assert progress[-1] == (3, 3)
+    for source, content in originals.items():  # copied, never moved or changed
+        assert source.read_bytes() == content
+    for added in result.added:
+        assert added.destination.read_bytes() == originals[added.source]
+    assert result.csv_path == class_folder / CORRECTIONS_CSV
+    assert read_csv(result.csv_path) == [["source", "class", "copied_to"]] + [
+        [str(a.source), a.class_name, str(a.destination)] for a in result.added
+    ]
+    dataset = import_folder(class_folder)  # ready for training: a new class, more dogs
+    assert dataset.class_names == ["bird", "cat", "dog", "owl"]
+    assert dataset.class_counts() == [1, 6, 8, 6]
+
+
+def test_an_existing_image_is_never_overwritten_and_the_csv_grows(
+    class_folder: Path, images: list[Path]
+) -> None:
+    taken = class_folder / "cat" / "img.jpg"
+    write_image(taken, CLASS_COLOURS["owl"], seed=9)
+    before = taken.read_bytes()
+
+    first = add_to_dataset([(images[0], "cat")], class_folder)
+    second = add_to_dataset([(images[0], "cat")], class_folder)
+
+    assert taken.read_bytes() == before
+    assert first.added[0].destination == class_folder / "cat" / "img (1).jpg"
+    assert second.added[0].destination == class_folder / "cat" / "img (2).jpg"
+    rows = read_csv(class_folder / CORRECTIONS_CSV)
+    assert [row[2] for row in rows[1:]] == [
+        str(class_folder / "cat" / "img (1).jpg"),
+        str(class_folder / "cat" / "img (2).jpg"),
+    ]
+
+
+def test_missing_and_unusable_files_are_reported_and_the_others_added(
+    tmp_path: Path, images: list[Path]
+) -> None:
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("hello", encoding="utf-8")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello", encoding="utf-8")
+    missing = tmp_path / "gone.jpg"
+    out = tmp_path / "data"
+    items = [(missing, "cat"), (not_an_image, "cat"), (text_file, "cat"), (images[0], "cat")]
+
+    result = add_to_dataset(items, out)
+
+    assert [a.source for a in result.added] == [images[0]]
+    reasons = {failure.path: failure.reason for failure in result.failed}
+    assert reasons.keys() == {missing, not_an_image, text_file}
+    assert "No such file" in reasons[missing]
+    assert "not an image" in reasons[not_an_image]
+    assert "not an image file name" in reasons[text_file]
+    assert sorted(p.name for p in (out / "cat").iterdir()) == ["img.jpg"]  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        (".", "cannot be a class name"),
+        ("..", "cannot be a class name"),
+        ("cats/dogs", "cannot contain /"),
+        ("..\\up", "cannot contain /"),
+        (".hidden", "start with a dot"),
+        ("what?", "cannot contain :"),
+        ("tab\there", "control characters"),
+    ],
+)
+def test_unusable_class_names_are_refused_before_anything_is_copied(
+    tmp_path: Path, images: list[Path], name: str, reason: str
+) -> None:
+    with pytest.raises(CorrectionError, match=reason.replace("?", r"\?")):
+        add_to_dataset([(images[0], "cat"), (images[1], name)], tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_class_names_lose_surrounding_spaces() -> None:
+    assert check_class_name("  sea lion ") == "sea lion"
+
+
+def test_cancelling_keeps_the_record_of_what_was_added(tmp_path: Path, images: list[Path]) -> None:
+    cancel = threading.Event()
+
+    def cancel_after_first(done: int, total: int) -> None:
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        add_to_dataset(
+            [(path, "cat") for path in images], tmp_path / "data", cancel_after_first, cancel
+        )
+    rows = read_csv(tmp_path / "data" / CORRECTIONS_CSV)
+    assert len(rows) == 2 and rows[1][0] == str(images[0])
