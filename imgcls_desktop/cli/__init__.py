@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from imgcls_desktop import __version__
-from imgcls_desktop.cli import dataset, evaluate, export, predict, train
+from imgcls_desktop.cli import dataset, evaluate, export, predict, preview, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(groups)
     evaluate.register(groups)
     export.register(groups)
+    preview.register(groups)
     return parser
 
 
