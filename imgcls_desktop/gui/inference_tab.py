@@ -53,11 +53,10 @@ from imgcls_desktop.gui.inference_widgets import (
     ClassMetricsTable,
     ConfusionMatrixView,
     ImageDropLabel,
-    PredictionTable,
     ProbabilityChart,
-    shown_path,
 )
 from imgcls_desktop.gui.path_field import PathField, PathKind
+from imgcls_desktop.gui.review import CellImagesTable, PredictionTable, shown_path
 from imgcls_desktop.gui.widgets import read_only_table
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
@@ -176,6 +175,7 @@ class InferenceTab(QWidget):
         self.predictor: Predictor | None = None
         self.labelling: LabellingResult | None = None
         self.report: EvaluationReport | None = None
+        self._eval_root = Path()
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._build_model_box())
@@ -254,8 +254,9 @@ class InferenceTab(QWidget):
         filters.addWidget(self.min_confidence)
         filters.addWidget(self.shown_count, 1)
 
-        self.predictions = PredictionTable()
+        self.predictions = PredictionTable(self._slot)
         self.predictions.file_activated.connect(self.show_image)
+        self.predictions.status_message.connect(self.status_message)
         self.unreadable = read_only_table(
             ["Unreadable file", "Reason"], "Files that could not be labelled, and why"
         )
@@ -264,7 +265,7 @@ class InferenceTab(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.unreadable.setColumnWidth(0, 420)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.predictions.table)
+        split.addWidget(self.predictions)
         split.addWidget(self.unreadable)
         split.setSizes([500, 120])
 
@@ -360,16 +361,30 @@ class InferenceTab(QWidget):
         self.eval_summary.setToolTip("Accuracy on the set")
         self.eval_summary.setWordWrap(True)
         self.confusion = ConfusionMatrixView()
+        self.confusion.cell_clicked.connect(self.show_cell)
         self.class_metrics = ClassMetricsTable()
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.confusion)
         split.addWidget(self.class_metrics.table)
         split.setSizes([600, 500])
+        self.cell_caption = QLabel()
+        self.cell_images = CellImagesTable(self._slot)
+        self.cell_images.file_activated.connect(self.show_image)
+        self.cell_images.status_message.connect(self.status_message)
+        cell_box = QWidget()
+        cell_layout = QVBoxLayout(cell_box)
+        cell_layout.setContentsMargins(0, 0, 0, 0)
+        cell_layout.addWidget(self.cell_caption)
+        cell_layout.addWidget(self.cell_images, 1)
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.addWidget(split)
+        vertical.addWidget(cell_box)
+        vertical.setSizes([400, 300])
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(top)
         layout.addWidget(self.eval_summary)
-        layout.addWidget(split, 1)
+        layout.addWidget(vertical, 1)
         return page
 
     @staticmethod
@@ -440,7 +455,7 @@ class InferenceTab(QWidget):
         for name in result.class_names:
             self.label_filter.addItem(name, name)
         self.label_filter.blockSignals(False)
-        self.predictions.show_predictions(result.predictions, folder)
+        self.predictions.show_predictions(result.predictions, folder, result.class_names)
         self.unreadable.setRowCount(len(result.unreadable))
         for row, item in enumerate(result.unreadable):
             name = QTableWidgetItem(shown_path(item.path, folder))
@@ -615,13 +630,14 @@ class InferenceTab(QWidget):
             return None
         job = self._start(partial(evaluate_set, self.predictor, path), f"Evaluating on {path}")
         if job is not None:
-            job.finished.connect(self._on_evaluated)
+            job.finished.connect(partial(self._on_evaluated, Path(path)))
             job.failed.connect(partial(self._on_failed, "Evaluation failed"))
             job.cancelled.connect(lambda: self.status_message.emit("Evaluation cancelled"))
         return job
 
-    def _on_evaluated(self, report: EvaluationReport) -> None:
+    def _on_evaluated(self, path: Path, report: EvaluationReport) -> None:
         self.report = report
+        self._eval_root = path if path.is_dir() else path.parent
         text = f"<b>Accuracy {report.accuracy:.1%}</b> on {report.count:,} images"
         if report.top_k_accuracy is not None:
             text += f" · top-{report.top_k} accuracy {report.top_k_accuracy:.1%}"
@@ -631,13 +647,36 @@ class InferenceTab(QWidget):
         if not report.multi_label:
             self.confusion.show_matrix(report.class_names, report.confusion_matrix)
         self.class_metrics.show_metrics(report.per_class)
+        self.cell_images.show_images([], self._eval_root, report.class_names)
+        self.cell_caption.setText(
+            "" if report.multi_label else "Click a cell of the confusion matrix to see its images."
+        )
         self.status_message.emit(f"Accuracy {report.accuracy:.1%} on {report.count:,} images")
+
+    @Slot(int, int)
+    def show_cell(self, true_index: int, predicted_index: int) -> None:
+        """List the images of one confusion-matrix cell, the model's surest first."""
+        report = self.report
+        if report is None or report.multi_label:
+            return
+        images = report.cell(true_index, predicted_index)
+        names = report.class_names
+        self.cell_images.show_images(images, self._eval_root, names)
+        self.cell_caption.setText(
+            f"<b>{names[true_index]}</b> images predicted as <b>{names[predicted_index]}</b>: "
+            f"{len(images):,}, the model's surest first"
+        )
 
     # Jobs ----------------------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Ask the running job to stop."""
         self._slot.cancel()
+
+    def shutdown(self) -> None:
+        """Stop background work of the tab (the window is closing): the thumbnail threads."""
+        self.predictions.shutdown()
+        self.cell_images.shutdown()
 
     def _start(self, job_function: object, title: str) -> JobHandle | None:
         return self._slot.start(job_function, title)

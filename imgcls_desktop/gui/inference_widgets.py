@@ -1,41 +1,24 @@
-"""The parts of the Inference tab: the labelling table, the probability chart, the confusion
-matrix and the per-class metrics."""
+"""The parts of the Inference tab: the probability chart, the confusion matrix and the
+per-class metrics (the tables of images to review are in ``review``)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidgetItem, QWidget
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QLabel, QTableWidgetItem, QWidget
 
 from imgcls_desktop.core.evaluation import ClassMetrics
-from imgcls_desktop.core.labelling import Prediction
+from imgcls_desktop.gui.review import NumberItem
 from imgcls_desktop.gui.widgets import DropPathMixin, read_only_table
 
 BAR_COLOUR = "#9bbbdc"
 TOP_K_COLOUR = "#1f5fa8"
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-
-
-class _NumberItem(QTableWidgetItem):
-    """A table cell showing ``text`` that sorts by ``value``."""
-
-    def __init__(self, text: str, value: float) -> None:
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(_RIGHT)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, _NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
-
-
-def shown_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when it lies under it, else in full."""
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _fixed_plot(plot: pg.PlotWidget, tooltip: str) -> None:
@@ -45,85 +28,6 @@ def _fixed_plot(plot: pg.PlotWidget, tooltip: str) -> None:
     plot.hideButtons()
     plot.setMenuEnabled(False)
     plot.setToolTip(tooltip)
-
-
-class PredictionTable(QWidget):
-    """The predictions of a labelled folder: file, label, confidence, top-k; sortable, and
-    filtered by label and minimum confidence."""
-
-    FILE, LABEL, CONFIDENCE, TOP_K = range(4)
-    file_activated = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.table = read_only_table(
-            ["File", "Label", "Confidence", "Top classes"],
-            "The model's label for every image; click a header to sort, double-click a row "
-            "to look at the image",
-            selectable=True,
-        )
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(self.FILE, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(self.TOP_K, QHeaderView.ResizeMode.Stretch)
-        self.table.setColumnWidth(self.FILE, 320)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(self.FILE, Qt.SortOrder.AscendingOrder)
-        self.table.cellDoubleClicked.connect(
-            lambda row, _column: self.file_activated.emit(
-                self.table.item(row, self.FILE).data(Qt.ItemDataRole.UserRole)
-            )
-        )
-        self._label_filter: str | None = None
-        self._min_confidence = 0.0
-
-    def show_predictions(self, predictions: list[Prediction], root: Path) -> None:
-        """Fill the table, files named relative to ``root`` (the filters stay)."""
-        table = self.table
-        table.setSortingEnabled(False)
-        table.setRowCount(len(predictions))
-        for row, prediction in enumerate(predictions):
-            path = prediction.path
-            file_item = QTableWidgetItem(shown_path(path, root))
-            file_item.setToolTip(str(path))
-            file_item.setData(Qt.ItemDataRole.UserRole, str(path))
-            top = ", ".join(f"{label} {p:.1%}" for label, p in prediction.top_k)
-            cells = (
-                file_item,
-                QTableWidgetItem(", ".join(prediction.labels) or prediction.label),
-                _NumberItem(f"{prediction.confidence:.1%}", prediction.confidence),
-                QTableWidgetItem(top),
-            )
-            for column, item in enumerate(cells):
-                table.setItem(row, column, item)
-        table.setSortingEnabled(True)
-        self._apply_filters()
-
-    def set_filters(self, label: str | None, min_confidence: float) -> None:
-        """Show only rows of ``label`` (None: every label) at or above ``min_confidence``."""
-        self._label_filter = label
-        self._min_confidence = min_confidence
-        self._apply_filters()
-
-    def _apply_filters(self) -> None:
-        for row in range(self.table.rowCount()):
-            label = self.table.item(row, self.LABEL).text()
-            confidence = self.table.item(row, self.CONFIDENCE).value
-            hidden = (
-                self._label_filter is not None and self._label_filter not in label.split(", ")
-            ) or confidence < self._min_confidence
-            self.table.setRowHidden(row, hidden)
-
-    def visible_rows(self) -> list[tuple[str, str, float]]:
-        """(file, label, confidence) of the rows the filters let through, in table order."""
-        return [
-            (
-                self.table.item(row, self.FILE).text(),
-                self.table.item(row, self.LABEL).text(),
-                self.table.item(row, self.CONFIDENCE).value,
-            )
-            for row in range(self.table.rowCount())
-            if not self.table.isRowHidden(row)
-        ]
 
 
 class ProbabilityChart(pg.PlotWidget):
@@ -150,12 +54,17 @@ class ProbabilityChart(pg.PlotWidget):
 
 class ConfusionMatrixView(pg.PlotWidget):
     """The confusion matrix as a heatmap: true classes down, predicted classes across,
-    each cell's count written on it."""
+    each cell's count written on it. A click on a cell emits :attr:`cell_clicked`."""
+
+    cell_clicked = Signal(int, int)
+    """(true class index, predicted class index)"""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         _fixed_plot(
-            self, "Rows: the true class; columns: the predicted class; darker is a larger share"
+            self,
+            "Rows: the true class; columns: the predicted class; darker is a larger share. "
+            "Click a cell to see its images",
         )
         self.setLabel("left", "true class")
         self.setLabel("bottom", "predicted class")
@@ -166,6 +75,31 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.addItem(self.image)
         self.matrix = np.zeros((0, 0), dtype=np.int64)
         self._labels: list[pg.TextItem] = []
+        self.scene().sigMouseClicked.connect(self._on_clicked)
+
+    def cell_at(self, scene_position: QPointF) -> tuple[int, int] | None:
+        """(true, predicted) class indices of the cell at a scene position, if any."""
+        point = self.getPlotItem().getViewBox().mapSceneToView(scene_position)
+        row, column = math.floor(point.y()), math.floor(point.x())
+        size = len(self.matrix)
+        return (row, column) if 0 <= row < size and 0 <= column < size else None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Keep the press: clicks on the matrix are the view's, not its parent's."""
+        super().mousePressEvent(event)
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        """Keep the release, like the press."""
+        super().mouseReleaseEvent(event)
+        event.accept()
+
+    def _on_clicked(self, event: MouseClickEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(event.scenePos())
+        if cell is not None:
+            self.cell_clicked.emit(*cell)
 
     def show_matrix(self, class_names: list[str], matrix: np.ndarray) -> None:
         """Show ``matrix`` (true x predicted counts) with the class names on both axes."""
@@ -210,8 +144,8 @@ class ClassMetricsTable(QWidget):
         for row, m in enumerate(metrics):
             table.setItem(row, 0, QTableWidgetItem(m.name))
             for column, value in enumerate((m.precision, m.recall, m.f1), start=1):
-                table.setItem(row, column, _NumberItem(f"{value:.3f}", value))
-            table.setItem(row, 4, _NumberItem(f"{m.support:,}", m.support))
+                table.setItem(row, column, NumberItem(f"{value:.3f}", value))
+            table.setItem(row, 4, NumberItem(f"{m.support:,}", m.support))
         table.setSortingEnabled(True)
 
 

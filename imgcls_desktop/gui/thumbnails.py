@@ -219,8 +219,8 @@ class ThumbnailModel(QAbstractListModel):
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._failures: dict[int, str] = {}
         self._pending: set[int] = set()
-        self.placeholder = _placeholder(loader.size, unreadable=False)
-        self.unreadable_placeholder = _placeholder(loader.size, unreadable=True)
+        self.placeholder = placeholder_pixmap(loader.size, unreadable=False)
+        self.unreadable_placeholder = placeholder_pixmap(loader.size, unreadable=True)
         loader.loaded.connect(self._on_loaded)
         loader.failed.connect(self._on_failed)
 
@@ -346,7 +346,7 @@ class ThumbnailModel(QAbstractListModel):
             )
 
 
-def _placeholder(size: int, unreadable: bool) -> QPixmap:
+def placeholder_pixmap(size: int, unreadable: bool) -> QPixmap:
     """A neutral rounded square; crossed out in red for an image that cannot be read."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)

@@ -16,11 +16,13 @@ from imgcls_desktop.core.labelling import write_jsonl
 from imgcls_desktop.gui.inference_tab import IMAGE_SIDE, InferenceTab
 from imgcls_desktop.gui.inference_widgets import TOP_K_COLOUR
 from imgcls_desktop.gui.main_window import MainWindow
+from imgcls_desktop.gui.review import ROW_THUMBNAIL_SIZE, PredictionTable, ReviewTable
 from imgcls_desktop.gui.workers import JobHandle, JobRunner
 from tests.conftest import CLASS_COLOURS, write_image
 from tests.core.inference_fixtures import shared_run
 
 JOB_TIMEOUT_MS = 60_000
+DECORATION = Qt.ItemDataRole.DecorationRole
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,7 @@ def tab(qtbot: QtBot) -> InferenceTab:
     qtbot.addWidget(inference_tab)
     yield inference_tab
     jobs.shutdown()
+    inference_tab.shutdown()
 
 
 @pytest.fixture
@@ -96,7 +99,7 @@ def test_labelling_a_folder_fills_the_table_and_exports(
     _label(qtbot, opened, images)
     table = opened.predictions.table
     assert table.rowCount() == 6
-    files = [table.item(row, 0).text() for row in range(6)]
+    files = [table.item(row, PredictionTable.FILE).text() for row in range(6)]
     assert files == [f"a_{i}.jpg" for i in range(3)] + [
         str(Path("more", f"b_{i}.png")) for i in range(3)
     ]
@@ -117,7 +120,9 @@ def test_labelling_a_folder_fills_the_table_and_exports(
     opened.min_confidence.setValue(0)
     assert len(opened.predictions.visible_rows()) == 6
 
-    table.cellDoubleClicked.emit(3, 1)  # more/b_0.png: shown on the One Image page
+    table.cellDoubleClicked.emit(
+        3, PredictionTable.LABEL
+    )  # more/b_0.png: shown on the One Image page
     assert opened.pages.currentIndex() == 1
     assert opened.image_path.text() == str(images / "more" / "b_0.png")
     qtbot.waitUntil(lambda: opened.answer is not None, timeout=JOB_TIMEOUT_MS)
@@ -218,3 +223,64 @@ def test_a_finished_training_run_is_opened_in_the_inference_tab(
     assert tab.model_path.text() == str(run_dir)
     qtbot.waitUntil(lambda: tab.predictor is not None, timeout=JOB_TIMEOUT_MS)
     window.close()
+
+
+def test_labelled_rows_show_thumbnails_and_corrections_go_into_a_data_set(
+    qtbot: QtBot, opened: InferenceTab, images: Path, tmp_path: Path
+) -> None:
+    opened.show()
+    qtbot.waitExposed(opened)
+    _label(qtbot, opened, images)
+    table = opened.predictions
+    placeholder = table.thumbnails.placeholder.cacheKey()
+    thumbnails = [table.table.item(row, ReviewTable.THUMBNAIL) for row in range(6)]
+    qtbot.waitUntil(
+        lambda: all(item.data(DECORATION).cacheKey() != placeholder for item in thumbnails),
+        timeout=JOB_TIMEOUT_MS,
+    )
+    assert all(item.data(DECORATION).width() == ROW_THUMBNAIL_SIZE for item in thumbnails)
+
+    row = 3  # more/b_0.png
+    wrong = table.original_label(row)
+    right = next(name for name in opened.predictor.class_names if name != wrong)
+    table.table.selectRow(row)
+    assert table.correct_selected(right)
+    assert table.table.item(row, ReviewTable.LABEL).text() == f"{wrong} → {right}"
+    dataset = tmp_path / "dataset"
+    _wait(qtbot, table.add_corrected_to(dataset))
+    assert "Added 1 images" in _dialog(table, "infoDialog").text()
+    assert (dataset / right / "b_0.png").read_bytes() == (images / "more" / "b_0.png").read_bytes()
+    assert len(list(images.rglob("*.??g"))) == 7  # the originals stay
+
+    opened.shutdown()
+    assert table.shutdown()  # already stopped by the tab
+
+
+def test_a_confusion_cell_lists_its_images_surest_first_for_correction(
+    qtbot: QtBot, opened: InferenceTab, tmp_path: Path
+) -> None:
+    labelled = generate_sample_dataset(tmp_path / "labelled", classes=3, per_class=4, size=32)
+    opened.eval_path.setText(str(labelled))
+    _wait(qtbot, opened.evaluate())
+    report = opened.report
+    names = report.class_names
+    true_index, predicted_index = max(
+        ((i, j) for i in range(3) for j in range(3)), key=lambda cell: report.confusion_matrix[cell]
+    )  # the fullest cell, so there is something to sort
+
+    opened.confusion.cell_clicked.emit(true_index, predicted_index)
+
+    cell = opened.cell_images
+    expected = sorted(report.cell(true_index, predicted_index), key=lambda m: -m.confidence)
+    assert [path for path, _ in cell.shown_images()] == [m.path for m in expected]
+    confidences = [confidence for _, confidence in cell.shown_images()]
+    assert confidences == sorted(confidences, reverse=True) and confidences
+    assert {cell.original_label(row) for row in range(cell.table.rowCount())} == {names[true_index]}
+    assert cell.table.item(0, ReviewTable.FILE).text().startswith(names[true_index])
+    assert f"predicted as <b>{names[predicted_index]}</b>" in opened.cell_caption.text()
+
+    cell.table.selectRow(0)
+    assert cell.correct_selected("relabelled")
+    _wait(qtbot, cell.add_corrected_to(tmp_path / "fixed"))
+    source = Path(cell.path_at(0))
+    assert (tmp_path / "fixed" / "relabelled" / source.name).read_bytes() == source.read_bytes()

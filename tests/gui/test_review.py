@@ -1,0 +1,262 @@
+"""Review tables: thumbnails off the GUI thread, corrected labels, corrected images added to a
+data set (originals kept, nothing overwritten), and the confusion matrix's clickable cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CLASS_COLOURS, write_image
+from PySide6.QtCore import QItemSelectionModel, QPointF, Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.core.corrections import CORRECTIONS_CSV
+from imgcls_desktop.core.evaluation import evaluate_predictions
+from imgcls_desktop.core.labelling import Prediction
+from imgcls_desktop.gui.inference_widgets import ConfusionMatrixView
+from imgcls_desktop.gui.review import (
+    ROW_THUMBNAIL_SIZE,
+    CellImagesTable,
+    PredictionTable,
+    ReviewTable,
+)
+from imgcls_desktop.gui.workers import JobRunner, JobSlot
+
+CLASSES = sorted(CLASS_COLOURS)  # cat, dog, owl
+DECORATION = Qt.ItemDataRole.DecorationRole
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def slot(qtbot: QtBot) -> Iterator[JobSlot]:
+    runner = JobRunner()
+    yield JobSlot(runner)
+    runner.shutdown()
+
+
+@pytest.fixture
+def table(qtbot: QtBot, slot: JobSlot) -> Iterator[PredictionTable]:
+    widget = PredictionTable(slot)
+    qtbot.addWidget(widget)
+    yield widget
+    assert widget.shutdown()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """One image per class, named after the class the model will (wrongly, for owl) give."""
+    root = tmp_path / "unlabelled"
+    for name, colour in CLASS_COLOURS.items():
+        write_image(root / f"{name}.jpg", colour, size=(24, 40), seed=len(name))
+    return root
+
+
+def predictions(folder: Path, labels: dict[str, tuple[str, float]]) -> list[Prediction]:
+    """A prediction per image of ``folder`` (file stem -> (label, confidence))."""
+    result = []
+    for stem, (label, confidence) in labels.items():
+        probabilities = np.full(len(CLASSES), (1 - confidence) / (len(CLASSES) - 1))
+        probabilities[CLASSES.index(label)] = confidence
+        top = [(label, confidence)]
+        result.append(
+            Prediction(folder / f"{stem}.jpg", label, confidence, probabilities, top, (label,))
+        )
+    return result
+
+
+@pytest.fixture
+def filled(table: PredictionTable, folder: Path) -> PredictionTable:
+    answers = {"cat": ("cat", 0.9), "dog": ("dog", 0.8), "owl": ("cat", 0.7)}
+    table.show_predictions(predictions(folder, answers), folder, CLASSES)
+    return table
+
+
+def row_of(table: ReviewTable, name: str) -> int:
+    return next(row for row in range(table.table.rowCount()) if table.path_at(row).endswith(name))
+
+
+def select(table: ReviewTable, *names: str) -> None:
+    table.table.clearSelection()
+    selection = table.table.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for name in names:
+        selection.select(table.table.model().index(row_of(table, name), 0), flags)
+
+
+def thumbnail(table: ReviewTable, row: int) -> QPixmap:
+    """The row's picture (asking for it requests the thumbnail, as painting does)."""
+    return table.table.item(row, ReviewTable.THUMBNAIL).data(DECORATION)
+
+
+def dialog(parent: QWidget, name: str) -> QMessageBox:
+    box = parent.findChild(QMessageBox, name)
+    assert box is not None and box.isVisible(), f"no {name} shown"
+    return box
+
+
+def test_rows_get_their_thumbnails_from_the_loader_thread(
+    qtbot: QtBot, filled: PredictionTable
+) -> None:
+    placeholder = filled.thumbnails.placeholder.cacheKey()
+    assert all(thumbnail(filled, row).cacheKey() == placeholder for row in range(3))
+    qtbot.waitUntil(
+        lambda: all(thumbnail(filled, row).cacheKey() != placeholder for row in range(3)),
+        timeout=TIMEOUT_MS,
+    )
+    for name, colour in CLASS_COLOURS.items():  # BGR: the dominant channel of each image
+        pixmap = thumbnail(filled, row_of(filled, f"{name}.jpg"))
+        assert pixmap.width() == pixmap.height() == ROW_THUMBNAIL_SIZE
+        pixel = pixmap.toImage().pixelColor(ROW_THUMBNAIL_SIZE // 2, ROW_THUMBNAIL_SIZE // 2)
+        rgb = [pixel.red(), pixel.green(), pixel.blue()]
+        assert int(np.argmax(rgb)) == int(np.argmax(colour[::-1]))
+
+
+def test_an_unreadable_image_gets_the_unreadable_placeholder(
+    qtbot: QtBot, table: PredictionTable, folder: Path
+) -> None:
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    table.show_predictions(predictions(folder, {"broken": ("cat", 0.5)}), folder, CLASSES)
+    unreadable = table.thumbnails.unreadable_placeholder.cacheKey()
+    qtbot.waitUntil(lambda: thumbnail(table, 0).cacheKey() == unreadable, timeout=TIMEOUT_MS)
+    assert "Cannot show" in table.table.item(0, ReviewTable.THUMBNAIL).toolTip()
+
+
+def test_correcting_shows_the_new_label_and_choosing_the_old_one_undoes_it(
+    filled: PredictionTable, folder: Path
+) -> None:
+    assert not filled.correct_button.isEnabled()
+    assert not filled.add_button.isEnabled()
+    select(filled, "owl.jpg")
+    assert filled.correct_button.isEnabled()
+
+    assert filled.correct_selected("owl")
+
+    row = row_of(filled, "owl.jpg")
+    label = filled.table.item(row, ReviewTable.LABEL)
+    assert label.text() == "cat → owl"
+    assert label.font().bold()
+    assert "Corrected from cat to owl" in label.toolTip()
+    assert filled.corrections() == {str(folder / "owl.jpg"): "owl"}
+    assert filled.add_button.isEnabled()
+    assert filled.correction_count.text() == "1 corrected, not yet added"
+    filled.set_filters("cat", 0.0)  # the model's label still filters
+    assert {row[0] for row in filled.visible_rows()} == {"cat.jpg", "owl.jpg"}
+    filled.set_filters(None, 0.0)
+
+    select(filled, "owl.jpg")
+    assert filled.correct_selected("cat")
+    assert filled.table.item(row, ReviewTable.LABEL).text() == "cat"
+    assert not filled.table.item(row, ReviewTable.LABEL).font().bold()
+    assert filled.corrections() == {}
+    assert not filled.add_button.isEnabled()
+
+
+def test_the_correct_label_dialog_offers_the_classes_and_takes_a_new_name(
+    filled: PredictionTable, folder: Path
+) -> None:
+    select(filled, "cat.jpg", "dog.jpg")
+    ask = filled.ask_correction()
+    assert ask is filled.findChild(QInputDialog, "correctLabelDialog") and ask.isVisible()
+    assert ask.comboBoxItems() == CLASSES
+    assert ask.isComboBoxEditable()
+    ask.setTextValue("sea lion")
+    ask.accept()
+    assert filled.corrections() == {
+        str(folder / "cat.jpg"): "sea lion",
+        str(folder / "dog.jpg"): "sea lion",
+    }
+
+
+def test_an_unusable_class_name_is_refused_with_the_reason(filled: PredictionTable) -> None:
+    select(filled, "owl.jpg")
+    assert not filled.correct_selected("../owl")
+    assert "cannot contain /" in dialog(filled, "errorDialog").text()
+    assert filled.corrections() == {}
+
+
+def test_corrected_images_are_copied_into_their_class_folder_and_never_overwrite(
+    qtbot: QtBot, filled: PredictionTable, folder: Path, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "dataset"
+    taken = write_image(dataset / "owl" / "owl.jpg", CLASS_COLOURS["cat"], seed=99)
+    taken_bytes = taken.read_bytes()
+    original = (folder / "owl.jpg").read_bytes()
+    select(filled, "owl.jpg")
+    filled.correct_selected("owl")
+    select(filled, "dog.jpg")
+    filled.correct_selected("wolf")
+
+    job = filled.add_corrected_to(dataset)
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+
+    summary = dialog(filled, "infoDialog")
+    assert "Added 2 images" in summary.text()
+    assert (dataset / "owl" / "owl (1).jpg").read_bytes() == original
+    assert taken.read_bytes() == taken_bytes  # the image already there is kept
+    assert (dataset / "wolf" / "dog.jpg").is_file()
+    assert (folder / "owl.jpg").read_bytes() == original  # the original stays
+    assert (dataset / CORRECTIONS_CSV).is_file()
+    assert filled.corrections() == {}
+    assert not filled.add_button.isEnabled()
+    label = filled.table.item(row_of(filled, "owl.jpg"), ReviewTable.LABEL)
+    assert label.text() == "cat → owl" and not label.font().bold()
+    assert str(dataset / "owl" / "owl (1).jpg") in label.toolTip()
+
+
+def test_an_image_gone_before_adding_is_reported_and_stays_corrected(
+    qtbot: QtBot, filled: PredictionTable, folder: Path, tmp_path: Path
+) -> None:
+    select(filled, "owl.jpg", "dog.jpg")
+    filled.correct_selected("bird")
+    (folder / "owl.jpg").unlink()
+
+    job = filled.add_corrected_to(tmp_path / "dataset")
+    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+
+    error = dialog(filled, "errorDialog")
+    assert "Added 1 images" in error.text() and "1 images could not be added" in error.text()
+    assert "owl.jpg" in error.detailedText()
+    assert filled.corrections() == {str(folder / "owl.jpg"): "bird"}  # nothing lost
+
+
+def test_a_cell_lists_its_images_surest_first(qtbot: QtBot, slot: JobSlot, folder: Path) -> None:
+    paths = [str(folder / f"{name}.jpg") for name in ("cat", "dog", "owl")]
+    # Every image is a cat; the model calls all three dogs, with 0.6, 0.9 and 0.7.
+    probabilities = np.array([[0.4, 0.6, 0.0], [0.1, 0.9, 0.0], [0.3, 0.7, 0.0]])
+    report = evaluate_predictions([0, 0, 0], probabilities, CLASSES, paths=paths)
+    cell = CellImagesTable(slot)
+    qtbot.addWidget(cell)
+
+    cell.show_images(report.cell(0, 1), folder, CLASSES)
+
+    assert cell.shown_images() == [(paths[1], 0.9), (paths[2], 0.7), (paths[0], 0.6)]
+    assert cell.table.item(0, ReviewTable.FILE).text() == "dog.jpg"
+    assert cell.table.item(0, ReviewTable.LABEL).text() == "cat"
+    assert cell.table.item(0, CellImagesTable.PREDICTED).text() == "dog"
+    placeholder = cell.thumbnails.placeholder.cacheKey()
+    qtbot.waitUntil(lambda: thumbnail(cell, 0).cacheKey() != placeholder, timeout=TIMEOUT_MS)
+    assert cell.shutdown()
+
+
+def test_clicking_a_confusion_matrix_cell_names_it(qtbot: QtBot) -> None:
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_matrix(CLASSES, np.array([[3, 1, 0], [0, 2, 2], [1, 0, 4]]))
+    box = view.getPlotItem().getViewBox()
+    scene_point = box.mapViewToScene(QPointF(1.5, 2.5))  # column 1, row 2
+    assert view.cell_at(scene_point) == (2, 1)
+    assert view.cell_at(box.mapViewToScene(QPointF(3.5, 0.5))) is None
+
+    with qtbot.waitSignal(view.cell_clicked, timeout=TIMEOUT_MS) as clicked:
+        qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene_point)
+        )
+    assert clicked.args == [2, 1]
