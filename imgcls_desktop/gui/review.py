@@ -172,7 +172,8 @@ class ReviewTable(QWidget):
 
     Columns: thumbnail, file, label (the one to correct), then the subclass's own. A
     corrected label reads ``old → new`` in bold until the image is added; choosing the old
-    label again undoes the correction. Double-clicking a row emits :attr:`file_activated`.
+    label again undoes the correction. Corrections outlive the rows shown (see
+    :meth:`_set_rows`). Double-clicking a row emits :attr:`file_activated`.
     """
 
     THUMBNAIL, FILE, LABEL = range(3)
@@ -192,6 +193,7 @@ class ReviewTable(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(self.FILE, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(self.FILE, 320)
+        self.table.setColumnWidth(self.LABEL, 180)  # room for "old → new"
         self.thumbnails = ThumbnailColumn(self.table, self.THUMBNAIL)
         self.table.setSortingEnabled(True)
         self.table.cellDoubleClicked.connect(
@@ -242,11 +244,11 @@ class ReviewTable(QWidget):
         root: Path,
         class_names: list[str],
     ) -> None:
-        """Show one row per (image, label, the subclass's cells), files relative to ``root``;
-        corrections of earlier rows are forgotten."""
+        """Show one row per (image, label, the subclass's cells), files relative to ``root``.
+
+        Corrections are kept, shown or not, until added: the user may correct images in one
+        confusion-matrix cell, then in another, and add them all at once."""
         self.class_names = list(class_names)
-        self._corrections.clear()
-        self._added.clear()
         table = self.table
         table.setSortingEnabled(False)
         table.clearSelection()
@@ -260,6 +262,8 @@ class ReviewTable(QWidget):
             label_item.setData(_VALUE_ROLE, label)  # the label before any correction
             for column, item in enumerate((thumbnail, file_item, label_item, *cells)):
                 table.setItem(row, column, item)
+            if str(path) in self._corrections or str(path) in self._added:
+                self._show_label(str(path), label_item)
         table.setSortingEnabled(True)
         self._update_actions()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import CLASS_COLOURS, write_image
-from PySide6.QtCore import QItemSelectionModel, QPointF, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, QPointF, Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
@@ -171,6 +171,20 @@ def test_the_correct_label_dialog_offers_the_classes_and_takes_a_new_name(
     }
 
 
+# The offscreen platform cannot grab the keyboard for a pop-up menu, and says so.
+@pytest.mark.qt_log_ignore("This plugin does not support grabbing the keyboard")
+def test_the_context_menu_offers_both_actions(filled: PredictionTable) -> None:
+    select(filled, "owl.jpg")
+    filled.table.customContextMenuRequested.emit(QPoint(5, 5))
+    menu = filled.findChild(QMenu)
+    assert menu is not None and menu.isVisible()
+    actions = {action.text(): action for action in menu.actions()}
+    assert actions.keys() == {"Correct Label…", "Add Corrected to Data Set…"}
+    assert actions["Correct Label…"].isEnabled()
+    assert not actions["Add Corrected to Data Set…"].isEnabled()  # nothing corrected yet
+    menu.close()
+
+
 def test_an_unusable_class_name_is_refused_with_the_reason(filled: PredictionTable) -> None:
     select(filled, "owl.jpg")
     assert not filled.correct_selected("../owl")
@@ -235,6 +249,13 @@ def test_a_cell_lists_its_images_surest_first(qtbot: QtBot, slot: JobSlot, folde
     cell.show_images(report.cell(0, 1), folder, CLASSES)
 
     assert cell.shown_images() == [(paths[1], 0.9), (paths[2], 0.7), (paths[0], 0.6)]
+    select(cell, "owl.jpg")
+    assert cell.correct_selected("dog")
+    cell.show_images(report.cell(0, 0), folder, CLASSES)  # another cell: empty
+    assert cell.table.rowCount() == 0
+    cell.show_images(report.cell(0, 1), folder, CLASSES)  # back: the correction is kept
+    assert cell.corrections() == {paths[2]: "dog"}
+    assert cell.table.item(row_of(cell, "owl.jpg"), ReviewTable.LABEL).text() == "cat → dog"
     assert cell.table.item(0, ReviewTable.FILE).text() == "dog.jpg"
     assert cell.table.item(0, ReviewTable.LABEL).text() == "cat"
     assert cell.table.item(0, CellImagesTable.PREDICTED).text() == "dog"
