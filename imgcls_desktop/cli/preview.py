@@ -37,7 +37,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("data", type=Path, metavar="DATA", help=".rec, .lst, manifest or folder")
     parser.add_argument("--output", type=Path, required=True, help="the grid image (.png)")
-    parser.add_argument("--augmentation-type", choices=AUGMENTATION_TYPES)
+    parser.add_argument(
+        "--augmentation-type",
+        choices=AUGMENTATION_TYPES,
+        help="SageMaker's augmentation_type (wins over the file and --set)",
+    )
     parser.add_argument(
         "--hyperparameters",
         type=Path,
@@ -89,10 +93,8 @@ def run_preview(args: argparse.Namespace) -> int:
         raise CommandError("the grid could not be encoded as PNG")
     atomic_write_bytes(args.output, encoded.tobytes())
     height, width = grid.shape[:2]
-    print(
-        f"Wrote {args.output} ({width} x {height}): augmentation_type={preview.augmentation_type}, "
-        f"shorter side {preview.shorter_side}, {preview.versions} version(s) of each image"
-    )
+    print(f"Wrote {args.output} ({width} x {height}): a row per image, the original first.")
+    print(preview.describe())
     for number, row in enumerate(preview.rows, start=1):
         print(f"  row {number}: {row.class_name}  {row.source}")
     return 0

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from imgcls_desktop.core.hyperparams import AUGMENTATION_TYPES, HyperParameters
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
-from imgcls_desktop.core.training.data import ScannedSource, augmentation_arguments, scan_source
+from imgcls_desktop.core.training.data import ScannedSource, scan_source
 from imgcls_desktop.core.training.preview import AugmentationPreview, augmented_samples
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.imaging import bgr_to_qimage
@@ -193,7 +193,7 @@ class AugmentationPreviewDialog(QDialog):
             return  # the data changed meanwhile; the rerun shows the new one
         self._source = result.source
         self.preview = result.preview
-        self.details.setText(_describe(result.preview))
+        self.details.setText(result.preview.describe())
         grid = _grid(result.preview)
         self.grid_area.setWidget(grid)
         self._grow_to_fit(grid)
@@ -228,21 +228,6 @@ class AugmentationPreviewDialog(QDialog):
         self._rerun = False
         if self._job is not None:
             self._job.cancel()
-
-
-def _describe(preview: AugmentationPreview) -> str:
-    arguments = augmentation_arguments(preview.augmentation_type)
-    shape = preview.iterator_arguments["data_shape"]
-    applied = (
-        ", ".join(f"{name}={value}" for name, value in arguments.items())
-        if arguments
-        else "none: every version is the original"
-    )
-    return (
-        f"Shorter side resized to {preview.shorter_side}, then {shape[1]} × {shape[2]} "
-        f"cropped. Training's ImageRecordIter augmentation: {applied}. "
-        f"The original is what validation sees (centre crop)."
-    )
 
 
 def _grid(preview: AugmentationPreview) -> QWidget:

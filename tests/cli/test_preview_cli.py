@@ -30,7 +30,8 @@ def test_writes_a_png_grid_of_the_expected_size(
     grid = cv2.imread(str(output))
     assert grid.shape == (4 + 3 * 36, 4 + 6 * 36, 3)  # 3 rows; original + 5 versions
     out = capsys.readouterr().out
-    assert "augmentation_type=crop_color" in out and out.count("row ") == 3
+    assert "augmentation_type=crop_color: rand_crop=True" in out
+    assert sum(line.startswith("  row ") for line in out.splitlines()) == 3
     assert [path.name for path in tmp_path.iterdir()] == ["grid.png"]  # no temporary left
 
 
@@ -43,10 +44,10 @@ def test_hyperparameters_file_then_set_then_augmentation_type(
     arguments = ["preview-augmentation", str(shapes), "--output", str(output), "--images", "1"]
     assert main([*arguments, "--hyperparameters", str(settings), "--versions", "2"]) == 0
     assert cv2.imread(str(output)).shape == (4 + 28, 4 + 3 * 28, 3)
-    assert "augmentation_type=crop," in capsys.readouterr().out
+    assert "augmentation_type=crop:" in capsys.readouterr().out
     options = ["--set", "augmentation_type=crop_color", "--augmentation-type", "none"]
     assert main([*arguments, "--hyperparameters", str(settings), *options]) == 0
-    assert "augmentation_type=none," in capsys.readouterr().out
+    assert "augmentation_type=none: no augmentation" in capsys.readouterr().out
     grid = cv2.imread(str(output))
     assert np.array_equal(grid[4:28, 4:28], grid[4:28, 32:56])  # none: version = original
 

@@ -44,6 +44,7 @@ def test_without_augmentation_every_version_is_the_original(colours: ScannedSour
         assert row.original.shape == (32, 32, 3) and row.original.dtype == np.uint8
         assert row.original.std() > 5  # a real image, not a blank
         assert all(np.array_equal(version, row.original) for version in row.versions)
+    assert "32 × 32 cropped" in preview.describe() and "no augmentation" in preview.describe()
 
 
 def test_crop_gives_different_versions_of_the_same_shape_and_colour(

@@ -33,6 +33,7 @@ from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_pr
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.data import (
     ScannedSource,
+    augmentation_arguments,
     packing_options,
     shorter_side,
     single_split,
@@ -78,6 +79,18 @@ class AugmentationPreview:
     def versions(self) -> int:
         """Augmented versions per image."""
         return len(self.rows[0].versions)
+
+    def describe(self) -> str:
+        """What was done to the images, in one paragraph."""
+        _channels, height, width = self.iterator_arguments["data_shape"]
+        arguments = augmentation_arguments(self.augmentation_type)
+        applied = ", ".join(f"{name}={value}" for name, value in arguments.items())
+        return (
+            f"Shorter side resized to {self.shorter_side}, then {height} × {width} cropped. "
+            f"augmentation_type={self.augmentation_type}: "
+            f"{applied or 'no augmentation, every version is the original'}. "
+            "The original is what validation sees (centre crop)."
+        )
 
 
 def augmented_samples(
