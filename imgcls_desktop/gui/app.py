@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("imgcls-desktop")
     app.setApplicationVersion(__version__)
     app.setWindowIcon(app_icon())
-    window = MainWindow()
+    window = MainWindow(reopen_last_session=not args.path)
     window.show()
     if args.path:
         window.open_dataset(args.path)

@@ -177,6 +177,7 @@ class DatasetTab(QWidget):
 
     dataset_opened = Signal(str)
     dataset_exported = Signal(str, str)
+    sample_ready = Signal()
     status_message = Signal(str)
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
@@ -186,6 +187,7 @@ class DatasetTab(QWidget):
         self._slot.refused.connect(self.status_message)
         self.opened: OpenedDataset | None = None
         self.last_export: ExportOutcome | None = None
+        self._preparing_sample = False
 
         self.empty_state = EmptyState()
         self.empty_state.open_folder_requested.connect(self.choose_folder)
@@ -255,6 +257,7 @@ class DatasetTab(QWidget):
         if job is not None:
             job.finished.connect(self._on_opened)
             job.failed.connect(partial(self._on_failed, "Cannot open the data set"))
+            job.cancelled.connect(self._forget_sample)
         return job
 
     @Slot()
@@ -265,14 +268,24 @@ class DatasetTab(QWidget):
 
     @Slot()
     def generate_sample(self) -> JobHandle | None:
-        """Generate the sample data set in the app's data folder, then open it."""
+        """Generate the sample data set in the app's data folder, open it and export it for
+        training (:attr:`sample_ready` says when it is ready)."""
         target = data_dir() / SAMPLE_FOLDER_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
         job = self._start(partial(generate_sample, target), "Generating the sample data set")
         if job is not None:
+            self._preparing_sample = True
             job.finished.connect(self.open_path)
             job.failed.connect(partial(self._on_failed, "Cannot generate the sample data set"))
+            job.cancelled.connect(self._forget_sample)
         return job
+
+    def _forget_sample(self) -> None:
+        self._preparing_sample = False
+
+    def is_preparing_sample(self) -> bool:
+        """True from a click on Generate Sample until the sample is exported for training."""
+        return self._preparing_sample
 
     def _on_opened(self, opened: OpenedDataset) -> None:
         self.opened = opened
@@ -301,12 +314,15 @@ class DatasetTab(QWidget):
             f"Opened {Path(opened.path).name}: {usable:,} usable images"
             + (f", {bad} unusable (see Problems)" if bad else "")
         )
+        if self._preparing_sample:
+            self.export(announce=False)
 
     # Export --------------------------------------------------------------------------------
 
     @Slot()
-    def export(self) -> JobHandle | None:
-        """Split and export the open data set with the panel's settings, in a worker."""
+    def export(self, announce: bool = True) -> JobHandle | None:
+        """Split and export the open data set with the panel's settings, in a worker; with
+        ``announce``, a summary opens when it is done."""
         if self.opened is None:
             return None
         try:
@@ -319,14 +335,15 @@ class DatasetTab(QWidget):
             f"Exporting RecordIO to {settings.out_dir}",
         )
         if job is not None:
-            job.finished.connect(self._on_exported)
+            job.finished.connect(partial(self._on_exported, announce=announce))
             job.failed.connect(partial(self._on_failed, "Export failed; nothing was written"))
+            job.cancelled.connect(self._forget_sample)
             job.cancelled.connect(
                 lambda: self.status_message.emit("Export cancelled; nothing was written")
             )
         return job
 
-    def _on_exported(self, outcome: ExportOutcome) -> None:
+    def _on_exported(self, outcome: ExportOutcome, announce: bool = True) -> None:
         self.last_export = outcome
         result = outcome.result
         counts = ", ".join(f"{count:,} {split}" for split, count in result.counts.items() if count)
@@ -347,12 +364,16 @@ class DatasetTab(QWidget):
         details = "Files written:\n" + "\n".join(lines)
         if skipped:
             details += "\n\nSkipped:\n" + "\n".join(skipped)
-        show_info(self, "Export finished", message, details)
+        if announce:
+            show_info(self, "Export finished", message, details)
         rec_files = {path.name: str(path) for path in result.files if path.suffix == ".rec"}
         train = rec_files.get(f"{result.name}-train.rec")
         if train:
             self.dataset_exported.emit(train, rec_files.get(f"{result.name}-val.rec", ""))
         self.status_message.emit(f"Exported {result.written:,} images to {result.out_dir}")
+        if self._preparing_sample:
+            self._preparing_sample = False
+            self.sample_ready.emit()
 
     # Looking at images ---------------------------------------------------------------------
 
@@ -388,6 +409,7 @@ class DatasetTab(QWidget):
         return self._slot.start(job_function, title)
 
     def _on_failed(self, title: str, message: str, details: str) -> None:
+        self._forget_sample()
         show_error(self, title, message, details)
         self.status_message.emit(f"{title}: {message}")
 

@@ -68,7 +68,7 @@ def _plot(
     x_label: str,
     y_label: str,
     *,
-    legend_at_bottom: bool = False,
+    legend: str | None = "top",
 ) -> pg.PlotItem:
     # Separate PlotWidgets: GraphicsLayoutWidget calls pyqtgraph's mkQApp(), whose unique
     # connection to QStyleHints makes PySide6 6.11 print a Qt warning.
@@ -81,7 +81,8 @@ def _plot(
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.25)
     # Loss falls and accuracy rises: keep each legend in the corner its curves leave free.
-    plot.addLegend(offset=(-8, -8) if legend_at_bottom else (-8, 8))
+    if legend is not None:
+        plot.addLegend(offset=(-8, -8) if legend == "bottom" else (-8, 8))
     plot.setMenuEnabled(False)
     return plot
 
@@ -95,10 +96,8 @@ class TrainingPlots(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         batch = _plot(grid, 0, 0, "Batch loss", "epoch", "loss")
         epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
-        accuracy = _plot(
-            grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy", legend_at_bottom=True
-        )
-        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate")
+        accuracy = _plot(grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy", legend="bottom")
+        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=None)
         accuracy.setYRange(0, 1, padding=0.02)
         self._plots = (batch, epoch, accuracy, rate)
         self.batch_loss = _Curve(batch, "batch", _GREY, width=1)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -46,6 +47,8 @@ from imgcls_desktop.core.training.run import (
 )
 from imgcls_desktop.core.training.suggest import (
     DataSummary,
+    describe_hyperparameters,
+    start_warnings,
     suggest_hyperparameters,
     summarize_training_data,
 )
@@ -84,6 +87,8 @@ class TrainingTab(QWidget):
     """Data, run settings and hyperparameters on the left; progress and curves on the right."""
 
     run_finished = Signal(str)
+    training_started = Signal(str)
+    settings_suggested = Signal(str)
     status_message = Signal(str)
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
@@ -98,6 +103,7 @@ class TrainingTab(QWidget):
         self._batches_per_epoch = 0
         self._class_names: list[str] = []
         self._eta = ""
+        self._suggest_when_inspected = False
 
         self.train_path = PathField(
             PathKind.FILE_OR_FOLDER,
@@ -151,6 +157,7 @@ class TrainingTab(QWidget):
         )
         self.form = HyperparameterForm()
         self.form.validity_changed.connect(self._update_buttons)
+        self._applied_values = self.form.raw_values()
         load_button = QPushButton("Load…")
         load_button.setToolTip("Load a hyperparameters JSON (SageMaker's string form works)")
         load_button.clicked.connect(self.load_hyperparameters_file)
@@ -283,10 +290,17 @@ class TrainingTab(QWidget):
         if gpus > 1:
             self.device.addItem(f"All {gpus} GPUs", "gpu")
 
-    def set_data(self, train: str, validation: str | None = None) -> None:
-        """Use these training (and validation) sources, e.g. just exported by the Dataset tab."""
-        self.train_path.setText(train)
+    def set_data(self, train: str, validation: str | None = None, *, suggest: bool = False) -> None:
+        """Use these training (and validation) sources, e.g. just exported by the Dataset tab.
+
+        With ``suggest``, settings suited to the data fill the form once it has been read,
+        unless the user has edited the form.
+        """
+        self._suggest_when_inspected = suggest
         self.val_path.setText(validation or "")
+        if self.train_path.text() == train and self.summary is not None:
+            self._suggest_if_wanted()
+        self.train_path.setText(train)
 
     @Slot()
     def inspect_training_data(self) -> JobHandle | None:
@@ -310,6 +324,20 @@ class TrainingTab(QWidget):
         self.data_summary.setText(summary.describe())
         self.form.set_data_facts(summary.facts())
         self.suggest_button.setEnabled(True)
+        self._suggest_if_wanted()
+
+    def _suggest_if_wanted(self) -> None:
+        if self._suggest_when_inspected and not self.form_edited():
+            self.suggest_settings()
+        self._suggest_when_inspected = False
+
+    def form_edited(self) -> bool:
+        """True when the user changed the form since the app last filled it."""
+        return self.form.raw_values() != self._applied_values
+
+    def _fill_form(self, hp: HyperParameters) -> None:
+        self.form.set_hyperparameters(hp)
+        self._applied_values = self.form.raw_values()
 
     def _on_inspect_failed(self, message: str) -> None:
         self.summary = None
@@ -327,11 +355,14 @@ class TrainingTab(QWidget):
             return
         gpu = str(self.device.currentData() or "").startswith("gpu")
         current = self.form.raw_values()
-        suggested = HyperParameters.from_mapping(
-            {**current, **suggest_hyperparameters(self.summary, gpu=gpu)}
+        advice = suggest_hyperparameters(
+            self.summary, gpu=gpu, all_for_training=bool(self.val_path.text())
         )
-        self.form.set_hyperparameters(suggested)
-        self.status_message.emit("Settings suggested from the data; review them, then Start.")
+        suggested = HyperParameters.from_mapping({**current, **advice})
+        self._fill_form(suggested)
+        gist = describe_hyperparameters(suggested)
+        self.status_message.emit(f"Suggested for this data: {gist}. Review them, then Start.")
+        self.settings_suggested.emit(gist)
 
     @Slot()
     def load_hyperparameters_file(self) -> None:
@@ -367,7 +398,24 @@ class TrainingTab(QWidget):
 
     @Slot()
     def start(self) -> JobHandle | None:
-        """Start a new run with the form's settings."""
+        """Start a new run with the form's settings.
+
+        Settings that may train badly (e.g. images smaller than image_shape) are listed in a
+        question first; the run starts only if the user confirms (then None is returned).
+        """
+        try:
+            warnings = self._start_warnings()
+        except (HyperparameterError, ValueError) as error:
+            show_error(self, "Cannot start training", str(error))
+            return None
+        if warnings:
+            self._confirm_start(warnings)
+            return None
+        return self.start_anyway()
+
+    @Slot()
+    def start_anyway(self) -> JobHandle | None:
+        """Start a new run with the form's settings, without asking about warnings."""
         try:
             job = self._new_job()
         except (HyperparameterError, ValueError) as error:
@@ -376,6 +424,25 @@ class TrainingTab(QWidget):
         self.plots.clear()
         self.log.clear()
         return self._launch(job, f"Training {job.output.name}")
+
+    def _start_warnings(self) -> list[str]:
+        hp = self.form.hyperparameters()
+        return [] if self.summary is None else start_warnings(self.summary, hp)
+
+    def _confirm_start(self, warnings: list[str]) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "These settings may not train well",
+            "\n\n".join(warnings) + "\n\nStart training anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setObjectName("confirmStartDialog")
+        box.button(QMessageBox.StandardButton.Yes).setText("Start Anyway")
+        box.button(QMessageBox.StandardButton.No).setText("Change Settings")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.accepted.connect(self.start_anyway)
+        box.open()
 
     @Slot()
     def resume(self) -> JobHandle | None:
@@ -408,7 +475,7 @@ class TrainingTab(QWidget):
             seed=info.seed,
         )
         self.run_folder.setText(str(run_dir))
-        self.form.set_hyperparameters(hp)
+        self._fill_form(hp)
         return self._launch(job, f"Resuming {run_dir.name}")
 
     @Slot()
@@ -457,6 +524,7 @@ class TrainingTab(QWidget):
         self._update_buttons()
         self.details.setCurrentWidget(self.log)
         self._append_log(f"{title}: preparing the data…")
+        self.training_started.emit(str(job.output))
         return handle
 
     def _on_metrics(self, event: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from imgcls_desktop.core.project import ItemKind, load_project
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.main_window import MainWindow
 from tests.conftest import CLASS_COLOURS, write_image
@@ -56,7 +57,8 @@ def test_opening_a_folder_fills_classes_problems_and_thumbnails(
     unusable = problems.topLevelItem(categories.index("Unusable files (skipped) (1)"))
     assert unusable.child(0).text(0).startswith("broken.jpg: empty file")
     assert tab.thumbnails.model().rowCount() == 19
-    assert window.settings.recent_paths() == [str(class_folder)]
+    assert window.project.recent(ItemKind.DATASET) == [str(class_folder)]
+    assert load_project().recent(ItemKind.DATASET) == [str(class_folder)]
 
 
 def test_clicking_a_problem_shows_the_file(

@@ -1,0 +1,202 @@
+"""The whole window as a new user meets it: the first run, the hand-offs between the tabs,
+the project that reopens at start, the menus' shortcuts, the warnings before a start, and
+how fast the window comes up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
+from imgcls_desktop.gui.main_window import MainWindow
+from imgcls_desktop.gui.workers import JobHandle
+from tests.core.inference_fixtures import shared_run
+
+TIMEOUT_MS = 120_000
+STARTUP_LIMIT_S = 3.0
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> MainWindow:
+    main_window = MainWindow()
+    qtbot.addWidget(main_window)
+    main_window.show()
+    yield main_window
+    main_window.close()
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_sample_dataset(
+        tmp_path_factory.mktemp("data") / "shapes", classes=3, per_class=20, size=32
+    )
+
+
+def _wait(qtbot: QtBot, job: JobHandle | None) -> None:
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+
+
+def _click_banner(qtbot: QtBot, window: MainWindow, label: str) -> None:
+    qtbot.mouseClick(window.banner.button(label), Qt.MouseButton.LeftButton)
+
+
+def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    dataset, training, inference = window.dataset_tab, window.training_tab, window.inference_tab
+    qtbot.mouseClick(dataset.empty_state.sample_button, Qt.MouseButton.LeftButton)
+    # One click: generated, scanned, exported, read by the Training tab and settings proposed.
+    qtbot.waitUntil(lambda: "Suggested" in window.banner.message.text(), timeout=TIMEOUT_MS)
+    assert window.tabs.currentWidget() is training
+    assert training.train_path.text().endswith("-train.rec")
+    assert training.val_path.text().endswith("-val.rec")
+    hp = training.form.hyperparameters()
+    assert (hp.num_layers, hp.image_shape, hp.num_classes) == (20, "3,32,32", 4)
+    assert hp.num_training_samples == training.summary.num_samples
+    assert "ResNet-20 at 32 x 32 px" in window.banner.message.text()
+
+    # The test's one shortcut: 2 epochs instead of 60 (so the rate steps down after 1).
+    training.form.editor("epochs").setText("2")
+    training.form.editor("lr_scheduler_step").setText("1")
+    _click_banner(qtbot, window, "Start Training")
+    assert training.is_training()
+    assert "Training run-" in window.banner.message.text()
+    qtbot.waitUntil(lambda: "Model trained" in window.banner.message.text(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: inference.predictor is not None, timeout=TIMEOUT_MS)
+    run_dir = str(training.last_result.run_dir)
+    assert inference.model_path.text() == run_dir
+    assert load_project().recent(ItemKind.MODEL) == [run_dir]
+
+    circles = Path(dataset.opened.path) / "circle"
+    window.label_folder(str(circles))
+    qtbot.waitUntil(lambda: inference.labelling is not None, timeout=TIMEOUT_MS)
+    assert window.tabs.currentWidget() is inference
+    assert len(inference.labelling.predictions) == len(list(circles.iterdir()))
+
+
+def test_evaluate_runs_the_model_on_its_runs_validation_images(
+    qtbot: QtBot, window: MainWindow, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_dir, result = shared_run(tmp_path_factory)
+    window.project.remember(ItemKind.RUN, run_dir)
+    window.evaluate_last_run()
+    inference = window.inference_tab
+    qtbot.waitUntil(lambda: inference.report is not None, timeout=TIMEOUT_MS)
+    assert inference.eval_path.text().endswith("-val.rec")
+    assert inference.report.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)
+
+
+def test_the_last_data_set_training_data_and_model_reopen_at_start(
+    qtbot: QtBot, shapes: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_dir, _ = shared_run(tmp_path_factory)
+    project = Project()
+    project.remember(ItemKind.DATASET, shapes)
+    project.remember(ItemKind.TRAINING_DATA, str(shapes))
+    project.remember(ItemKind.MODEL, run_dir)
+    save_project(project)
+
+    window = MainWindow(reopen_last_session=True)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.inference_tab.predictor is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.training_tab.summary is not None, timeout=TIMEOUT_MS)
+    assert window.dataset_tab.opened.path == str(shapes)
+    assert window.training_tab.train_path.text() == str(shapes)
+    assert window.inference_tab.model_path.text() == str(run_dir)
+    assert "Welcome back" in window.banner.message.text()
+    window.close()
+
+
+def test_exported_data_gets_suggested_settings_unless_the_user_edited_them(
+    qtbot: QtBot, window: MainWindow, shapes: Path
+) -> None:
+    training = window.training_tab
+    training.set_data(str(shapes), suggest=True)
+    qtbot.waitUntil(lambda: training.form.hyperparameters().num_layers == 20, timeout=TIMEOUT_MS)
+    assert not training.form_edited()
+
+    training.form.editor("epochs").setText("7")
+    assert training.form_edited()
+    training.set_data(str(shapes), suggest=True)
+    assert training.form.hyperparameters().epochs == 7  # the user's value stays
+
+
+def test_settings_that_may_train_badly_are_questioned_before_a_start(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
+) -> None:
+    training = window.training_tab
+    training.train_path.setText(str(shapes))
+    qtbot.waitUntil(lambda: training.summary is not None, timeout=TIMEOUT_MS)
+    training.form.editor("num_layers").setCurrentText("18")
+    training.form.editor("image_shape").setText("3,64,64")
+    training.form.editor("epochs").setText("1")
+    training.run_folder.setText(str(tmp_path / "run"))
+    assert training.start() is None
+    question = training.findChild(QMessageBox, "confirmStartDialog")
+    assert question is not None and question.isVisible()
+    assert "typically 32 x 32" in question.text()
+    question.button(QMessageBox.StandardButton.No).click()
+    assert not training.is_training()
+
+    training.start()
+    question = training.findChild(QMessageBox, "confirmStartDialog")
+    with qtbot.waitSignal(training.training_started, timeout=TIMEOUT_MS):
+        question.button(QMessageBox.StandardButton.Yes).click()
+    assert training.is_training()
+    qtbot.waitUntil(lambda: not training.is_training(), timeout=TIMEOUT_MS)
+
+
+def test_the_main_actions_have_shortcuts_listed_in_the_menus(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    shortcuts = {
+        action.text().replace("&", ""): action.shortcut().toString()
+        for menu in window.menuBar().findChildren(type(window.recent_menu))
+        for action in menu.actions()
+        if not action.shortcut().isEmpty()
+    }
+    for name, keys in {
+        "Open Data Set Folder…": "Ctrl+O",
+        "Export RecordIO": "Ctrl+E",
+        "Start Training": "Ctrl+T",
+        "Stop Training": "Ctrl+.",
+        "Open Model…": "Ctrl+M",
+        "Label a Folder…": "Ctrl+L",
+        "Training Tab": "Ctrl+2",
+    }.items():
+        assert shortcuts.get(name) == keys, name
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.inference_tab
+    assert QKeySequence("Ctrl+3").toString() in window.tabs.tabToolTip(2)
+
+
+def test_the_window_is_up_in_under_three_seconds(tmp_path: Path) -> None:
+    script = (
+        "import time; started = time.perf_counter()\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication(['imgcls-desktop'])\n"
+        "from imgcls_desktop.gui.main_window import MainWindow\n"
+        "window = MainWindow(); window.show(); app.processEvents()\n"
+        "print(time.perf_counter() - started)\n"
+        "window.close()\n"
+    )
+    wall_start = time.perf_counter()
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    wall = time.perf_counter() - wall_start
+    seconds = float(output.stdout.strip().splitlines()[-1])
+    print(f"window shown {seconds:.2f} s after the imports began ({wall:.2f} s with Python)")
+    assert seconds < STARTUP_LIMIT_S
