@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QMenuBar,
+    QMessageBox,
+    QTabBar,
+    QWidget,
+)
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
@@ -180,6 +191,27 @@ def test_the_main_actions_have_shortcuts_listed_in_the_menus(
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.inference_tab
     assert QKeySequence("Ctrl+3").toString() in window.tabs.tabToolTip(2)
+
+
+def test_every_control_explains_itself_in_a_tooltip(window: MainWindow) -> None:
+    controls = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
+    qt_parts = (QAbstractItemView, QComboBox, QAbstractSpinBox, QTabBar, QMenuBar)
+
+    def is_ours(widget: QWidget) -> bool:
+        return not (
+            isinstance(widget, QHeaderView)
+            or isinstance(widget.parent(), qt_parts)
+            or isinstance(widget.parent().parent(), QComboBox)  # a combo box's pop-up list
+            or widget.objectName().startswith("qt_")
+        )
+
+    silent = [
+        f"{type(widget).__name__} {getattr(widget, 'text', str)()!r} in "
+        f"{type(widget.parent()).__name__}"
+        for widget in window.findChildren(QWidget)
+        if isinstance(widget, controls) and is_ours(widget) and not widget.toolTip()
+    ]
+    assert silent == []
 
 
 def test_the_window_is_up_in_under_three_seconds(tmp_path: Path) -> None:
