@@ -16,6 +16,7 @@ from imgcls_desktop.core.hyperparams import (
     apply_overrides,
     load_hyperparameters,
 )
+from imgcls_desktop.core.project import ItemKind, load_project, save_project, training_pair
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
 from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
 from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunStatus, read_run
@@ -170,6 +171,20 @@ def _job(args: argparse.Namespace) -> TrainingJob:
     )
 
 
+def _remember_in_project(job: TrainingJob, run_dir: Path, *, has_model: bool) -> None:
+    """List the run (and its model, once an epoch is saved) where the window reopens them."""
+    project = load_project()
+    validation = str(job.validation.resolve()) if job.validation else None
+    project.remember(ItemKind.TRAINING_DATA, training_pair(str(job.train.resolve()), validation))
+    project.remember(ItemKind.RUN, run_dir.resolve())
+    if has_model:
+        project.remember(ItemKind.MODEL, run_dir.resolve())
+    try:
+        save_project(project)
+    except OSError as error:
+        print(f"warning: could not update the project list: {error}", file=sys.stderr)
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train or resume; 0 when the run finished or stopped cleanly."""
     try:
@@ -192,6 +207,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"(epoch {result.best_epoch})"
     )
     print(f"Run {status.value} after epoch {result.last_epoch}{best}. Model: {result.run_dir}")
+    _remember_in_project(job, result.run_dir, has_model=result.last_epoch > 0)
     if status is RunStatus.STOPPED:
         print(f"Resume with: imgcls train --resume {result.run_dir}")
     return 0

@@ -13,6 +13,7 @@ import pytest
 
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.project import ItemKind, load_project
 
 TINY = [
     "--set",
@@ -53,6 +54,9 @@ def test_train_prints_sagemaker_style_epochs_and_leaves_a_model(
     assert shapes_file[0]["name"] == "data" and shapes_file[0]["shape"][1:] == [3, 32, 32]
     hyperparameters = json.loads((run / "hyperparameters.json").read_text())
     assert hyperparameters["epochs"] == "2" and hyperparameters["num_classes"] == "3"
+    project = load_project()  # the window lists the run and opens its model at start
+    assert project.last(ItemKind.RUN) == project.last(ItemKind.MODEL) == str(run)
+    assert project.last(ItemKind.TRAINING_DATA) == str(shapes)
 
 
 def test_resume_trains_on_to_more_epochs(
