@@ -118,12 +118,13 @@ class ThumbnailColumn(QObject):
 
     def items(self, paths: Sequence[Path]) -> list[QTableWidgetItem]:
         """New cells for the thumbnails of ``paths``; earlier cells get no more thumbnails."""
-        samples = [Sample(str(path), (0,)) for path in paths]
-        dataset = Dataset(["image"], samples, SourceKind.FOLDER, Path())
-        self._generation = self._ensure_loader().set_dataset(dataset)
         self._pending.clear()
         self._settled.clear()
         self._items = [_ThumbnailItem(self, index) for index in range(len(paths))]
+        if paths or self._loader is not None:  # no thread until there is something to show
+            samples = [Sample(str(path), (0,)) for path in paths]
+            dataset = Dataset(["image"], samples, SourceKind.FOLDER, Path())
+            self._generation = self._ensure_loader().set_dataset(dataset)
         return list(self._items)
 
     def shown(self, index: int) -> None:
