@@ -142,7 +142,7 @@ class MainWindow(DropPathMixin, QMainWindow):
         file_menu.addSeparator()
         _action(
             file_menu,
-            "&Generate Sample Data Set",
+            "&Try the Sample Data Set",
             dataset.generate_sample,
             tooltip="Make a small data set of drawn shapes, ready to train on",
         )
