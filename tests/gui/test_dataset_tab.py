@@ -111,9 +111,8 @@ def test_cancelled_export_leaves_nothing(qtbot: QtBot, window: MainWindow, tmp_p
     out = tmp_path / "out"
     tab.export_panel.out_dir.setText(str(out))
     job = tab.export()
-    job.cancel()
-    with qtbot.waitSignal(job.cancelled, timeout=JOB_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignals([job.cancelled, job.done], order="strict", timeout=JOB_TIMEOUT_MS):
+        job.cancel()
     assert not out.exists() or list(out.iterdir()) == []
     assert tab.export_panel.export_button.isEnabled()
 
