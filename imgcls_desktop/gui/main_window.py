@@ -179,6 +179,14 @@ class MainWindow(DropPathMixin, QMainWindow):
             "Ctrl+R",
             "Continue the selected run from its last finished epoch",
         )
+        training_menu.addSeparator()
+        _action(
+            training_menu,
+            "&Preview Augmentation…",
+            training.preview_augmentation,
+            "Ctrl+Shift+A",
+            "What training's augmentation makes of a few training images",
+        )
 
         inference_menu = self.menuBar().addMenu("&Inference")
         _action(
@@ -477,6 +485,7 @@ class MainWindow(DropPathMixin, QMainWindow):
         self._closing = True
         self.training_tab.shutdown()
         self.dataset_tab.shutdown()
+        self.inference_tab.shutdown()
         self.jobs.shutdown(_CLOSE_TIMEOUT_MS)
         self.settings.set_geometry(self.saveGeometry())
         self.settings.sync()

@@ -52,6 +52,7 @@ from imgcls_desktop.core.training.suggest import (
     suggest_hyperparameters,
     summarize_training_data,
 )
+from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.hyperparam_form import HyperparameterForm
 from imgcls_desktop.gui.path_field import PathField, PathKind
@@ -164,6 +165,12 @@ class TrainingTab(QWidget):
         save_button = QPushButton("Save…")
         save_button.setToolTip("Save the hyperparameters in SageMaker's string form")
         save_button.clicked.connect(self.save_hyperparameters_file)
+        preview_button = QPushButton("Preview Augmentation…")
+        preview_button.setToolTip(
+            "See what training's augmentation makes of a few training images (Ctrl+Shift+A)"
+        )
+        preview_button.clicked.connect(self.preview_augmentation)
+        self._augmentation_preview: AugmentationPreviewDialog | None = None
         self.start_button = QPushButton("Start Training")
         self.start_button.setToolTip("Prepare the data and train a new run (Ctrl+T)")
         self.start_button.clicked.connect(self.start)
@@ -197,6 +204,7 @@ class TrainingTab(QWidget):
         hp_layout = QVBoxLayout(hp_box)
         hp_layout.addWidget(self.form, 1)
         file_row = QHBoxLayout()
+        file_row.addWidget(preview_button)
         file_row.addStretch(1)
         file_row.addWidget(load_button)
         file_row.addWidget(save_button)
@@ -363,6 +371,18 @@ class TrainingTab(QWidget):
         gist = describe_hyperparameters(suggested)
         self.status_message.emit(f"Suggested for this data: {gist}. Review them, then Start.")
         self.settings_suggested.emit(gist)
+
+    @Slot()
+    def preview_augmentation(self) -> JobHandle | None:
+        """Open the augmentation preview for the training data and the form's settings."""
+        try:
+            hp = self.form.hyperparameters()
+        except HyperparameterError as error:
+            show_error(self, "Cannot preview the augmentation", str(error))
+            return None
+        if self._augmentation_preview is None:
+            self._augmentation_preview = AugmentationPreviewDialog(self._jobs, self)
+        return self._augmentation_preview.show_preview(self.train_path.text(), hp)
 
     @Slot()
     def load_hyperparameters_file(self) -> None:
@@ -664,6 +684,7 @@ class TrainingTab(QWidget):
 
     def shutdown(self) -> None:
         """Stop a run in progress (the window is closing); it stays resumable."""
+        self._inspect_timer.stop()
         self.stop()
 
 

@@ -28,6 +28,7 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
+from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.workers import JobHandle
 from tests.core.inference_fixtures import shared_run
@@ -169,6 +170,25 @@ def test_settings_that_may_train_badly_are_questioned_before_a_start(
     qtbot.waitUntil(lambda: not training.is_training(), timeout=TIMEOUT_MS)
 
 
+def test_the_training_tab_previews_its_augmentation_on_its_data(
+    qtbot: QtBot, window: MainWindow, shapes: Path
+) -> None:
+    training = window.training_tab
+    training.train_path.setText(str(shapes))
+    training.form.editor("augmentation_type").setCurrentText("crop_color")
+    training.form.editor("image_shape").setText("3,28,28")
+    job = training.preview_augmentation()
+    assert job is not None
+    dialog = window.findChild(AugmentationPreviewDialog, "augmentationPreview")
+    with qtbot.waitSignal(dialog.preview_shown, timeout=TIMEOUT_MS) as shown:
+        pass
+    preview = shown.args[0]
+    assert dialog.isVisible() and dialog.augmentation.currentText() == "crop_color"
+    assert preview.augmentation_type == "crop_color"
+    assert preview.rows[0].versions[0].shape == (28, 28, 3)
+    dialog.close()
+
+
 def test_the_main_actions_have_shortcuts_listed_in_the_menus(
     qtbot: QtBot, window: MainWindow
 ) -> None:
@@ -186,6 +206,7 @@ def test_the_main_actions_have_shortcuts_listed_in_the_menus(
         "Open Model…": "Ctrl+M",
         "Label a Folder…": "Ctrl+L",
         "Training Tab": "Ctrl+2",
+        "Preview Augmentation…": "Ctrl+Shift+A",
     }.items():
         assert shortcuts.get(name) == keys, name
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
