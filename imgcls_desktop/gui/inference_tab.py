@@ -166,6 +166,8 @@ class InferenceTab(QWidget):
     """Open a model; label a folder, classify one image, or evaluate on a labelled set."""
 
     status_message = Signal(str)
+    model_opened = Signal(str)
+    folder_labelled = Signal(str, int)
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -431,6 +433,7 @@ class InferenceTab(QWidget):
             f"{width} · on {predictor.context}"
         )
         self.status_message.emit(f"Opened the model {model.path}")
+        self.model_opened.emit(self.model_path.text())
 
     # Labelling a folder --------------------------------------------------------------------
 
@@ -465,6 +468,7 @@ class InferenceTab(QWidget):
         self._filter_changed()
         unreadable = f", {len(result.unreadable)} unreadable" if result.unreadable else ""
         self.status_message.emit(f"Labelled {len(result.predictions):,} images{unreadable}")
+        self.folder_labelled.emit(str(folder), len(result.predictions))
 
     def _filter_changed(self) -> None:
         self.predictions.set_filters(

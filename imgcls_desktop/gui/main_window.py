@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
@@ -110,6 +111,8 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.training_tab.settings_suggested.connect(self._on_settings_suggested)
         self.training_tab.training_started.connect(self._on_training_started)
         self.training_tab.run_finished.connect(self._on_run_finished)
+        self.inference_tab.model_opened.connect(partial(self._remember, ItemKind.MODEL))
+        self.inference_tab.folder_labelled.connect(self._on_folder_labelled)
 
     @Slot()
     def _load_mxnet(self) -> None:
@@ -262,8 +265,7 @@ class MainWindow(DropPathMixin, QMainWindow):
     def open_model(self, path: str) -> None:
         """Show the Inference tab and open the model at ``path`` in it."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        if self.inference_tab.set_model_path(path) is not None:
-            self._remember(ItemKind.MODEL, path)
+        self.inference_tab.set_model_path(path)
 
     @Slot()
     def choose_model(self) -> None:
@@ -271,7 +273,7 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.tabs.setCurrentWidget(self.inference_tab)
         self.inference_tab.model_path.browse()
         if self.inference_tab.model_path.text():
-            self.open_model(self.inference_tab.model_path.text())
+            self.inference_tab.open()
 
     @Slot()
     def choose_folder_to_label(self) -> None:
@@ -405,7 +407,7 @@ class MainWindow(DropPathMixin, QMainWindow):
     def _on_run_finished(self, run_dir: str) -> None:
         if self._closing:
             return  # the run stopped because the window closes: start nothing new
-        self.open_model_quietly(run_dir)
+        self.inference_tab.set_model_path(run_dir)
         result = self.training_tab.last_result
         best = (
             f": best validation accuracy {result.best_val_accuracy:.1%} at epoch "
@@ -430,10 +432,13 @@ class MainWindow(DropPathMixin, QMainWindow):
             ],
         )
 
-    def open_model_quietly(self, path: str) -> None:
-        """Open the model at ``path`` in the Inference tab without switching to it."""
-        if self.inference_tab.set_model_path(path) is not None:
-            self._remember(ItemKind.MODEL, path)
+    @Slot(str, int)
+    def _on_folder_labelled(self, folder: str, count: int) -> None:
+        self.banner.show_step(
+            f"<b>Labelled {count:,} images</b> of {Path(folder).name}. Next: sort or filter the "
+            "table, fix wrong labels with Correct Label… and add them to your data set, then "
+            "export CSV or JSON Lines, or sort the images into class folders."
+        )
 
     @Slot()
     def show_about(self) -> None:

@@ -94,6 +94,7 @@ def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
     qtbot.waitUntil(lambda: inference.labelling is not None, timeout=TIMEOUT_MS)
     assert window.tabs.currentWidget() is inference
     assert len(inference.labelling.predictions) == len(list(circles.iterdir()))
+    assert "Labelled 100 images" in window.banner.message.text()
 
 
 def test_evaluate_runs_the_model_on_its_runs_validation_images(
