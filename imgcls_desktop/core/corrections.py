@@ -2,22 +2,25 @@
 
 A user who finds a wrong label (in a labelled folder or an evaluation) names the right
 class; :func:`add_to_dataset` copies each such image into the class folder of a
-folder-per-class data set, ready for the next training run. Originals are never moved or
-changed and nothing is overwritten (a taken name becomes ``name (1).jpg``); what went where
-is appended to ``DIR/corrections.csv``.
+folder-per-class data set, ready for the next training run. An image is a file, or an
+:class:`ImageRef` to a record of a ``.rec`` whose bytes are written out. Originals are never
+moved or changed and nothing is overwritten (a taken name becomes ``name (1).jpg``); what
+went where is appended to ``DIR/corrections.csv``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from imgcls_desktop.core.atomic import atomic_write_text
-from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe
+from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe, sniff_format
+from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.labelling import Unreadable, class_folder_name, reserve_name
 
@@ -29,11 +32,65 @@ class CorrectionError(ValueError):
     """A correction cannot be made as asked; the message says why."""
 
 
+_EXTENSION_OF_FORMAT = {
+    "jpeg": ".jpg",
+    "png": ".png",
+    "bmp": ".bmp",
+    "tiff": ".tif",
+    "webp": ".webp",
+}
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """Where to read one image again: a file, or a record of a data set's ``.rec``.
+
+    ``path`` is the file's path, or the name the data set gives the record (its ``.lst``
+    path, e.g. ``circle/circle_0023.jpg``, or ``<file>.rec#<key>``); ``record`` is the
+    record's key and ``dataset`` the data set it is read from.
+    """
+
+    path: str
+    record: int | None = None
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.record is not None and (self.dataset is None or self.dataset.record_file is None):
+            raise ValueError(f"record {self.record} needs the data set of its .rec file")
+
+    @property
+    def source(self) -> str:
+        """The image's address, unique across data sets: the file's path or
+        ``<.rec path>#<key>``."""
+        if self.record is None or self.dataset is None:
+            return self.path
+        return f"{self.dataset.record_file}#{self.record}"
+
+    def sample(self) -> Sample:
+        """The image as an (unlabelled) sample, for an :class:`ImageReader` of its data set."""
+        return Sample(self.path, (), self.record)
+
+    def file_name(self, data: bytes) -> str:
+        """The name of the image's copy: the file's or the record's name; a record named
+        only by its key (``x.rec#23``) becomes ``x_23`` with the extension of its format.
+
+        A file whose name is not an image's raises :class:`ImageError`."""
+        name = PurePath(self.path).name
+        if PurePath(name).suffix.lower() in IMAGE_EXTENSIONS:
+            return name
+        if self.record is None or self.dataset is None or self.dataset.record_file is None:
+            extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise ImageError(f"not an image file name (expected one of {extensions})")
+        image_format = sniff_format(data) or "jpeg"
+        return f"{self.dataset.record_file.stem}_{self.record}{_EXTENSION_OF_FORMAT[image_format]}"
+
+
 @dataclass(frozen=True)
 class AddedImage:
-    """One image copied into the data set: from where, under which class, to where."""
+    """One image copied into the data set: from where (:attr:`ImageRef.source`), under
+    which class, to where."""
 
-    source: Path
+    source: str
     class_name: str
     destination: Path
 
@@ -70,52 +127,70 @@ def check_class_name(name: str) -> str:
 
 
 def add_to_dataset(
-    items: Sequence[tuple[Path, str]],
+    items: Sequence[tuple[Path | ImageRef, str]],
     dataset_dir: Path,
     progress: ProgressFn = no_progress,
     cancel: CancelFlag | None = None,
 ) -> CorrectionResult:
     """Copy each (image, class name) of ``items`` into ``dataset_dir/<class name>/``.
 
-    Every class name is checked first (:class:`CorrectionError`, nothing copied). An image
-    that is missing or not a usable image is listed in ``failed`` and the others go on.
+    An image is a file's path or an :class:`ImageRef` (a record's bytes are written out
+    under the record's name). Every class name is checked first (:class:`CorrectionError`,
+    nothing copied). An image that is missing or not a usable image is listed in ``failed``
+    and the others go on.
     ``corrections.csv`` (source, class, copied_to) in ``dataset_dir`` gets one row per
     image added, also when the job is cancelled (a set ``cancel`` raises
     :class:`~imgcls_desktop.core.jobs.Cancelled` between images).
     """
-    checked = [(Path(source), check_class_name(name)) for source, name in items]
+    checked = [
+        (image if isinstance(image, ImageRef) else ImageRef(str(image)), check_class_name(name))
+        for image, name in items
+    ]
     dataset_dir = Path(dataset_dir)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     result = CorrectionResult()
-    try:
-        for done, (source, class_name) in enumerate(checked, start=1):
-            check_cancel(cancel)
-            try:
-                result.added.append(_copy_image(source, class_name, dataset_dir))
-            except (OSError, ImageError) as error:
-                result.failed.append(Unreadable(source, _reason(error)))
-            progress(done, len(checked))
-    finally:
-        if result.added:
-            result.csv_path = _append_csv(dataset_dir / CORRECTIONS_CSV, result.added)
+    with ExitStack() as readers_to_close:
+        readers: dict[int, ImageReader] = {}
+
+        def read(image: ImageRef) -> bytes:
+            if image.dataset is None:
+                return Path(image.path).read_bytes()
+            reader = readers.get(id(image.dataset))
+            if reader is None:
+                reader = readers_to_close.enter_context(ImageReader(image.dataset))
+                readers[id(image.dataset)] = reader
+            return reader.read(image.sample())
+
+        try:
+            for done, (image, class_name) in enumerate(checked, start=1):
+                check_cancel(cancel)
+                try:
+                    result.added.append(_copy_image(image, read, class_name, dataset_dir))
+                except (OSError, ImageError) as error:
+                    result.failed.append(Unreadable(Path(image.source), _reason(error)))
+                progress(done, len(checked))
+        finally:
+            if result.added:
+                result.csv_path = _append_csv(dataset_dir / CORRECTIONS_CSV, result.added)
     return result
 
 
-def _copy_image(source: Path, class_name: str, dataset_dir: Path) -> AddedImage:
-    """Check that ``source`` is a usable image, then copy it under a name not yet taken."""
-    if source.suffix.lower() not in IMAGE_EXTENSIONS:
-        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
-        raise ImageError(f"not an image file name (expected one of {extensions})")
-    probe(source.read_bytes())
+def _copy_image(
+    image: ImageRef, read: Callable[[ImageRef], bytes], class_name: str, dataset_dir: Path
+) -> AddedImage:
+    """Check that ``image`` is a usable image, then write it under a name not yet taken."""
+    data = read(image)
+    name = image.file_name(data)
+    probe(data)
     folder = dataset_dir / class_name
     folder.mkdir(exist_ok=True)
-    destination = reserve_name(folder / source.name)
+    destination = reserve_name(folder / name)
     try:
-        shutil.copy2(source, destination)
+        destination.write_bytes(data)
     except BaseException:
         destination.unlink(missing_ok=True)
         raise
-    return AddedImage(source, class_name, destination)
+    return AddedImage(image.source, class_name, destination)
 
 
 def _append_csv(path: Path, added: list[AddedImage]) -> Path:

@@ -11,7 +11,9 @@ never predicted has precision 0, a class never present recall 0, as in training.
 
 Class ids must be the model's: :func:`align_classes` maps a data set's ids to the model's by
 class name. :func:`evaluate_dataset` runs a Predictor over a labelled data set (folder per
-class, ``.lst``, manifest or ``.rec``) with the model's own preprocessing and evaluates it.
+class, ``.lst``, manifest or ``.rec``) with the model's own preprocessing and evaluates it;
+the report keeps the data set and each image's record key, so an image inside a ``.rec`` can
+be read again.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class ImageOutcome:
     Single-label: one true and one predicted name, ``confidence`` the probability of the
     predicted class. Multi-label: the true and predicted label sets, ``confidence`` the
     probability behind the surest wrong decision (p for a wrong yes, 1 - p for a wrong no),
-    or behind the least sure decision when every decision is right.
+    or behind the least sure decision when every decision is right. An image stored in a
+    ``.rec`` has its record's name as ``path`` and its key as ``record``.
     """
 
     index: int
@@ -73,6 +76,7 @@ class ImageOutcome:
     true_labels: tuple[str, ...]
     predicted_labels: tuple[str, ...]
     confidence: float
+    record: int | None = None
 
     def to_dict(self, *, multi_label: bool) -> dict[str, Any]:
         """Names as texts (single-label) or lists of texts (multi-label)."""
@@ -89,6 +93,7 @@ class ImageOutcome:
             keys[0]: true,
             keys[1]: predicted,
             "confidence": self.confidence,
+            "record": self.record,
         }
 
 
@@ -113,6 +118,8 @@ class EvaluationReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: Every evaluated image, right or wrong, in the order evaluated.
     images: list[ImageOutcome] = field(default_factory=list)
+    #: The data set evaluated (by :func:`evaluate_dataset`): its images can be read again.
+    dataset: Dataset | None = field(default=None, compare=False, repr=False)
 
     def cell(self, true_index: int, predicted_index: int) -> list[ImageOutcome]:
         """The images of one confusion-matrix cell (single-label): of true class
@@ -145,6 +152,7 @@ class EvaluationReport:
             ],
             "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
             "images": [item.to_dict(multi_label=self.multi_label) for item in self.images],
+            "source": None if self.dataset is None else str(self.dataset.source),
         }
         if self.multi_label:
             result["exact_match"] = self.exact_match
@@ -176,6 +184,7 @@ def evaluate_predictions(
     class_names: Sequence[str],
     *,
     paths: Sequence[str] | None = None,
+    records: Sequence[int | None] | None = None,
     top_k: int | None = None,
     multi_label: bool = False,
     threshold: float = DEFAULT_THRESHOLD,
@@ -183,7 +192,8 @@ def evaluate_predictions(
     """Compare true labels with probabilities (N x K, the model's class order).
 
     ``true_labels`` holds one class id per image, or with ``multi_label`` a sequence of class
-    ids per image. ``paths`` (one per image) name the images in the report. ``top_k``
+    ids per image. ``paths`` (one per image) name the images in the report, ``records``
+    (one per image) give the record keys of images stored in a ``.rec``. ``top_k``
     (single-label) also reports top-k accuracy; ``threshold`` (multi-label) is the
     probability from which a class counts as predicted.
     """
@@ -197,17 +207,21 @@ def evaluate_predictions(
         )
     if paths is not None and len(paths) != count:
         raise EvaluationError(f"{len(paths)} paths for {count} images")
+    if records is not None and len(records) != count:
+        raise EvaluationError(f"{len(records)} record keys for {count} images")
     if count == 0:
         raise EvaluationError("there are no images to evaluate")
     if multi_label:
         truth = _multi_hot(true_labels, num_classes)  # type: ignore[arg-type]
-        return _evaluate_multi_label(truth, probabilities, list(class_names), paths, threshold)
+        return _evaluate_multi_label(
+            truth, probabilities, list(class_names), paths, records, threshold
+        )
     labels = np.asarray(true_labels, dtype=np.int64)
     if labels.ndim != 1 or labels.min() < 0 or labels.max() >= num_classes:
         raise EvaluationError(f"true labels must be class ids from 0 to {num_classes - 1}")
     if top_k is not None and top_k < 1:
         raise EvaluationError(f"top_k must be at least 1, not {top_k}")
-    return _evaluate_single_label(labels, probabilities, list(class_names), paths, top_k)
+    return _evaluate_single_label(labels, probabilities, list(class_names), paths, records, top_k)
 
 
 def evaluate_dataset(
@@ -236,6 +250,7 @@ def evaluate_dataset(
     total = len(dataset.samples)
     labels: list[Any] = []
     paths: list[str] = []
+    records: list[int | None] = []
     outputs: list[np.ndarray] = []
     skipped: list[tuple[str, str]] = []
     progress(0, total)
@@ -257,6 +272,7 @@ def evaluate_dataset(
                     continue
                 images.append(prepared)
                 paths.append(sample.path)
+                records.append(sample.record)
                 ids = [to_model[label] for label in sample.labels]
                 labels.append(ids if dataset.multi_label else ids[0])
             if images:
@@ -269,11 +285,12 @@ def evaluate_dataset(
         np.concatenate(outputs),
         predictor.class_names,
         paths=paths,
+        records=records,
         top_k=top_k,
         multi_label=dataset.multi_label,
         threshold=threshold,
     )
-    return replace(report, skipped=skipped)
+    return replace(report, skipped=skipped, dataset=dataset)
 
 
 def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> str:
@@ -319,6 +336,7 @@ def _evaluate_single_label(
     probabilities: np.ndarray,
     class_names: list[str],
     paths: Sequence[str] | None,
+    records: Sequence[int | None] | None,
     top_k: int | None,
 ) -> EvaluationReport:
     num_classes = len(class_names)
@@ -339,6 +357,7 @@ def _evaluate_single_label(
         ImageOutcome(
             index=i,
             path=None if paths is None else str(paths[i]),
+            record=None if records is None else records[i],
             true_labels=(class_names[labels[i]],),
             predicted_labels=(class_names[predicted[i]],),
             confidence=float(confidence[i]),
@@ -364,6 +383,7 @@ def _evaluate_multi_label(
     probabilities: np.ndarray,
     class_names: list[str],
     paths: Sequence[str] | None,
+    records: Sequence[int | None] | None,
     threshold: float,
 ) -> EvaluationReport:
     predicted = probabilities >= threshold
@@ -389,6 +409,7 @@ def _evaluate_multi_label(
         ImageOutcome(
             index=i,
             path=None if paths is None else str(paths[i]),
+            record=None if records is None else records[i],
             true_labels=tuple(class_names[k] for k in np.flatnonzero(present[i])),
             predicted_labels=tuple(class_names[k] for k in np.flatnonzero(predicted[i])),
             confidence=float(

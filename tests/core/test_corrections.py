@@ -12,10 +12,16 @@ from conftest import CLASS_COLOURS, write_image
 from imgcls_desktop.core.corrections import (
     CORRECTIONS_CSV,
     CorrectionError,
+    ImageRef,
     add_to_dataset,
     check_class_name,
 )
+from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
+from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.jobs import Cancelled
 
 
@@ -44,16 +50,16 @@ def test_images_are_copied_into_their_class_folders_and_recorded(
     result = add_to_dataset(items, class_folder, lambda done, total: progress.append((done, total)))
 
     assert [(a.source, a.class_name, a.destination) for a in result.added] == [
-        (images[0], "dog", class_folder / "dog" / "img.jpg"),
-        (images[1], "dog", class_folder / "dog" / "img (1).jpg"),  # same name: a new one
-        (images[2], "bird", class_folder / "bird" / "z.png"),  # a new class folder
+        (str(images[0]), "dog", class_folder / "dog" / "img.jpg"),
+        (str(images[1]), "dog", class_folder / "dog" / "img (1).jpg"),  # same name: a new one
+        (str(images[2]), "bird", class_folder / "bird" / "z.png"),  # a new class folder
     ]
     assert not result.failed
     assert progress[-1] == (3, 3)
     for source, content in originals.items():  # copied, never moved or changed
         assert source.read_bytes() == content
     for added in result.added:
-        assert added.destination.read_bytes() == originals[added.source]
+        assert added.destination.read_bytes() == originals[Path(added.source)]
     assert result.csv_path == class_folder / CORRECTIONS_CSV
     assert read_csv(result.csv_path) == [["source", "class", "copied_to"]] + [
         [str(a.source), a.class_name, str(a.destination)] for a in result.added
@@ -96,7 +102,7 @@ def test_missing_and_unusable_files_are_reported_and_the_others_added(
 
     result = add_to_dataset(items, out)
 
-    assert [a.source for a in result.added] == [images[0]]
+    assert [a.source for a in result.added] == [str(images[0])]
     reasons = {failure.path: failure.reason for failure in result.failed}
     assert reasons.keys() == {missing, not_an_image, text_file}
     assert "No such file" in reasons[missing]
@@ -143,3 +149,65 @@ def test_cancelling_keeps_the_record_of_what_was_added(tmp_path: Path, images: l
         )
     rows = read_csv(tmp_path / "data" / CORRECTIONS_CSV)
     assert len(rows) == 2 and rows[1][0] == str(images[0])
+
+
+@pytest.fixture
+def records(class_folder: Path, tmp_path: Path) -> Dataset:
+    """The class folder packed (bytes as they are) into one ``.rec``, with its ``.lst``."""
+    folder_set = import_folder(class_folder)
+    everything = tuple(range(len(folder_set.samples)))
+    export_recordio(
+        folder_set,
+        tmp_path / "packed",
+        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
+        options=ExportOptions(pass_through=True, workers=1),
+    )
+    return load_dataset(tmp_path / "packed" / "dataset-train.rec")
+
+
+def test_images_inside_a_record_file_are_written_out_under_their_names(
+    class_folder: Path, records: Dataset, tmp_path: Path
+) -> None:
+    first, second = records.samples[0], records.samples[1]
+    items = [
+        (ImageRef(first.path, first.record, records), "owl"),
+        (ImageRef(second.path, second.record, records), "owl"),
+    ]
+    out = tmp_path / "data"
+
+    result = add_to_dataset(items, out)
+
+    assert not result.failed
+    for (image, _name), added in zip(items, result.added):
+        original = class_folder / image.path
+        assert added.destination == out / "owl" / original.name
+        assert added.destination.read_bytes() == original.read_bytes()
+        assert added.source == f"{records.record_file}#{image.record}"
+    assert [row[0] for row in read_csv(out / CORRECTIONS_CSV)[1:]] == [
+        f"{records.record_file}#{first.record}",
+        f"{records.record_file}#{second.record}",
+    ]
+    again = add_to_dataset(items[:1], out)  # never overwritten
+    assert again.added[0].destination.name == f"{Path(first.path).stem} (1).jpg"
+
+
+def test_a_record_named_only_by_its_key_gets_a_name_from_the_file_and_key(
+    class_folder: Path, records: Dataset, tmp_path: Path
+) -> None:
+    assert records.record_file is not None
+    records.record_file.with_suffix(".lst").unlink()
+    unnamed = load_dataset(records.record_file)
+    sample = unnamed.samples[3]
+    assert sample.path == f"dataset-train.rec#{sample.record}"
+
+    result = add_to_dataset([(ImageRef(sample.path, sample.record, unnamed), "cat")], tmp_path)
+
+    destination = result.added[0].destination
+    assert destination == tmp_path / "cat" / f"dataset-train_{sample.record}.jpg"
+    with ImageReader(unnamed) as reader:
+        assert destination.read_bytes() == reader.read(sample)
+
+
+def test_a_record_needs_its_data_set() -> None:
+    with pytest.raises(ValueError, match="needs the data set"):
+        ImageRef("x.jpg", 3)

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from inference_fixtures import shared_run
 
+from imgcls_desktop.core.corrections import ImageRef
 from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.lst import format_lst_line
 from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import (
@@ -109,7 +112,9 @@ def test_json_report_has_the_documented_keys() -> None:
         "true_label": "ant",
         "predicted_label": "bee",
         "confidence": 0.6,
+        "record": None,
     }
+    assert data["source"] is None  # predictions only: no data set behind them
 
 
 def test_every_image_is_reported_and_a_cell_lists_its_images_surest_first() -> None:
@@ -236,7 +241,12 @@ def test_dataset_evaluation_equals_evaluating_the_predictions(
     )
     total = len(paths)
     assert report.count == total and sum(m.support for m in report.per_class) == total
-    assert report.to_dict() == {**expected.to_dict(), "skipped": []}
+    assert report.to_dict() == {
+        **expected.to_dict(),
+        "skipped": [],
+        "source": str(folder_set.source),
+    }
+    assert report.dataset is folder_set
     assert reported == [(0, total), *((min(n, total), total) for n in range(16, total + 16, 16))]
 
 
@@ -273,6 +283,38 @@ def test_a_record_file_evaluates_like_its_images(
     expected = evaluate_dataset(predictor, folder_set)
     assert report.count == len(folder_set.samples)
     assert report.confusion_matrix.tolist() == expected.confusion_matrix.tolist()
+
+    # Each image can be read again: its record key and the data set are in the report.
+    assert report.dataset is records
+    assert report.to_dict()["source"] == str(tmp_path / "dataset-train.rec")
+    by_name = {folder_set.relative_path(sample): sample.path for sample in folder_set.samples}
+    with ImageReader(records) as reader:
+        for outcome in report.images:
+            assert outcome.record is not None
+            image = ImageRef(outcome.path, outcome.record, report.dataset)
+            assert reader.read(image.sample()) == Path(by_name[outcome.path]).read_bytes()
+
+
+def test_a_lst_gives_outcomes_with_paths_that_open(
+    predictor: Predictor, folder_set: Dataset, tmp_path: Path
+) -> None:
+    lst = tmp_path / "lists" / "set.lst"
+    lst.parent.mkdir()
+    (lst.parent / "labels.txt").write_text("\n".join(folder_set.class_names), encoding="utf-8")
+    lst.write_text(
+        "".join(
+            format_lst_line(i, [s.label], folder_set.relative_path(s))
+            for i, s in enumerate(folder_set.samples)
+        ),
+        encoding="utf-8",
+    )
+    dataset = load_dataset(lst, root=folder_set.root)
+
+    report = evaluate_dataset(predictor, dataset)
+
+    assert report.count == len(folder_set.samples)
+    assert {outcome.path for outcome in report.images} == {s.path for s in folder_set.samples}
+    assert all(outcome.record is None for outcome in report.images)
 
 
 def test_unreadable_images_are_left_out_and_listed(
