@@ -279,7 +279,11 @@ class MainWindow(DropPathMixin, QMainWindow):
     def choose_folder_to_label(self) -> None:
         """Ask for a folder of images and label it with the open model."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        folder = QFileDialog.getExistingDirectory(self, "Label the images of the folder")
+        folder = QFileDialog.getExistingDirectory(
+            self,
+            "Label the images of the folder",
+            self.inference_tab.folder_path.text() or str(Path.home()),
+        )
         if folder:
             self.label_folder(folder)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -104,6 +105,7 @@ class TrainingTab(QWidget):
         self._batches_per_epoch = 0
         self._class_names: list[str] = []
         self._eta = ""
+        self._launched_at = 0.0
         self._suggest_when_inspected = False
 
         self.train_path = PathField(
@@ -222,10 +224,12 @@ class TrainingTab(QWidget):
         setup_layout.addLayout(buttons)
 
         self.epoch_bar = QProgressBar()
-        self.epoch_bar.setFormat("Epoch")
+        self.epoch_bar.setFormat("Epoch: not started")
+        self.epoch_bar.setValue(0)
         self.epoch_bar.setToolTip("Progress within the current epoch")
         self.run_bar = QProgressBar()
-        self.run_bar.setFormat("Run")
+        self.run_bar.setFormat("Run: not started")
+        self.run_bar.setValue(0)
         self.run_bar.setToolTip("Epochs finished out of the run's epochs")
         self.speed = QLabel()
         self.speed.setToolTip("Training speed and the estimated time left")
@@ -536,6 +540,7 @@ class TrainingTab(QWidget):
             return None
         handle = self._jobs.start(partial(run_training, job), title, with_metrics=True)
         self._training = handle
+        self._launched_at = time.monotonic()
         handle.metrics.connect(self._on_metrics)
         handle.finished.connect(self._on_finished)
         handle.failed.connect(self._on_failed)
@@ -620,6 +625,10 @@ class TrainingTab(QWidget):
         )
         status = getattr(result.status, "value", result.status)
         message = f"Run {status} after epoch {result.last_epoch}{best}."
+        self.speed.setText(
+            f"{status.replace('_', ' ').capitalize()} in "
+            f"{_duration(time.monotonic() - self._launched_at)}"
+        )
         if result.stop_reason:
             message += f" ({result.stop_reason})"
         self._append_log(message)

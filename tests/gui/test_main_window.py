@@ -86,6 +86,7 @@ def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
     qtbot.waitUntil(lambda: "Model trained" in window.banner.message.text(), timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: inference.predictor is not None, timeout=TIMEOUT_MS)
     run_dir = str(training.last_result.run_dir)
+    assert training.speed.text().startswith("Finished in ")
     assert inference.model_path.text() == run_dir
     assert load_project().recent(ItemKind.MODEL) == [run_dir]
 
