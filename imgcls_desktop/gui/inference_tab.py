@@ -56,7 +56,7 @@ from imgcls_desktop.gui.inference_widgets import (
     ProbabilityChart,
 )
 from imgcls_desktop.gui.path_field import PathField, PathKind
-from imgcls_desktop.gui.review import CellImagesTable, PredictionTable, shown_path
+from imgcls_desktop.gui.review import CellImagesTable, PredictionTable, ReviewTable, shown_path
 from imgcls_desktop.gui.widgets import read_only_table
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
@@ -438,10 +438,13 @@ class InferenceTab(QWidget):
     # Labelling a folder --------------------------------------------------------------------
 
     def label(self) -> JobHandle | None:
-        """Label every image of the chosen folder in a worker."""
+        """Label every image of the chosen folder in a worker; with corrections not yet
+        added, first ask whether to discard them (:meth:`ask_discard`) and return None."""
         folder = self.folder_path.text()
         if self.predictor is None or not folder:
             self.status_message.emit("Open a model and choose a folder of images first.")
+            return None
+        if self.ask_discard(self.predictions, self.label) is not None:
             return None
         job = self._start(partial(label_folder, self.predictor, folder), f"Labelling {folder}")
         if job is not None:
@@ -627,10 +630,13 @@ class InferenceTab(QWidget):
     # Evaluation ----------------------------------------------------------------------------
 
     def evaluate(self) -> JobHandle | None:
-        """Evaluate the model on the chosen labelled set in a worker."""
+        """Evaluate the model on the chosen labelled set in a worker; with corrections not
+        yet added, first ask whether to discard them (:meth:`ask_discard`) and return None."""
         path = self.eval_path.text()
         if self.predictor is None or not path:
             self.status_message.emit("Open a model and choose a labelled set first.")
+            return None
+        if self.ask_discard(self.cell_images, self.evaluate) is not None:
             return None
         job = self._start(partial(evaluate_set, self.predictor, path), f"Evaluating on {path}")
         if job is not None:
@@ -651,7 +657,7 @@ class InferenceTab(QWidget):
         if not report.multi_label:
             self.confusion.show_matrix(report.class_names, report.confusion_matrix)
         self.class_metrics.show_metrics(report.per_class)
-        self.cell_images.show_images([], self._eval_root, report.class_names)
+        self.cell_images.show_images([], self._eval_root, report.class_names, report.dataset)
         self.cell_caption.setText(
             "" if report.multi_label else "Click a cell of the confusion matrix to see its images."
         )
@@ -665,11 +671,53 @@ class InferenceTab(QWidget):
             return
         images = report.cell(true_index, predicted_index)
         names = report.class_names
-        self.cell_images.show_images(images, self._eval_root, names)
+        self.cell_images.show_images(images, self._eval_root, names, report.dataset)
         self.cell_caption.setText(
             f"<b>{names[true_index]}</b> images predicted as <b>{names[predicted_index]}</b>: "
             f"{len(images):,}, the model's surest first"
         )
+
+    # Corrections not yet added -------------------------------------------------------------
+
+    def ask_discard(self, table: ReviewTable, then: Callable[[], object]) -> QMessageBox | None:
+        """When ``table`` holds corrections not yet added to a data set, ask whether to
+        discard them (non-blocking): Discard forgets them and calls ``then``, Keep changes
+        nothing. None (and no question) when there is nothing to lose."""
+        count = len(table.corrections())
+        if not count:
+            return None
+        text = (
+            "1 corrected label has not been added to a data set. Discard it?"
+            if count == 1
+            else f"{count:,} corrected labels have not been added to a data set. Discard them?"
+        )
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Discard corrections",
+            text,
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setObjectName("discardCorrectionsDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setInformativeText("Keep them to add them with Add Corrected to Data Set… first.")
+        keep = box.button(QMessageBox.StandardButton.Cancel)
+        keep.setText("Keep")
+        box.setDefaultButton(keep)
+        box.button(QMessageBox.StandardButton.Discard).clicked.connect(
+            partial(self._discard_then, table, then)
+        )
+        keep.clicked.connect(
+            lambda: self.status_message.emit(
+                "Corrections kept: add them to a data set, then start again"
+            )
+        )
+        box.open()
+        return box
+
+    def _discard_then(self, table: ReviewTable, then: Callable[[], object]) -> None:
+        table.discard_corrections()
+        then()
 
     # Jobs ----------------------------------------------------------------------------------
 

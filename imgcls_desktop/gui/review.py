@@ -7,13 +7,16 @@ off the GUI thread (:class:`ThumbnailColumn`). The user selects rows and correct
 label (*Correct Label…*, also in the context menu); *Add Corrected to Data Set…* then copies
 the corrected images into a folder-per-class data set in a worker
 (:func:`imgcls_desktop.core.corrections.add_to_dataset`): originals stay, nothing is
-overwritten.
+overwritten. Each row knows where to read its image again
+(:class:`~imgcls_desktop.core.corrections.ImageRef`), so images stored inside a ``.rec`` are
+shown and added like files.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,11 @@ from imgcls_desktop.core.corrections import (
     CORRECTIONS_CSV,
     CorrectionError,
     CorrectionResult,
+    ImageRef,
     add_to_dataset,
     check_class_name,
 )
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.model import Dataset, SourceKind
 from imgcls_desktop.core.evaluation import ImageOutcome
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.dialogs import show_error, show_info
@@ -53,7 +57,8 @@ from imgcls_desktop.gui.workers import JobHandle, JobSlot
 ROW_THUMBNAIL_SIZE = 48
 """Side of the thumbnails in the tables' rows, in pixels."""
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_VALUE_ROLE = Qt.ItemDataRole.UserRole  # a file: its full path; a label: before corrections
+_VALUE_ROLE = Qt.ItemDataRole.UserRole  # a file: its ImageRef.source; a label: before corrections
+_IMAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # a file: its ImageRef
 _DECORATION = Qt.ItemDataRole.DecorationRole
 
 
@@ -116,15 +121,14 @@ class ThumbnailColumn(QObject):
         table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
         table.setColumnWidth(column, size + 12)
 
-    def items(self, paths: Sequence[Path]) -> list[QTableWidgetItem]:
-        """New cells for the thumbnails of ``paths``; earlier cells get no more thumbnails."""
+    def items(self, images: Sequence[ImageRef]) -> list[QTableWidgetItem]:
+        """New cells for the thumbnails of ``images`` (files, or records of one data set);
+        earlier cells get no more thumbnails."""
         self._pending.clear()
         self._settled.clear()
-        self._items = [_ThumbnailItem(self, index) for index in range(len(paths))]
-        if paths or self._loader is not None:  # no thread until there is something to show
-            samples = [Sample(str(path), (0,)) for path in paths]
-            dataset = Dataset(["image"], samples, SourceKind.FOLDER, Path())
-            self._generation = self._ensure_loader().set_dataset(dataset)
+        self._items = [_ThumbnailItem(self, index) for index in range(len(images))]
+        if images or self._loader is not None:  # no thread until there is something to show
+            self._generation = self._ensure_loader().set_dataset(_dataset_of(images))
         return list(self._items)
 
     def shown(self, index: int) -> None:
@@ -167,6 +171,15 @@ class ThumbnailColumn(QObject):
         return self._items[index]
 
 
+def _dataset_of(images: Sequence[ImageRef]) -> Dataset:
+    """A data set whose samples are ``images``, read from their data set's ``.rec`` if any."""
+    samples = [image.sample() for image in images]
+    source = next((image.dataset for image in images if image.dataset is not None), None)
+    if source is None:
+        return Dataset(["image"], samples, SourceKind.FOLDER, Path())
+    return replace(source, samples=samples)
+
+
 class ReviewTable(QWidget):
     """Images with thumbnails, file names and labels; the user corrects wrong labels and adds
     the corrected images to a data set.
@@ -174,7 +187,7 @@ class ReviewTable(QWidget):
     Columns: thumbnail, file, label (the one to correct), then the subclass's own. A
     corrected label reads ``old → new`` in bold until the image is added; choosing the old
     label again undoes the correction. Corrections outlive the rows shown (see
-    :meth:`_set_rows`). Double-clicking a row emits :attr:`file_activated`.
+    :meth:`_set_rows`). Double-clicking the row of a file emits :attr:`file_activated`.
     """
 
     THUMBNAIL, FILE, LABEL = range(3)
@@ -187,8 +200,9 @@ class ReviewTable(QWidget):
         super().__init__(parent)
         self._jobs = jobs
         self.class_names: list[str] = []
-        self._corrections: dict[str, str] = {}  # path -> class name, not yet added
-        self._added: dict[str, tuple[str, Path]] = {}  # path -> (class name, copy)
+        # Keyed by ImageRef.source: the image and its class name, not yet added.
+        self._corrections: dict[str, tuple[ImageRef, str]] = {}
+        self._added: dict[str, tuple[str, Path]] = {}  # source -> (class name, copy)
         self.table = read_only_table(["Image", "File", *headers], tooltip, selectable=True)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.table.horizontalHeader()
@@ -197,9 +211,7 @@ class ReviewTable(QWidget):
         self.table.setColumnWidth(self.LABEL, 180)  # room for "old → new"
         self.thumbnails = ThumbnailColumn(self.table, self.THUMBNAIL)
         self.table.setSortingEnabled(True)
-        self.table.cellDoubleClicked.connect(
-            lambda row, _column: self.file_activated.emit(self.path_at(row))
-        )
+        self.table.cellDoubleClicked.connect(lambda row, _column: self._activate(row))
         self.table.itemSelectionChanged.connect(self._update_actions)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_context_menu)
@@ -241,11 +253,12 @@ class ReviewTable(QWidget):
 
     def _set_rows(
         self,
-        rows: Sequence[tuple[Path, str, list[QTableWidgetItem]]],
+        rows: Sequence[tuple[ImageRef, str, list[QTableWidgetItem]]],
         root: Path,
         class_names: list[str],
     ) -> None:
-        """Show one row per (image, label, the subclass's cells), files relative to ``root``.
+        """Show one row per (image, label, the subclass's cells), files relative to ``root``;
+        the images are files, or records of one data set.
 
         Corrections are kept, shown or not, until added: the user may correct images in one
         confusion-matrix cell, then in another, and add them all at once."""
@@ -254,27 +267,36 @@ class ReviewTable(QWidget):
         table.setSortingEnabled(False)
         table.clearSelection()
         table.setRowCount(len(rows))
-        thumbnails = self.thumbnails.items([path for path, _label, _cells in rows])
-        for row, ((path, label, cells), thumbnail) in enumerate(zip(rows, thumbnails)):
-            file_item = QTableWidgetItem(shown_path(path, root))
-            file_item.setToolTip(str(path))
-            file_item.setData(_VALUE_ROLE, str(path))
+        thumbnails = self.thumbnails.items([image for image, _label, _cells in rows])
+        for row, ((image, label, cells), thumbnail) in enumerate(zip(rows, thumbnails)):
+            file_item = QTableWidgetItem(shown_path(Path(image.path), root))
+            file_item.setToolTip(image.source)
+            file_item.setData(_VALUE_ROLE, image.source)
+            file_item.setData(_IMAGE_ROLE, image)
             label_item = QTableWidgetItem(label)
             label_item.setData(_VALUE_ROLE, label)  # the label before any correction
             for column, item in enumerate((thumbnail, file_item, label_item, *cells)):
                 table.setItem(row, column, item)
-            if str(path) in self._corrections or str(path) in self._added:
-                self._show_label(str(path), label_item)
+            if image.source in self._corrections or image.source in self._added:
+                self._show_label(image.source, label_item)
         table.setSortingEnabled(True)
         self._update_actions()
 
     def path_at(self, row: int) -> str:
-        """The full path of the image in ``row``."""
+        """The full path of the image in ``row`` (``<.rec path>#<key>`` for a record)."""
         return self.table.item(row, self.FILE).data(_VALUE_ROLE)
+
+    def image_at(self, row: int) -> ImageRef:
+        """Where the image in ``row`` is read from."""
+        return self.table.item(row, self.FILE).data(_IMAGE_ROLE)
 
     def original_label(self, row: int) -> str:
         """The label ``row`` had before any correction."""
         return self.table.item(row, self.LABEL).data(_VALUE_ROLE)
+
+    def _activate(self, row: int) -> None:
+        if self.image_at(row).record is None:  # a record has no file to open elsewhere
+            self.file_activated.emit(self.path_at(row))
 
     def selected_rows(self) -> list[int]:
         """The selected rows the filters let through, top to bottom."""
@@ -282,8 +304,16 @@ class ReviewTable(QWidget):
         return sorted(row for row in rows if not self.table.isRowHidden(row))
 
     def corrections(self) -> dict[str, str]:
-        """Image path -> corrected class name, for corrections not yet added to a data set."""
-        return dict(self._corrections)
+        """Image path (:attr:`ImageRef.source`) -> corrected class name, for corrections not
+        yet added to a data set."""
+        return {source: name for source, (_image, name) in self._corrections.items()}
+
+    def discard_corrections(self) -> None:
+        """Forget the corrections not yet added; their rows show the old labels again."""
+        self._corrections.clear()
+        for row in range(self.table.rowCount()):
+            self._show_label(self.path_at(row), self.table.item(row, self.LABEL))
+        self._update_actions()
 
     def shutdown(self) -> bool:
         """Stop the thumbnail thread (final); True when it ended within the timeout."""
@@ -333,7 +363,7 @@ class ReviewTable(QWidget):
             if name == label_item.data(_VALUE_ROLE):
                 self._corrections.pop(path, None)
             else:
-                self._corrections[path] = name
+                self._corrections[path] = (file_item.data(_IMAGE_ROLE), name)
             self._show_label(path, label_item)
         self._update_actions()
         self.status_message.emit(f"{len(targets)} images labelled {name}")
@@ -341,7 +371,7 @@ class ReviewTable(QWidget):
 
     def _show_label(self, path: str, item: QTableWidgetItem) -> None:
         original = item.data(_VALUE_ROLE)
-        pending = self._corrections.get(path)
+        pending = self._corrections.get(path, (None, None))[1]
         added = self._added.get(path)
         font = item.font()
         font.setBold(pending is not None)
@@ -371,7 +401,7 @@ class ReviewTable(QWidget):
 
     def add_corrected_to(self, folder: str | Path) -> JobHandle | None:
         """Copy every corrected image into ``folder/<its class>/`` in a worker."""
-        items = [(Path(path), name) for path, name in self._corrections.items()]
+        items = list(self._corrections.values())
         if not items:
             return None
         job = self._jobs.start(
@@ -390,8 +420,9 @@ class ReviewTable(QWidget):
 
     def _on_added(self, folder: Path, result: CorrectionResult) -> None:
         for image in result.added:
-            path = str(image.source)
-            if self._corrections.get(path) == image.class_name:
+            path = image.source
+            pending = self._corrections.get(path)
+            if pending is not None and pending[1] == image.class_name:
                 del self._corrections[path]
             self._added[path] = (image.class_name, image.destination)
         for row in range(self.table.rowCount()):
@@ -468,7 +499,8 @@ class PredictionTable(ReviewTable):
                 NumberItem(f"{prediction.confidence:.1%}", prediction.confidence),
                 QTableWidgetItem(top),
             ]
-            rows.append((prediction.path, ", ".join(prediction.labels) or prediction.label, cells))
+            label = ", ".join(prediction.labels) or prediction.label
+            rows.append((ImageRef(str(prediction.path)), label, cells))
         self._set_rows(rows, root, class_names)
         self._apply_filters()
 
@@ -520,11 +552,18 @@ class CellImagesTable(ReviewTable):
             self.PREDICTED, QHeaderView.ResizeMode.Stretch
         )
 
-    def show_images(self, images: list[ImageOutcome], root: Path, class_names: list[str]) -> None:
-        """Show single-label ``images`` (files relative to ``root``), surest first."""
+    def show_images(
+        self,
+        images: list[ImageOutcome],
+        root: Path,
+        class_names: list[str],
+        dataset: Dataset | None = None,
+    ) -> None:
+        """Show single-label ``images`` (files relative to ``root``), surest first; images
+        with a record key are read from ``dataset`` (the evaluated ``.rec``)."""
         rows = [
             (
-                Path(image.path),
+                ImageRef(image.path, image.record, dataset),
                 image.true_labels[0],
                 [
                     QTableWidgetItem(image.predicted_labels[0]),

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDropEvent, QImage
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.evaluation import EvaluationReport
 from imgcls_desktop.core.labelling import write_jsonl
+from imgcls_desktop.core.training.run import read_run
 from imgcls_desktop.gui.inference_tab import IMAGE_SIDE, InferenceTab
 from imgcls_desktop.gui.inference_widgets import TOP_K_COLOUR
 from imgcls_desktop.gui.main_window import MainWindow
@@ -67,6 +72,12 @@ def _dialog(tab: InferenceTab, name: str) -> QMessageBox:
     dialog = tab.findChild(QMessageBox, name)
     assert dialog is not None and dialog.isVisible(), f"no {name} shown"
     return dialog
+
+
+def _fullest_cell(report: EvaluationReport) -> tuple[int, int]:
+    """(true, predicted) index of the confusion-matrix cell with the most images."""
+    cells = [(i, j) for i in range(3) for j in range(3)]
+    return max(cells, key=lambda cell: report.confusion_matrix[cell])
 
 
 def _label(qtbot: QtBot, tab: InferenceTab, folder: Path) -> None:
@@ -264,9 +275,7 @@ def test_a_confusion_cell_lists_its_images_surest_first_for_correction(
     _wait(qtbot, opened.evaluate())
     report = opened.report
     names = report.class_names
-    true_index, predicted_index = max(
-        ((i, j) for i in range(3) for j in range(3)), key=lambda cell: report.confusion_matrix[cell]
-    )  # the fullest cell, so there is something to sort
+    true_index, predicted_index = _fullest_cell(report)  # so there is something to sort
 
     opened.confusion.cell_clicked.emit(true_index, predicted_index)
 
@@ -284,3 +293,119 @@ def test_a_confusion_cell_lists_its_images_surest_first_for_correction(
     _wait(qtbot, cell.add_corrected_to(tmp_path / "fixed"))
     source = Path(cell.path_at(0))
     assert (tmp_path / "fixed" / "relabelled" / source.name).read_bytes() == source.read_bytes()
+
+
+def _validation_records(run_dir: Path) -> Path:
+    """The run's validation ``.rec``, as "Evaluate on the run's validation images" uses it."""
+    return run_dir / read_run(run_dir).data["val_rec"]
+
+
+def _mean_rgb(image: QImage) -> np.ndarray:
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(rgb.constBits(), np.uint8).reshape(rgb.height(), rgb.bytesPerLine())
+    return pixels[:, : rgb.width() * 3].reshape(rgb.height(), rgb.width(), 3).mean(axis=(0, 1))
+
+
+def test_images_of_a_record_file_are_shown_and_added_to_a_data_set(
+    qtbot: QtBot, opened: InferenceTab, run_dir: Path, tmp_path: Path
+) -> None:
+    opened.eval_path.setText(str(_validation_records(run_dir)))
+    _wait(qtbot, opened.evaluate())
+    report = opened.report
+    names = report.class_names
+    true_index, predicted_index = _fullest_cell(report)
+
+    opened.confusion.cell_clicked.emit(true_index, predicted_index)
+
+    cell = opened.cell_images
+    rows = range(cell.table.rowCount())
+    assert rows
+    for row in rows:  # named as in the .lst beside the .rec
+        assert cell.table.item(row, ReviewTable.FILE).text().startswith(f"{names[true_index]}/")
+    placeholder = cell.thumbnails.placeholder.cacheKey()
+    qtbot.waitUntil(
+        lambda: all(
+            cell.table.item(row, ReviewTable.THUMBNAIL).data(DECORATION).cacheKey() != placeholder
+            for row in rows
+        ),
+        timeout=JOB_TIMEOUT_MS,
+    )
+    with ImageReader(report.dataset) as reader:
+        for row in rows:  # the record's own picture, not the unreadable placeholder
+            image = cell.image_at(row)
+            data = reader.read(image.sample())
+            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            shown = cell.table.item(row, ReviewTable.THUMBNAIL).data(DECORATION).toImage()
+            expected = decoded[:, :, ::-1].reshape(-1, 3).mean(axis=0)
+            assert np.abs(_mean_rgb(shown) - expected).max() < 12
+
+    cell.table.selectRow(0)
+    assert cell.correct_selected("relabelled")
+    first = cell.image_at(0)
+    _wait(qtbot, cell.add_corrected_to(tmp_path / "fixed"))
+    added = tmp_path / "fixed" / "relabelled" / Path(first.path).name
+    with ImageReader(report.dataset) as reader:
+        original = reader.read(first.sample())
+    assert added.read_bytes() == original
+    decoded = cv2.imdecode(np.frombuffer(added.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decoded, cv2.imdecode(np.frombuffer(original, np.uint8), 1))
+
+
+def _question(tab: InferenceTab) -> QMessageBox:
+    shown = [
+        box for box in tab.findChildren(QMessageBox, "discardCorrectionsDialog") if box.isVisible()
+    ]
+    assert len(shown) == 1, "no discard question shown"
+    return shown[0]
+
+
+def test_labelling_again_asks_before_corrections_are_lost(
+    qtbot: QtBot, opened: InferenceTab, images: Path
+) -> None:
+    _label(qtbot, opened, images)
+    table = opened.predictions
+    table.table.selectRow(0)
+    assert table.correct_selected("relabelled")
+    table.table.selectRow(1)
+    assert table.correct_selected("relabelled")
+    result = opened.labelling
+
+    assert opened.label() is None
+    question = _question(opened)
+    assert question.text() == (
+        "2 corrected labels have not been added to a data set. Discard them?"
+    )
+    question.button(QMessageBox.StandardButton.Cancel).click()  # Keep
+    assert question.button(QMessageBox.StandardButton.Cancel).text() == "Keep"
+    assert len(table.corrections()) == 2
+    assert opened.labelling is result and not opened.cancel_button.isEnabled()  # no job
+
+    assert opened.label() is None
+    with qtbot.waitSignal(opened.folder_labelled, timeout=JOB_TIMEOUT_MS):
+        _question(opened).button(QMessageBox.StandardButton.Discard).click()
+    assert table.corrections() == {}
+    assert opened.labelling is not result  # labelled again
+    assert "→" not in table.table.item(0, ReviewTable.LABEL).text()
+
+
+def test_evaluating_again_asks_before_corrections_are_lost(
+    qtbot: QtBot, opened: InferenceTab, run_dir: Path
+) -> None:
+    opened.eval_path.setText(str(_validation_records(run_dir)))
+    _wait(qtbot, opened.evaluate())
+    opened.confusion.cell_clicked.emit(*_fullest_cell(opened.report))
+    opened.cell_images.table.selectRow(0)
+    assert opened.cell_images.correct_selected("relabelled")
+    report = opened.report
+
+    assert opened.evaluate() is None
+    question = _question(opened)
+    assert question.text() == "1 corrected label has not been added to a data set. Discard it?"
+    with qtbot.waitSignal(
+        opened.status_message,
+        check_params_cb=lambda message: message.startswith("Accuracy"),
+        timeout=JOB_TIMEOUT_MS,
+    ):
+        question.button(QMessageBox.StandardButton.Discard).click()
+    assert opened.report is not report  # evaluated again
+    assert opened.cell_images.corrections() == {}

@@ -3,9 +3,11 @@ data set (originals kept, nothing overwritten), and the confusion matrix's click
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import CLASS_COLOURS, write_image
@@ -15,6 +17,11 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
+from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.folder import import_folder
+from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import evaluate_predictions
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.inference_widgets import ConfusionMatrixView
@@ -76,7 +83,8 @@ def filled(table: PredictionTable, folder: Path) -> PredictionTable:
 
 
 def row_of(table: ReviewTable, name: str) -> int:
-    return next(row for row in range(table.table.rowCount()) if table.path_at(row).endswith(name))
+    rows = range(table.table.rowCount())
+    return next(row for row in rows if table.image_at(row).path.endswith(name))
 
 
 def select(table: ReviewTable, *names: str) -> None:
@@ -281,3 +289,76 @@ def test_clicking_a_confusion_matrix_cell_names_it(qtbot: QtBot) -> None:
             view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene_point)
         )
     assert clicked.args == [2, 1]
+
+
+@pytest.fixture
+def records(class_folder: Path, tmp_path: Path) -> Dataset:
+    """The class folder (cat, dog, owl, 6 images each) packed as it is into one ``.rec``."""
+    folder_set = import_folder(class_folder)
+    everything = tuple(range(len(folder_set.samples)))
+    export_recordio(
+        folder_set,
+        tmp_path / "packed",
+        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
+        options=ExportOptions(pass_through=True, workers=1),
+    )
+    return load_dataset(tmp_path / "packed" / "dataset-train.rec")
+
+
+def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
+    qtbot: QtBot, slot: JobSlot, records: Dataset, class_folder: Path, tmp_path: Path
+) -> None:
+    # The model calls every image a cat, the first ones most surely.
+    count = len(records.samples)
+    cat = np.linspace(0.9, 0.5, count)
+    probabilities = np.stack([cat, 1 - cat, np.zeros(count)], axis=1)
+    report = evaluate_predictions(
+        [sample.label for sample in records.samples],
+        probabilities,
+        records.class_names,
+        paths=[sample.path for sample in records.samples],
+        records=[sample.record for sample in records.samples],
+    )
+    cell = CellImagesTable(slot)
+    qtbot.addWidget(cell)
+
+    owl = CLASSES.index("owl")
+    cell.show_images(report.cell(owl, 0), tmp_path / "packed", CLASSES, records)
+
+    rows = range(cell.table.rowCount())
+    assert len(rows) == 6
+    names = [cell.table.item(row, ReviewTable.FILE).text() for row in rows]
+    assert names == [f"owl/owl_{i}.jpg" for i in range(6)]  # the records' names, surest first
+    placeholder = cell.thumbnails.placeholder.cacheKey()
+    qtbot.waitUntil(
+        lambda: all(thumbnail(cell, row).cacheKey() != placeholder for row in rows),
+        timeout=TIMEOUT_MS,
+    )
+    blue, green, red = CLASS_COLOURS["owl"]
+    for row in rows:  # the real image: the owls' colour, not a placeholder's grey
+        centre = ROW_THUMBNAIL_SIZE // 2
+        pixel = thumbnail(cell, row).toImage().pixelColor(centre, centre)
+        assert pixel.alpha() == 255
+        for value, expected in zip((pixel.red(), pixel.green(), pixel.blue()), (red, green, blue)):
+            assert abs(value - expected) < 60
+
+    select(cell, "owl_2.jpg")
+    assert cell.correct_selected("bird")
+    record = cell.image_at(row_of(cell, "owl_2.jpg")).record
+    source = f"{records.record_file}#{record}"
+    assert cell.corrections() == {source: "bird"}
+    job = cell.add_corrected_to(tmp_path / "fixed")
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+
+    assert "Added 1 images" in dialog(cell, "infoDialog").text()
+    added = tmp_path / "fixed" / "bird" / "owl_2.jpg"
+    original = class_folder / "owl" / "owl_2.jpg"
+    assert added.read_bytes() == original.read_bytes()
+    decoded = cv2.imdecode(np.frombuffer(added.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decoded, cv2.imread(str(original)))
+    with (tmp_path / "fixed" / CORRECTIONS_CSV).open(encoding="utf-8", newline="") as file:
+        assert list(csv.reader(file))[1] == [source, "bird", str(added)]
+    assert cell.corrections() == {}
+    assert cell.table.item(row_of(cell, "owl_2.jpg"), ReviewTable.LABEL).text() == "owl → bird"
+    assert cell.shutdown()
