@@ -179,7 +179,7 @@ class AugmentationPreviewDialog(QDialog):
         job.done.connect(self._on_done)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.details.setText(f"Reading {Path(self._data_path).name}…")
+        self.details.setText(f"Augmenting images of {Path(self._data_path).name}…")
         return job
 
     @Slot(int, int)
