@@ -342,6 +342,9 @@ def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
         for value, expected in zip((pixel.red(), pixel.green(), pixel.blue()), (red, green, blue)):
             assert abs(value - expected) < 60
 
+    with qtbot.assertNotEmitted(cell.file_activated):  # no file to open elsewhere
+        cell.table.cellDoubleClicked.emit(0, ReviewTable.FILE)
+
     select(cell, "owl_2.jpg")
     assert cell.correct_selected("bird")
     record = cell.image_at(row_of(cell, "owl_2.jpg")).record
