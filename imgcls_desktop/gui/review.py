@@ -366,7 +366,8 @@ class ReviewTable(QWidget):
                 self._corrections[path] = (file_item.data(_IMAGE_ROLE), name)
             self._show_label(path, label_item)
         self._update_actions()
-        self.status_message.emit(f"{len(targets)} images labelled {name}")
+        images = "1 image" if len(targets) == 1 else f"{len(targets)} images"
+        self.status_message.emit(f"{images} now labelled {name}")
         return True
 
     def _show_label(self, path: str, item: QTableWidgetItem) -> None:
