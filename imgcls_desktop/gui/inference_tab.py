@@ -269,6 +269,7 @@ class InferenceTab(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.predictions)
         split.addWidget(self.unreadable)
+        self.unreadable.hide()  # shown when a labelling meets unreadable files
         split.setSizes([500, 120])
 
         self.csv_button = _button(
@@ -463,6 +464,7 @@ class InferenceTab(QWidget):
         self.label_filter.blockSignals(False)
         self.predictions.show_predictions(result.predictions, folder, result.class_names)
         self.unreadable.setRowCount(len(result.unreadable))
+        self.unreadable.setVisible(bool(result.unreadable))
         for row, item in enumerate(result.unreadable):
             name = QTableWidgetItem(shown_path(item.path, folder))
             name.setToolTip(str(item.path))

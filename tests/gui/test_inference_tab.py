@@ -114,7 +114,7 @@ def test_labelling_a_folder_fills_the_table_and_exports(
     assert files == [f"a_{i}.jpg" for i in range(3)] + [
         str(Path("more", f"b_{i}.png")) for i in range(3)
     ]
-    assert opened.unreadable.rowCount() == 1
+    assert opened.unreadable.rowCount() == 1 and not opened.unreadable.isHidden()
     assert opened.unreadable.item(0, 0).text() == "broken.jpg"
     assert opened.unreadable.item(0, 1).text()
     class_names = opened.predictor.class_names
