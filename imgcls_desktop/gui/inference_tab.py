@@ -168,6 +168,8 @@ class InferenceTab(QWidget):
     status_message = Signal(str)
     model_opened = Signal(str)
     folder_labelled = Signal(str, int)
+    evaluated = Signal(object)
+    """The :class:`EvaluationReport` just shown."""
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -664,6 +666,7 @@ class InferenceTab(QWidget):
             "" if report.multi_label else "Click a cell of the confusion matrix to see its images."
         )
         self.status_message.emit(f"Accuracy {report.accuracy:.1%} on {report.count:,} images")
+        self.evaluated.emit(report)
 
     @Slot(int, int)
     def show_cell(self, true_index: int, predicted_index: int) -> None:

@@ -69,7 +69,6 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.setLabel("left", "true class")
         self.setLabel("bottom", "predicted class")
         self.invertY(True)
-        self.setAspectLocked(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 95, 168)]))
         self.addItem(self.image)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop import __version__
+from imgcls_desktop.core.evaluation import EvaluationReport
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.project import (
     ItemKind,
@@ -113,6 +114,7 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.training_tab.run_finished.connect(self._on_run_finished)
         self.inference_tab.model_opened.connect(partial(self._remember, ItemKind.MODEL))
         self.inference_tab.folder_labelled.connect(self._on_folder_labelled)
+        self.inference_tab.evaluated.connect(self._on_evaluated)
 
     @Slot()
     def _load_mxnet(self) -> None:
@@ -434,6 +436,20 @@ class MainWindow(DropPathMixin, QMainWindow):
                     self.evaluate_last_run,
                 ),
             ],
+        )
+
+    @Slot(object)
+    def _on_evaluated(self, report: EvaluationReport) -> None:
+        mistakes = len(report.misclassified)
+        next_step = (
+            "Click a cell of the confusion matrix to see its images, surest first, and correct "
+            "any wrong labels."
+            if mistakes and not report.multi_label
+            else "Label a folder of new images with it."
+        )
+        self.banner.show_step(
+            f"<b>Accuracy {report.accuracy:.1%}</b> on {report.count:,} images, "
+            f"{mistakes:,} wrong. Next: {next_step}"
         )
 
     @Slot(str, int)

@@ -108,6 +108,7 @@ def test_evaluate_runs_the_model_on_its_runs_validation_images(
     qtbot.waitUntil(lambda: inference.report is not None, timeout=TIMEOUT_MS)
     assert inference.eval_path.text().endswith("-val.rec")
     assert inference.report.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)
+    assert f"Accuracy {result.best_val_accuracy:.1%}" in window.banner.message.text()
 
 
 def test_the_last_data_set_training_data_and_model_reopen_at_start(
