@@ -352,8 +352,11 @@ class MainWindow(DropPathMixin, QMainWindow):
                 "Now packing them into RecordIO for training…"
             )
             return
+        if welcome:
+            self.banner.show_step(f"{welcome}({Path(path).name}: {usable:,} usable images.)")
+            return
         self.banner.show_step(
-            f"{welcome}<b>Opened {Path(path).name}</b>: {usable:,} usable images. Next: look "
+            f"<b>Opened {Path(path).name}</b>: {usable:,} usable images. Next: look "
             "over the classes and Problems, choose the split below, then export RecordIO to "
             "train on it.",
             [
@@ -442,10 +445,10 @@ class MainWindow(DropPathMixin, QMainWindow):
     def _on_evaluated(self, report: EvaluationReport) -> None:
         mistakes = len(report.misclassified)
         next_step = (
-            "Click a cell of the confusion matrix to see its images, surest first, and correct "
+            "click a cell of the confusion matrix to see its images, surest first, and correct "
             "any wrong labels."
             if mistakes and not report.multi_label
-            else "Label a folder of new images with it."
+            else "label a folder of new images with it."
         )
         self.banner.show_step(
             f"<b>Accuracy {report.accuracy:.1%}</b> on {report.count:,} images, "
