@@ -8,13 +8,15 @@ from pathlib import Path
 
 import cv2
 
+from imgcls_desktop.cli.hyperparameter_options import (
+    add_hyperparameter_options,
+    hyperparameters_from_options,
+)
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.atomic import atomic_write_bytes
 from imgcls_desktop.core.hyperparams import (
     AUGMENTATION_TYPES,
     HyperParameters,
-    apply_overrides,
-    load_hyperparameters,
 )
 from imgcls_desktop.core.training.data import scan_source
 from imgcls_desktop.core.training.preview import (
@@ -42,19 +44,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         choices=AUGMENTATION_TYPES,
         help="SageMaker's augmentation_type (wins over the file and --set)",
     )
-    parser.add_argument(
-        "--hyperparameters",
-        type=Path,
-        metavar="FILE.json",
-        help="hyperparameters JSON (SageMaker's string form or native values)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set one hyperparameter (repeatable), e.g. --set image_shape=3,64,64",
-    )
+    add_hyperparameter_options(parser, "image_shape=3,64,64")
     parser.add_argument(
         "--images", type=int, default=4, help=f"training images, one row each (1-{MAX_IMAGES})"
     )
@@ -68,9 +58,8 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _hyperparameters(args: argparse.Namespace) -> HyperParameters:
-    hp = load_hyperparameters(args.hyperparameters) if args.hyperparameters else HyperParameters()
     chosen = [f"augmentation_type={args.augmentation_type}"] if args.augmentation_type else []
-    return apply_overrides(hp, [*args.set, *chosen])
+    return hyperparameters_from_options(args, HyperParameters(), chosen)
 
 
 def run_preview(args: argparse.Namespace) -> int:

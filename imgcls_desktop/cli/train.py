@@ -10,6 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from imgcls_desktop.cli.hyperparameter_options import (
+    add_hyperparameter_options,
+    hyperparameters_from_options,
+)
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.hyperparams import (
     HyperParameters,
@@ -40,19 +44,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--validation", type=Path, help="validation data (default: 20%% of the training data)"
     )
     parser.add_argument("--output", type=Path, help="new run folder for the model and metrics")
-    parser.add_argument(
-        "--hyperparameters",
-        type=Path,
-        metavar="FILE.json",
-        help="hyperparameters JSON (SageMaker's string form or native values)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set one hyperparameter (repeatable), e.g. --set epochs=10",
-    )
+    add_hyperparameter_options(parser, "epochs=10")
     parser.add_argument(
         "--suggest",
         action="store_true",
@@ -138,11 +130,7 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         )
         hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
         print(f"suggested for {summary.describe()}: {describe_hyperparameters(hp)}")
-    if args.hyperparameters:
-        hp = HyperParameters.from_mapping(
-            {**hp.to_sagemaker(), **load_hyperparameters(args.hyperparameters).to_sagemaker()}
-        )
-    return apply_overrides(hp, args.set)
+    return hyperparameters_from_options(args, hp)
 
 
 def _job(args: argparse.Namespace) -> TrainingJob:
