@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
+
+from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.folder import import_folder
+from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split import SplitAssignment
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from imgcls_desktop.gui.main_window import MainWindow
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -48,3 +61,29 @@ def isolated_home(
     home = tmp_path_factory.mktemp("imgcls_home")
     monkeypatch.setenv("IMGCLS_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def records(class_folder: Path, tmp_path: Path) -> Dataset:
+    """The class folder (cat, dog, owl, 6 images each) packed as it is into one ``.rec``."""
+    folder_set = import_folder(class_folder)
+    everything = tuple(range(len(folder_set.samples)))
+    export_recordio(
+        folder_set,
+        tmp_path / "packed",
+        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
+        options=ExportOptions(pass_through=True, workers=1),
+    )
+    return load_dataset(tmp_path / "packed" / "dataset-train.rec")
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> Iterator[MainWindow]:
+    """The main window, shown; closed (its jobs stopped) after the test."""
+    from imgcls_desktop.gui.main_window import MainWindow
+
+    main_window = MainWindow()
+    qtbot.addWidget(main_window)
+    main_window.show()
+    yield main_window
+    main_window.close()

@@ -16,12 +16,10 @@ from imgcls_desktop.core.corrections import (
     add_to_dataset,
     check_class_name,
 )
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.jobs import Cancelled
 
 
@@ -149,20 +147,6 @@ def test_cancelling_keeps_the_record_of_what_was_added(tmp_path: Path, images: l
         )
     rows = read_csv(tmp_path / "data" / CORRECTIONS_CSV)
     assert len(rows) == 2 and rows[1][0] == str(images[0])
-
-
-@pytest.fixture
-def records(class_folder: Path, tmp_path: Path) -> Dataset:
-    """The class folder packed (bytes as they are) into one ``.rec``, with its ``.lst``."""
-    folder_set = import_folder(class_folder)
-    everything = tuple(range(len(folder_set.samples)))
-    export_recordio(
-        folder_set,
-        tmp_path / "packed",
-        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
-        options=ExportOptions(pass_through=True, workers=1),
-    )
-    return load_dataset(tmp_path / "packed" / "dataset-train.rec")
 
 
 def test_images_inside_a_record_file_are_written_out_under_their_names(

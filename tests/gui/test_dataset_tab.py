@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
@@ -16,15 +15,6 @@ from imgcls_desktop.gui.main_window import MainWindow
 from tests.conftest import CLASS_COLOURS, write_image
 
 JOB_TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def window(qtbot: QtBot) -> MainWindow:
-    main_window = MainWindow()
-    qtbot.addWidget(main_window)
-    main_window.show()
-    yield main_window
-    main_window.close()
 
 
 def _open(qtbot: QtBot, tab: DatasetTab, path: Path) -> None:

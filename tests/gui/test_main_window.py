@@ -37,15 +37,6 @@ TIMEOUT_MS = 120_000
 STARTUP_LIMIT_S = 3.0
 
 
-@pytest.fixture
-def window(qtbot: QtBot) -> MainWindow:
-    main_window = MainWindow()
-    qtbot.addWidget(main_window)
-    main_window.show()
-    yield main_window
-    main_window.close()
-
-
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_sample_dataset(

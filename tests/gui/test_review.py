@@ -17,11 +17,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
-from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.model import Dataset
-from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import evaluate_predictions
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.inference_widgets import ConfusionMatrixView
@@ -289,20 +285,6 @@ def test_clicking_a_confusion_matrix_cell_names_it(qtbot: QtBot) -> None:
             view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene_point)
         )
     assert clicked.args == [2, 1]
-
-
-@pytest.fixture
-def records(class_folder: Path, tmp_path: Path) -> Dataset:
-    """The class folder (cat, dog, owl, 6 images each) packed as it is into one ``.rec``."""
-    folder_set = import_folder(class_folder)
-    everything = tuple(range(len(folder_set.samples)))
-    export_recordio(
-        folder_set,
-        tmp_path / "packed",
-        assignment=SplitAssignment(everything, (), (), 0.0, 0.0, 0),
-        options=ExportOptions(pass_through=True, workers=1),
-    )
-    return load_dataset(tmp_path / "packed" / "dataset-train.rec")
 
 
 def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
