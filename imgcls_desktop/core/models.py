@@ -146,6 +146,17 @@ def open_model(
     )
 
 
+def looks_like_model(path: Path) -> bool:
+    """True when ``path`` names a model :func:`open_model` would try: a run folder, a
+    ``.tar.gz``, a ``-symbol.json`` or ``-NNNN.params`` file, or a folder holding one
+    checkpoint. Only names are looked at, no file is read."""
+    path = Path(path)
+    if path.is_dir():
+        return is_run_folder(path) or len(list(path.glob(f"*{_SYMBOL_SUFFIX}"))) == 1
+    name = path.name
+    return name.endswith((".tar.gz", _SYMBOL_SUFFIX)) or _PARAMS_PATTERN.fullmatch(name) is not None
+
+
 def read_class_names(path: Path) -> list[str]:
     """Class names from a ``labels.txt`` (one per line) or a JSON list (``classes.json``)."""
     try:

@@ -20,8 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop import __version__
+from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.evaluation import EvaluationReport
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.models import looks_like_model
 from imgcls_desktop.core.project import (
     ItemKind,
     load_project,
@@ -501,8 +503,15 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.close()
 
     def path_dropped(self, path: str) -> None:
-        """Open a folder or file dropped on the window as a data set."""
-        self.open_dataset(path)
+        """Open what was dropped on the window where it belongs: a model in the Inference
+        tab, an image on its One Image page, anything else as a data set."""
+        if looks_like_model(Path(path)):
+            self.open_model(path)
+        elif Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+            self.tabs.setCurrentWidget(self.inference_tab)
+            self.inference_tab.show_image(path)
+        else:
+            self.open_dataset(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ask before stopping a training run; cancel jobs, wait for them, save geometry."""

@@ -18,7 +18,7 @@ from inference_fixtures import (
 )
 
 from imgcls_desktop.core.artifacts import ModelError
-from imgcls_desktop.core.models import SourceKind, open_model
+from imgcls_desktop.core.models import SourceKind, looks_like_model, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.run import read_run
 
@@ -150,3 +150,20 @@ def test_oversized_members_are_refused(tmp_path: Path, monkeypatch: pytest.Monke
     member.size = 4
     with pytest.raises(ModelError, match="more than a model file may"):
         open_model(_archive_with(tmp_path, member, b"1234"))
+
+
+def test_model_paths_are_told_from_data_paths(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, class_folder: Path
+) -> None:
+    run_dir, _result = shared_run(tmp_path_factory)
+    prefix = write_plain_checkpoint(tmp_path / "plain")
+    for model in (
+        run_dir,
+        prefix.parent,
+        prefix.with_name(f"{prefix.name}-symbol.json"),
+        prefix.with_name(f"{prefix.name}-0001.params"),
+        tmp_path / "model.tar.gz",
+    ):
+        assert looks_like_model(model), model
+    for data in (class_folder, class_folder / "cat" / "cat_0.jpg", tmp_path / "x.rec"):
+        assert not looks_like_model(data), data

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -181,6 +181,37 @@ def test_the_training_tab_previews_its_augmentation_on_its_data(
     assert preview.augmentation_type == "crop_color"
     assert preview.rows[0].versions[0].shape == (28, 28, 3)
     dialog.close()
+
+
+def _drop(window: MainWindow, path: Path) -> None:
+    mime = QMimeData()  # kept alive here: the event does not own it
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    window.dropEvent(
+        QDropEvent(
+            QPoint(10, 10),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+    )
+
+
+def test_a_dropped_model_opens_for_inference_and_a_dropped_image_is_classified(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_dir, _ = shared_run(tmp_path_factory)
+    inference = window.inference_tab
+    _drop(window, run_dir)
+    assert window.tabs.currentWidget() is inference
+    qtbot.waitUntil(lambda: inference.predictor is not None, timeout=TIMEOUT_MS)
+    assert load_project().last(ItemKind.MODEL) == str(run_dir)
+
+    image = next((shapes / "circle").iterdir())
+    _drop(window, image)
+    qtbot.waitUntil(lambda: inference.answer is not None, timeout=TIMEOUT_MS)
+    assert inference.pages.currentIndex() == 1 and inference.image_path.text() == str(image)
+    assert window.dataset_tab.opened is None  # neither was taken for a data set
 
 
 def test_the_main_actions_have_shortcuts_listed_in_the_menus(
