@@ -45,6 +45,7 @@ from imgcls_desktop.gui.workers import JobRunner
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 _CLOSE_TIMEOUT_MS = 10_000
+_DEFAULT_WIDTH, _DEFAULT_HEIGHT = 1280, 820
 
 
 def _import_mxnet(progress: ProgressFn, cancel: CancelFlag) -> None:
@@ -101,10 +102,20 @@ class MainWindow(DropPathMixin, QMainWindow):
         self._build_menus()
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1280, 820)
+            self.resize(_DEFAULT_WIDTH, _DEFAULT_HEIGHT)
+        self._fit_on_screen()
         QTimer.singleShot(0, self._load_mxnet)
         if reopen_last_session:
             QTimer.singleShot(0, self.reopen_last_session)
+
+    def _fit_on_screen(self) -> None:
+        """Keep the window within its screen (a smaller screen than last time, a laptop)."""
+        available = self.screen().availableGeometry()
+        width = min(self.width(), available.width())
+        height = min(self.height(), available.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+            self.move(available.topLeft())
 
     def _connect_journeys(self) -> None:
         """Hand each tab's result to the next tab, remember it, and say what comes next."""

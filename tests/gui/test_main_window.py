@@ -239,6 +239,13 @@ def test_the_main_actions_have_shortcuts_listed_in_the_menus(
     assert QKeySequence("Ctrl+3").toString() in window.tabs.tabToolTip(2)
 
 
+def test_the_window_fits_a_screen_smaller_than_its_default_size(window: MainWindow) -> None:
+    available = window.screen().availableGeometry()  # offscreen: 800 x 800, a small laptop
+    assert available.width() < 1280
+    assert window.width() <= available.width() and window.height() <= available.height()
+    assert not window.windowIcon().pixmap(256).isNull()  # the scalable icon renders large
+
+
 def test_every_control_explains_itself_in_a_tooltip(window: MainWindow) -> None:
     controls = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
     qt_parts = (QAbstractItemView, QComboBox, QAbstractSpinBox, QTabBar, QMenuBar)
