@@ -267,6 +267,46 @@ def test_every_control_explains_itself_in_a_tooltip(window: MainWindow) -> None:
     assert silent == []
 
 
+def _focus_order(window: MainWindow) -> list[QWidget]:
+    """The widgets Tab visits, in order, from the tab bar round to it again."""
+    start = window.tabs.tabBar()
+    order, widget = [], start.nextInFocusChain()
+    while widget is not start:
+        order.append(widget)
+        widget = widget.nextInFocusChain()
+    return order
+
+
+def test_tab_moves_through_the_controls_in_reading_order(window: MainWindow) -> None:
+    training, inference = window.training_tab, window.inference_tab
+    order = _focus_order(window)
+    for controls in (
+        [
+            training.train_path.edit,
+            training.val_path.edit,
+            training.suggest_button,
+            training.run_folder.edit,
+            training.device,
+            training.form.editor("num_classes"),
+            training.form.editor("epochs"),
+            training.start_button,
+            training.stop_button,
+            training.resume_button,
+        ],
+        [
+            inference.model_path.edit,
+            inference.open_button,
+            inference.labels_path.edit,
+            inference.folder_path.edit,
+            inference.label_button,
+            inference.label_filter,
+            inference.min_confidence,
+        ],
+    ):
+        positions = [order.index(control) for control in controls]
+        assert positions == sorted(positions)
+
+
 def test_the_window_is_up_in_under_three_seconds(tmp_path: Path) -> None:
     script = (
         "import time; started = time.perf_counter()\n"
