@@ -95,6 +95,7 @@ class MainWindow(DropPathMixin, QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self._connect_journeys()
+        self.training_tab.set_known_runs(self.project.recent(ItemKind.RUN))
 
         self._close_confirmed = False
         self._closing = False
@@ -265,6 +266,8 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     def _remember(self, kind: ItemKind, path: str) -> None:
         self.project.remember(kind, path)
+        if kind is ItemKind.RUN:
+            self.training_tab.set_known_runs(self.project.recent(ItemKind.RUN))
         try:
             save_project(self.project)
         except OSError as error:

@@ -106,6 +106,7 @@ class TrainingTab(QWidget):
         self._class_names: list[str] = []
         self._eta = ""
         self._launched_at = 0.0
+        self._known_runs: list[Path] = []
         self._suggest_when_inspected = False
 
         self.train_path = PathField(
@@ -662,9 +663,14 @@ class TrainingTab(QWidget):
         folder = self.run_folder.text()
         return Path(folder).parent if folder else default_runs_folder()
 
+    def set_known_runs(self, runs: list[str]) -> None:
+        """List these runs too (runs the user trained elsewhere, e.g. with ``imgcls``)."""
+        self._known_runs = [Path(run) for run in runs]
+        self.refresh_runs()
+
     def refresh_runs(self) -> None:
-        """List the runs in :meth:`runs_folder`, newest first."""
-        runs = find_runs(self.runs_folder())
+        """List the runs in :meth:`runs_folder` and the known runs, newest first."""
+        runs = find_runs(self.runs_folder(), also=self._known_runs)
         self.runs.setRowCount(len(runs))
         for row, (path, info) in enumerate(runs):
             best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"

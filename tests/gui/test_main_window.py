@@ -112,9 +112,14 @@ def test_the_last_data_set_training_data_and_model_reopen_at_start(
     project.remember(ItemKind.MODEL, run_dir)
     save_project(project)
 
+    project.remember(ItemKind.RUN, run_dir)  # trained elsewhere, e.g. with imgcls train
+    save_project(project)
+
     window = MainWindow(reopen_last_session=True)
     qtbot.addWidget(window)
     window.show()
+    runs = window.training_tab.runs
+    assert [runs.item(row, 0).text() for row in range(runs.rowCount())] == [run_dir.name]
     qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.inference_tab.predictor is not None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.training_tab.summary is not None, timeout=TIMEOUT_MS)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,15 +123,19 @@ def write_run(run_dir: Path, info: RunInfo) -> None:
     atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
 
 
-def find_runs(folder: Path) -> list[tuple[Path, RunInfo]]:
-    """The runs in ``folder`` (itself, or its sub-folders), newest first; unreadable ones
-    are left out."""
+def find_runs(folder: Path, also: Sequence[Path] = ()) -> list[tuple[Path, RunInfo]]:
+    """The runs in ``folder`` (itself, or its sub-folders) and the run folders among
+    ``also``, each once, newest first; unreadable ones are left out."""
     folder = Path(folder)
     candidates = [folder] if is_run_folder(folder) else []
     if folder.is_dir():
         candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
-    runs = []
+    candidates += [Path(path) for path in also if is_run_folder(Path(path))]
+    runs, seen = [], set()
     for path in candidates:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
         with contextlib.suppress(RunError):
             runs.append((path, read_run(path)))
     runs.sort(key=lambda run: run[1].created, reverse=True)
