@@ -389,13 +389,19 @@ class MainWindow(DropPathMixin, QMainWindow):
         """Hand freshly exported RecordIO to the Training tab unless it is training."""
         if self.training_tab.is_training():
             return
-        self.training_tab.set_data(train, validation or None, suggest=True)
+        next_step = (
+            "train on them in the Training tab: your settings there are kept (Suggest "
+            "Settings proposes new ones)."
+            if self.training_tab.form_edited()
+            else "the Training tab reads them and suggests settings."
+        )
         self.banner.show_step(
             f"<b>Exported</b> {Path(train).name}"
             + (f" and {Path(validation).name}" if validation else "")
-            + ". Next: the Training tab reads them and suggests settings.",
+            + f". Next: {next_step}",
             [("Go to Training", "Show the Training tab (Ctrl+2)", self._show_training)],
         )
+        self.training_tab.set_data(train, validation or None, suggest=True)
 
     @Slot()
     def _on_sample_ready(self) -> None:

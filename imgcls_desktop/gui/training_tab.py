@@ -91,6 +91,8 @@ class TrainingTab(QWidget):
     run_finished = Signal(str)
     training_started = Signal(str)
     settings_suggested = Signal(str)
+    data_read = Signal(object)
+    """The :class:`DataSummary` of the training data, each time it has been read."""
     status_message = Signal(str)
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
@@ -311,8 +313,8 @@ class TrainingTab(QWidget):
         """
         self._suggest_when_inspected = suggest
         self.val_path.setText(validation or "")
-        if self.train_path.text() == train and self.summary is not None:
-            self._suggest_if_wanted()
+        if self.train_path.text() == train:
+            self._inspect_timer.start()  # the same path, new contents: read it again
         self.train_path.setText(train)
 
     @Slot()
@@ -338,6 +340,7 @@ class TrainingTab(QWidget):
         self.form.set_data_facts(summary.facts())
         self.suggest_button.setEnabled(True)
         self._suggest_if_wanted()
+        self.data_read.emit(summary)
 
     def _suggest_if_wanted(self) -> None:
         if self._suggest_when_inspected and not self.form_edited():

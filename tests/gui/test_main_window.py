@@ -88,6 +88,13 @@ def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
     assert len(inference.labelling.predictions) == len(list(circles.iterdir()))
     assert "Labelled 100 images" in window.banner.message.text()
 
+    window.tabs.setCurrentWidget(dataset)  # once more: the sample is made afresh, read again
+    with qtbot.waitSignal(training.data_read, timeout=TIMEOUT_MS):
+        dataset.generate_sample()
+    assert window.tabs.currentWidget() is training
+    assert "your settings there are kept" in window.banner.message.text()
+    assert training.form.hyperparameters().epochs == 2  # edited by the user: not replaced
+
 
 def test_evaluate_runs_the_model_on_its_runs_validation_images(
     qtbot: QtBot, window: MainWindow, tmp_path_factory: pytest.TempPathFactory
@@ -140,7 +147,8 @@ def test_exported_data_gets_suggested_settings_unless_the_user_edited_them(
 
     training.form.editor("epochs").setText("7")
     assert training.form_edited()
-    training.set_data(str(shapes), suggest=True)
+    with qtbot.waitSignal(training.data_read, timeout=TIMEOUT_MS):
+        training.set_data(str(shapes), suggest=True)  # the same data, read again
     assert training.form.hyperparameters().epochs == 7  # the user's value stays
 
 
