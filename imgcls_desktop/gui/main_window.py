@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop import __version__
+from imgcls_desktop.core.dataset.folder import holds_only_loose_images
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.evaluation import EvaluationReport
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
@@ -524,12 +525,15 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     def path_dropped(self, path: str) -> None:
         """Open what was dropped on the window where it belongs: a model in the Inference
-        tab, an image on its One Image page, anything else as a data set."""
+        tab, an image on its One Image page, a folder of images (no class folders) to label
+        there, anything else as a data set."""
         if looks_like_model(Path(path)):
             self.open_model(path)
         elif Path(path).suffix.lower() in IMAGE_EXTENSIONS:
             self.tabs.setCurrentWidget(self.inference_tab)
             self.inference_tab.show_image(path)
+        elif holds_only_loose_images(Path(path)):
+            self.label_folder(path)
         else:
             self.open_dataset(path)
 

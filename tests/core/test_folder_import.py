@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import write_image
 
-from imgcls_desktop.core.dataset.folder import import_folder
+from imgcls_desktop.core.dataset.folder import holds_only_loose_images, import_folder
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
 from imgcls_desktop.core.runtime import mxnet
@@ -117,3 +117,16 @@ def test_only_loose_images(tmp_path: Path) -> None:
 def test_not_a_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="is not a folder"):
         import_folder(tmp_path / "missing")
+
+
+def test_a_folder_of_loose_images_is_told_from_a_data_set(
+    class_folder: Path, tmp_path: Path
+) -> None:
+    loose = tmp_path / "loose"
+    write_image(loose / "a.jpg", (10, 20, 30))
+    (loose / ".thumbnails").mkdir()  # hidden folders do not count
+    assert holds_only_loose_images(loose)
+    assert not holds_only_loose_images(class_folder)  # class sub-folders: a data set
+    assert not holds_only_loose_images(tmp_path / "missing")
+    (loose / "a.jpg").rename(loose / "notes.txt")
+    assert not holds_only_loose_images(loose)

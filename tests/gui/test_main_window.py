@@ -31,6 +31,7 @@ from imgcls_desktop.core.project import ItemKind, Project, load_project, save_pr
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.workers import JobHandle
+from tests.conftest import write_image
 from tests.core.inference_fixtures import shared_run
 
 TIMEOUT_MS = 120_000
@@ -210,8 +211,12 @@ def _drop(window: MainWindow, path: Path) -> None:
     )
 
 
-def test_a_dropped_model_opens_for_inference_and_a_dropped_image_is_classified(
-    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path_factory: pytest.TempPathFactory
+def test_a_dropped_model_opens_for_inference_and_dropped_images_are_classified(
+    qtbot: QtBot,
+    window: MainWindow,
+    shapes: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     run_dir, _ = shared_run(tmp_path_factory)
     inference = window.inference_tab
@@ -224,7 +229,14 @@ def test_a_dropped_model_opens_for_inference_and_a_dropped_image_is_classified(
     _drop(window, image)
     qtbot.waitUntil(lambda: inference.answer is not None, timeout=TIMEOUT_MS)
     assert inference.pages.currentIndex() == 1 and inference.image_path.text() == str(image)
-    assert window.dataset_tab.opened is None  # neither was taken for a data set
+
+    loose = tmp_path / "to label"
+    for index in range(3):
+        write_image(loose / f"photo {index}.jpg", (200, 40, 40), seed=index)
+    _drop(window, loose)
+    qtbot.waitUntil(lambda: inference.labelling is not None, timeout=TIMEOUT_MS)
+    assert inference.pages.currentIndex() == 0 and len(inference.labelling.predictions) == 3
+    assert window.dataset_tab.opened is None  # none was taken for a data set
 
 
 def test_the_main_actions_have_shortcuts_listed_in_the_menus(

@@ -59,6 +59,18 @@ def import_folder(root: Path) -> Dataset:
     )
 
 
+def holds_only_loose_images(folder: Path) -> bool:
+    """True when ``folder`` has images directly in it and no sub-folder: images to label,
+    not a folder-per-class data set."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return False
+    if any(entry.is_dir() and not entry.name.startswith(".") for entry in entries):
+        return False
+    return any(entry.is_file() and _is_image_name(entry.name) for entry in entries)
+
+
 def _is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
