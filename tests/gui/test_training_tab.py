@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,14 +35,12 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot: QtBot) -> MainWindow:
-    main_window = MainWindow()
-    qtbot.addWidget(main_window)
-    main_window.show()
-    main_window.tabs.setCurrentWidget(main_window.training_tab)
-    yield main_window
-    main_window.training_tab.stop()
-    main_window.jobs.shutdown(RUN_TIMEOUT_MS)
+def window(window: MainWindow) -> Iterator[MainWindow]:
+    """The shared main window on its Training tab; a run still going is stopped first."""
+    window.tabs.setCurrentWidget(window.training_tab)
+    yield window
+    window.training_tab.stop()
+    window.jobs.shutdown(RUN_TIMEOUT_MS)
 
 
 def _set_up(qtbot: QtBot, tab: TrainingTab, data: Path, run: Path, **values: str) -> None:
