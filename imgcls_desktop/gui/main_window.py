@@ -76,7 +76,9 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.banner = NextStepBanner()
         self.dataset_tab = DatasetTab(self.jobs, self)
         self.dataset_tab.status_message.connect(self.statusBar().showMessage)
-        self.training_tab = TrainingTab(self.jobs, self)
+        self.training_tab = TrainingTab(
+            self.jobs, self, known_runs=self.project.recent(ItemKind.RUN)
+        )
         self.training_tab.status_message.connect(self.statusBar().showMessage)
         self.inference_tab = InferenceTab(self.jobs, self)
         self.inference_tab.status_message.connect(self.statusBar().showMessage)
@@ -96,7 +98,6 @@ class MainWindow(DropPathMixin, QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self._connect_journeys()
-        self.training_tab.set_known_runs(self.project.recent(ItemKind.RUN))
 
         self._close_confirmed = False
         self._closing = False

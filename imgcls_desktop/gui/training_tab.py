@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -95,7 +96,9 @@ class TrainingTab(QWidget):
     """The :class:`DataSummary` of the training data, each time it has been read."""
     status_message = Signal(str)
 
-    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, jobs: JobRunner, parent: QWidget | None = None, known_runs: Sequence[str] = ()
+    ) -> None:
         super().__init__(parent)
         self._jobs = jobs
         self._training: JobHandle | None = None
@@ -108,7 +111,7 @@ class TrainingTab(QWidget):
         self._class_names: list[str] = []
         self._eta = ""
         self._launched_at = 0.0
-        self._known_runs: list[Path] = []
+        self._known_runs = [Path(run) for run in known_runs]
         self._suggest_when_inspected = False
 
         self.train_path = PathField(
@@ -666,7 +669,7 @@ class TrainingTab(QWidget):
         folder = self.run_folder.text()
         return Path(folder).parent if folder else default_runs_folder()
 
-    def set_known_runs(self, runs: list[str]) -> None:
+    def set_known_runs(self, runs: Sequence[str]) -> None:
         """List these runs too (runs the user trained elsewhere, e.g. with ``imgcls``)."""
         self._known_runs = [Path(run) for run in runs]
         self.refresh_runs()
