@@ -100,7 +100,6 @@ class MainWindow(DropPathMixin, QMainWindow):
         self._connect_journeys()
 
         self._close_confirmed = False
-        self._closing = False
         self._welcome = ""
         self._build_menus()
         geometry = self.settings.geometry()
@@ -438,8 +437,6 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     @Slot(str)
     def _on_run_finished(self, run_dir: str) -> None:
-        if self._closing:
-            return  # the run stopped because the window closes: start nothing new
         self.inference_tab.set_model_path(run_dir)
         result = self.training_tab.last_result
         best = (
@@ -544,7 +541,6 @@ class MainWindow(DropPathMixin, QMainWindow):
             event.ignore()
             self._ask_to_stop_training()
             return
-        self._closing = True
         self.training_tab.shutdown()
         self.dataset_tab.shutdown()
         self.inference_tab.shutdown()

@@ -705,7 +705,6 @@ class TrainingTab(QWidget):
 
     def shutdown(self) -> None:
         """Stop a run in progress (the window is closing); it stays resumable."""
-        self._inspect_timer.stop()
         self.stop()
 
 

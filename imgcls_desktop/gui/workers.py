@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -155,11 +155,19 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: dict[QThread, JobHandle] = {}
+        self._shut_down = False
 
     def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle:
-        """Run ``job`` in a new thread; its signals arrive through the returned handle."""
+        """Run ``job`` in a new thread; its signals arrive through the returned handle.
+
+        After :meth:`shutdown` (the window is closing) nothing runs: the handle reports
+        ``cancelled`` and ``done`` from the event loop, as a cancelled job would.
+        """
         worker = Worker(job, title, with_metrics=with_metrics)
         handle = JobHandle(worker)
+        if self._shut_down:
+            QTimer.singleShot(0, handle, lambda: (worker.cancelled.emit(), worker.done.emit()))
+            return handle
         thread = QThread()
         thread.setObjectName(worker.title)
         worker.moveToThread(thread)
@@ -184,8 +192,10 @@ class JobRunner(QObject):
         """Cancel every job and wait for its thread; False if one did not stop in time.
 
         Called from the GUI thread, which then cannot deliver the queued ``quit``: the
-        threads are told to quit directly, and end once their job returns.
+        threads are told to quit directly, and end once their job returns. Jobs started
+        afterwards (e.g. by a handler of a job that just ended) do not run.
         """
+        self._shut_down = True
         for thread, handle in self._running.items():
             handle.cancel()
             thread.quit()

@@ -97,6 +97,17 @@ def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
     assert job_runner.shutdown(5000)
 
 
+def test_after_shutdown_a_job_does_not_run_and_reports_cancelled(qtbot: QtBot) -> None:
+    job_runner = JobRunner()
+    assert job_runner.shutdown(5000)
+    ran = threading.Event()
+    handle = job_runner.start(lambda progress, cancel: ran.set(), "Too late")
+    events = _record(handle)
+    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    assert events == [("cancelled", ()), ("done", ())]
+    assert not ran.is_set() and job_runner.running() == []
+
+
 def test_worker_runs_a_job_in_the_calling_thread_too(qtbot: QtBot) -> None:
     worker = Worker(_counting_job, "Counting")
     with qtbot.waitSignals([worker.finished, worker.done], order="strict", timeout=1000):
