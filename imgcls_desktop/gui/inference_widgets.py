@@ -69,6 +69,8 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.setLabel("left", "true class")
         self.setLabel("bottom", "predicted class")
         self.invertY(True)
+        for axis in ("bottom", "left"):
+            self.getAxis(axis).setTicks([[]])  # empty until a matrix brings its class names
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 95, 168)]))
         self.addItem(self.image)

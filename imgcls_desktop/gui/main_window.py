@@ -34,7 +34,7 @@ from imgcls_desktop.core.project import (
 )
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.data import TrainingData
-from imgcls_desktop.core.training.run import RunError, read_run
+from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.inference_tab import InferenceTab
 from imgcls_desktop.gui.job_status import JobStatus
@@ -339,7 +339,7 @@ class MainWindow(DropPathMixin, QMainWindow):
             self.dataset_tab.open_path(dataset)
         training_data = self.project.last(ItemKind.TRAINING_DATA)
         if training_data:
-            self.training_tab.set_data(*split_training_pair(training_data))
+            self._reopen_training(*split_training_pair(training_data))
         model = self.project.last(ItemKind.MODEL)
         if model:
             self.inference_tab.set_model_path(model)
@@ -356,6 +356,15 @@ class MainWindow(DropPathMixin, QMainWindow):
             self._welcome = f"Welcome back: your last {_listing(reopened)} are open again. "
             if not dataset:
                 self.banner.show_step(self._welcome)
+
+    def _reopen_training(self, train: str, validation: str | None) -> None:
+        """The training data again, with the settings of the last run (or suggested ones)."""
+        last_run = self.project.last(ItemKind.RUN)
+        settings = Path(last_run) / HYPERPARAMETERS_FILE if last_run else None
+        reuse = settings is not None and settings.is_file()
+        if reuse:
+            self.training_tab.load_hyperparameters_from(settings)
+        self.training_tab.set_data(train, validation, suggest=not reuse)
 
     @Slot(str)
     def _on_dataset_opened(self, path: str) -> None:

@@ -685,13 +685,15 @@ class TrainingTab(QWidget):
                 info.status,
                 best,
                 f"{info.last_completed_epoch} of {info.epochs}",
-                info.created[:16],
+                info.created[:16].replace("T", " "),
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, str(path))
                 item.setToolTip(str(path))
                 self.runs.setItem(row, column, item)
+        for column in range(1, self.runs.columnCount()):  # a few rows: fit their values
+            self.runs.resizeColumnToContents(column)
 
     def _selected_run(self) -> Path | None:
         items = self.runs.selectedItems()

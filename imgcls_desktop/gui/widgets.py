@@ -8,13 +8,18 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
 
 
 def read_only_table(headers: list[str], tooltip: str, *, selectable: bool = False) -> QTableWidget:
-    """A table of values: first column stretched, no row numbers, no editing.
+    """A table of values: first column stretched, the others at least as wide as their
+    headers, no row numbers, no editing.
 
     With ``selectable``, the user selects one whole row at a time.
     """
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header = table.horizontalHeader()
+    for column in range(1, len(headers)):
+        fitting_header = header.sectionSizeHint(column)
+        table.setColumnWidth(column, max(header.defaultSectionSize(), fitting_header))
     table.verticalHeader().setVisible(False)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setToolTip(tooltip)

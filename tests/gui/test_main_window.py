@@ -133,6 +133,8 @@ def test_the_last_data_set_training_data_and_model_reopen_at_start(
     qtbot.waitUntil(lambda: window.training_tab.summary is not None, timeout=TIMEOUT_MS)
     assert window.dataset_tab.opened.path == str(shapes)
     assert window.training_tab.train_path.text() == str(shapes)
+    hp = window.training_tab.form.hyperparameters()  # the settings of the last run, again
+    assert (hp.num_layers, hp.image_shape, hp.epochs) == (20, "3,32,32", 6)
     assert window.inference_tab.model_path.text() == str(run_dir)
     assert "Welcome back" in window.banner.message.text()
     window.close()
