@@ -191,3 +191,16 @@ def test_large_images_are_allowed_when_the_user_insists(
     assert "allow_large_images" not in err  # insisted: only the memory the batch needs stops it
     assert "16 images of 4000x4000 need about" in err and "use at most" in err
     assert not run.exists()
+
+
+def test_the_insisting_flag_is_saved_as_ours_and_kept_on_resume(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    arguments = ["train", "--train", str(shapes), "--output", str(run), "--set", "epochs=1"]
+    assert main([*arguments, *TINY, "--allow-large-images"]) == 0
+    saved = json.loads((run / "hyperparameters.json").read_text())
+    assert saved["allow_large_images"] == "true" and saved["epochs"] == "1"
+    assert main(["train", "--resume", str(run), "--set", "epochs=2"]) == 0
+    assert json.loads((run / "hyperparameters.json").read_text())["allow_large_images"] == "true"
+    assert "Epoch[2]" in capsys.readouterr().out
