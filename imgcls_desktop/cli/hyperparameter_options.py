@@ -39,6 +39,6 @@ def hyperparameters_from_options(
     hp = base
     if args.hyperparameters:
         hp = HyperParameters.from_mapping(
-            {**hp.to_sagemaker(), **load_hyperparameters(args.hyperparameters).to_sagemaker()}
+            {**hp.to_strings(), **load_hyperparameters(args.hyperparameters).to_strings()}
         )
     return apply_overrides(hp, [*args.set, *extra])

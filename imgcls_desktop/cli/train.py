@@ -69,6 +69,12 @@ def register(groups: argparse._SubParsersAction) -> None:
         help="ImageNet weights for use_pretrained_model=1 (resnetNN_v1 .params)",
     )
     parser.add_argument("--device", help="cpu, gpu, gpu:0,1 or cpu:0,cpu:1 (default: GPUs if any)")
+    parser.add_argument(
+        "--allow-large-images",
+        action="store_true",
+        help="allow image_shape and resize sides above 2048 px (sets our own "
+        "allow_large_images=true, which is not a SageMaker hyperparameter)",
+    )
     parser.set_defaults(handler=run_train)
 
 
@@ -130,7 +136,12 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         )
         hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
         print(f"suggested for {summary.describe()}: {describe_hyperparameters(hp)}")
-    return hyperparameters_from_options(args, hp)
+    return hyperparameters_from_options(args, hp, _insisted(args))
+
+
+def _insisted(args: argparse.Namespace) -> list[str]:
+    """The settings the ``--allow-...`` flags stand for."""
+    return ["allow_large_images=true"] if args.allow_large_images else []
 
 
 def _job(args: argparse.Namespace) -> TrainingJob:
@@ -138,7 +149,7 @@ def _job(args: argparse.Namespace) -> TrainingJob:
         info = read_run(args.resume)
         saved = load_hyperparameters(args.resume / HYPERPARAMETERS_FILE)
         return TrainingJob(
-            hyperparameters=apply_overrides(saved, args.set),
+            hyperparameters=apply_overrides(saved, [*args.set, *_insisted(args)]),
             train=Path(info.train),
             validation=Path(info.validation) if info.validation else None,
             output=args.resume,

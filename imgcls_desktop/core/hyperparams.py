@@ -23,6 +23,19 @@ Decisions where SageMaker leaves room:
   it, since SageMaker accepts only crop, crop_color and crop_color_transform.
 * Names starting with ``_`` (SageMaker's own bookkeeping, such as ``_tuning_objective_metric``
   in the hyperparameters of a tuning job's training jobs) are ignored.
+
+**Bounds.** Every value that could exhaust memory, disk or time has an upper bound, checked
+before any work starts: ``epochs`` and the other epoch counts at most :data:`MAX_EPOCHS`,
+``num_classes`` and ``top_k`` at most :data:`MAX_CLASSES` (the message says what the final
+layer would weigh), image_shape's height and width and ``resize`` at most
+:data:`MAX_IMAGE_SIDE` unless ``allow_large_images`` is set (then
+:data:`MAX_LARGE_IMAGE_SIDE`), and ``mini_batch_size`` such that one batch's input and
+activations (:func:`batch_memory`, an estimate from the ResNet's shape) stay within
+:data:`BATCH_MEMORY_LIMIT`.
+
+**Our extensions.** Fields marked ``ours`` (``allow_large_images``) are not SageMaker's:
+:meth:`HyperParameters.to_sagemaker` leaves them out, since SageMaker refuses unknown names;
+:meth:`HyperParameters.to_strings` (what ``hyperparameters.json`` holds) keeps them when set.
 """
 
 from __future__ import annotations
@@ -48,6 +61,18 @@ PRECISION_DTYPES = ("float32", "float16")
 KV_STORES = ("device", "local", "dist_sync", "dist_async")
 DISTRIBUTED_KV_STORES = ("dist_sync", "dist_async")
 PRETRAINED_SHAPE = (3, 224, 224)
+
+MAX_EPOCHS = 100_000
+MAX_CLASSES = 100_000
+MAX_TRAINING_SAMPLES = 1_000_000_000
+MAX_LR_STEPS = 1_000
+MAX_IMAGE_SIDE = 2_048
+MAX_LARGE_IMAGE_SIDE = 16_384
+BATCH_MEMORY_LIMIT = 64 * 10**9
+"""One batch's input and activations may need at most this many bytes (64 GB): more than
+a desktop or a single GPU holds."""
+_FLOAT_BYTES = 4
+_WIDEST_FEATURES = 2_048  # the pooled features of ResNet-50 and deeper, before the last layer
 
 GROUPS = ("Basics", "Optimizer", "Schedule", "Augmentation", "Advanced")
 KINDS = ("int", "float", "bool", "choice", "text")
@@ -128,6 +153,7 @@ class HyperParameters:
     early_stopping_patience: int = 5
     early_stopping_tolerance: float = 0.0
     kv_store: str | None = None
+    allow_large_images: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -176,9 +202,20 @@ class HyperParameters:
         return cls(**parsed)  # type: ignore[arg-type]
 
     def to_sagemaker(self) -> dict[str, str]:
-        """SageMaker's string form: every set value as text, unset ones left out."""
+        """SageMaker's string form: every set value as text, unset ones and ours left out."""
         texts = {spec.name: spec.format(getattr(self, spec.name)) for spec in FIELDS}
-        return {name: text for name, text in texts.items() if text is not None}
+        return {
+            name: text for name, text in texts.items() if text is not None and not _SPECS[name].ours
+        }
+
+    def to_strings(self) -> dict[str, str]:
+        """:meth:`to_sagemaker` plus our own fields that differ from their default."""
+        ours = {
+            spec.name: spec.format(getattr(self, spec.name))
+            for spec in FIELDS
+            if spec.ours and getattr(self, spec.name) != spec.default
+        }
+        return {**self.to_sagemaker(), **{k: v for k, v in ours.items() if v is not None}}
 
     def replace(self, **changes: object) -> HyperParameters:
         """A copy with ``changes`` (text or native values), checked like :meth:`from_mapping`."""
@@ -228,6 +265,8 @@ class FieldSpec:
     ``kind`` is one of :data:`KINDS` and ``group`` one of :data:`GROUPS`; ``default`` and
     ``choices`` hold typed values (``str(choice)`` is the text form); ``minimum`` is
     exclusive when ``exclusive_minimum``; ``optional`` fields may be empty (``None``).
+    ``too_large`` says what a value above ``maximum`` would cost; ``ours`` marks a field that
+    is not SageMaker's (left out of :meth:`HyperParameters.to_sagemaker`).
     """
 
     name: str
@@ -240,6 +279,8 @@ class FieldSpec:
     maximum: float | None = None
     optional: bool = False
     exclusive_minimum: bool = False
+    too_large: Callable[[float], str] | None = None
+    ours: bool = False
 
     @property
     def allowed(self) -> str:
@@ -254,9 +295,9 @@ class FieldSpec:
             noun = "a whole number" if self.kind == "int" else "a number"
             bounds = []
             if self.minimum is not None:
-                bounds.append(f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}")
+                bounds.append(f"{'>' if self.exclusive_minimum else '>='} {_bound(self.minimum)}")
             if self.maximum is not None:
-                bounds.append(f"<= {self.maximum:g}")
+                bounds.append(f"<= {_bound(self.maximum)}")
             words = " ".join([noun, " and ".join(bounds)]).strip()
         return f"{words}, or empty" if self.optional else words
 
@@ -301,9 +342,10 @@ class FieldSpec:
         if self.minimum is not None and (
             number <= self.minimum if self.exclusive_minimum else number < self.minimum
         ):
-            raise ValueError(f"{number} is too small")
+            raise ValueError(f"{_number(number)} is too small")
         if self.maximum is not None and number > self.maximum:
-            raise ValueError(f"{number} is too large")
+            cost = f": {self.too_large(number)}" if self.too_large else ""
+            raise ValueError(f"{_number(number)} is too large{cost}")
         return number
 
 
@@ -367,8 +409,9 @@ def load_hyperparameters(path: str | os.PathLike[str]) -> HyperParameters:
 
 
 def save_hyperparameters(path: str | os.PathLike[str], hp: HyperParameters) -> None:
-    """Write ``hp`` atomically as JSON in SageMaker's string form."""
-    atomic_write_json(path, hp.to_sagemaker())
+    """Write ``hp`` atomically as JSON in SageMaker's string form, plus our own fields when
+    set (:meth:`HyperParameters.to_strings`)."""
+    atomic_write_json(path, hp.to_strings())
 
 
 _JSON_KINDS = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
@@ -385,6 +428,25 @@ def _show(raw: object) -> str:
     """A value as messages quote it: text in quotes, at most 40 characters."""
     shown = json.dumps(raw, ensure_ascii=False) if isinstance(raw, str) else repr(raw)
     return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _number(number: float) -> str:
+    """A parsed number as messages show it: whole, or in e-notation when very long."""
+    text = str(number)
+    return text if len(text) <= 15 else f"{number:.3g}"
+
+
+def _bound(value: float) -> str:
+    """A range bound as the allowed values show it: 100,000 or 0.5."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _bytes(size: float) -> str:
+    """A size in bytes as MB, GB or TB, one decimal."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size / 1e6:,.1f} MB"
 
 
 def _parse_number(raw: object) -> float:
@@ -447,13 +509,19 @@ def _parse_image_shape(raw: object) -> tuple[int, ...]:
         raise ValueError(f"{_show(raw)} has {numbers[0]} channels")
     if min(numbers[1:]) < 1:
         raise ValueError(f"{_show(raw)} has a height or width below 1")
+    if max(numbers[1:]) > MAX_LARGE_IMAGE_SIDE:
+        raise ValueError(f"{_show(raw)} has a height or width above {MAX_LARGE_IMAGE_SIDE:,}")
     return numbers
 
 
 def _parse_lr_steps(raw: object) -> tuple[int, ...]:
     steps = _parse_int_list(raw)
+    if len(steps) > MAX_LR_STEPS:
+        raise ValueError(f"{_show(raw)} has {len(steps):,} steps, more than {MAX_LR_STEPS:,}")
     if min(steps) < 1:
         raise ValueError(f"{_show(raw)} has an epoch below 1")
+    if max(steps) > MAX_EPOCHS:
+        raise ValueError(f"{_show(raw)} has an epoch above {MAX_EPOCHS:,}")
     if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
         raise ValueError(f"{_show(raw)} is not strictly increasing")
     return steps
@@ -463,11 +531,12 @@ def _parse_lr_steps(raw: object) -> tuple[int, ...]:
 _TEXT_FORMATS: dict[str, tuple[Callable[[object], tuple[int, ...]], str]] = {
     "image_shape": (
         _parse_image_shape,
-        '"C,H,W" with C 1 or 3 and H, W whole numbers >= 1, e.g. "3,224,224"',
+        '"C,H,W" with C 1 or 3 and H, W whole numbers from 1 to 2048 (16384 with '
+        'allow_large_images), e.g. "3,224,224"',
     ),
     "lr_scheduler_step": (
         _parse_lr_steps,
-        'strictly increasing epochs >= 1 separated by commas, e.g. "10,20"',
+        'at most 1000 strictly increasing epochs >= 1 separated by commas, e.g. "10,20"',
     ),
 }
 
@@ -502,6 +571,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Number of output classes, the size of the network's output; for multi-label data, "
         "the number of label columns. Empty takes it from the training data.",
         minimum=2,
+        maximum=MAX_CLASSES,
+        too_large=lambda classes: _final_layer_cost(int(classes)),
     ),
     _spec(
         "num_training_samples",
@@ -510,6 +581,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Number of images in the training set; the learning-rate schedule is placed with it. "
         "Empty counts them in the training data.",
         minimum=1,
+        maximum=MAX_TRAINING_SAMPLES,
     ),
     _spec(
         "num_layers",
@@ -526,13 +598,22 @@ FIELDS: tuple[FieldSpec, ...] = (
         'Size of the network input as "channels,height,width" with 1 or 3 channels; '
         "training images are cropped to it.",
     ),
-    _spec("epochs", "Basics", "int", "Number of passes over the training data.", minimum=1),
+    _spec(
+        "epochs",
+        "Basics",
+        "int",
+        "Number of passes over the training data.",
+        minimum=1,
+        maximum=MAX_EPOCHS,
+    ),
     _spec(
         "mini_batch_size",
         "Basics",
         "int",
-        "Images per training step; with several devices each one takes an equal share.",
+        "Images per training step; with several devices each one takes an equal share. "
+        "Bounded by the memory one batch needs (see the README).",
         minimum=1,
+        maximum=1_000_000,
     ),
     _spec(
         "multi_label",
@@ -622,6 +703,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Keep the model every this many epochs (at most epochs). Empty keeps only the "
         "epoch with the best validation accuracy.",
         minimum=1,
+        maximum=MAX_EPOCHS,
     ),
     _spec(
         "early_stopping",
@@ -635,6 +717,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "int",
         "Epochs to train before early stopping may stop the run.",
         minimum=1,
+        maximum=MAX_EPOCHS,
     ),
     _spec(
         "early_stopping_patience",
@@ -642,6 +725,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "int",
         "Epochs without improvement in validation accuracy after which training stops.",
         minimum=1,
+        maximum=MAX_EPOCHS,
     ),
     _spec(
         "early_stopping_tolerance",
@@ -668,6 +752,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Length in pixels of the shorter image side after resizing, before cropping; it must "
         "be larger than image_shape's height and width. Empty uses the images as they are.",
         minimum=1,
+        maximum=MAX_LARGE_IMAGE_SIDE,
     ),
     # Advanced
     _spec(
@@ -684,6 +769,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Also report top-k accuracy (correct when the true class is among the k most "
         "probable); k is 2 or more, as top-1 is the ordinary accuracy.",
         minimum=2,
+        maximum=MAX_CLASSES,
     ),
     _spec(
         "precision_dtype",
@@ -700,6 +786,14 @@ FIELDS: tuple[FieldSpec, ...] = (
         "How weight updates from several devices are combined: device (on the GPUs) or local "
         "(on the CPU); dist_sync and dist_async are for several machines. Empty means device.",
         choices=KV_STORES,
+    ),
+    _spec(
+        "allow_large_images",
+        "Advanced",
+        "bool",
+        "Ours, not SageMaker's (left out of anything handed to SageMaker): true lets "
+        "image_shape's height and width and resize go above 2048 pixels, up to 16384.",
+        ours=True,
     ),
 )
 
@@ -742,6 +836,101 @@ def _rule(*names: str) -> Callable[[_Check], _Check]:
         return check
 
     return register
+
+
+def _final_layer_cost(classes: int) -> str:
+    weights = classes * _WIDEST_FEATURES
+    return (
+        f"the final layer for {classes:,} classes holds up to {weights:,} weights "
+        f"({_bytes(weights * _FLOAT_BYTES)} as float32, and training keeps their gradients "
+        "and optimizer state beside them)"
+    )
+
+
+# depth -> (bottleneck blocks?, units per stage) of the ImageNet-style ResNets (model zoo)
+_IMAGENET_STAGES = {
+    18: (False, (2, 2, 2, 2)),
+    34: (False, (3, 4, 6, 3)),
+    50: (True, (3, 4, 6, 3)),
+    101: (True, (3, 4, 23, 3)),
+    152: (True, (3, 8, 36, 3)),
+    200: (True, (3, 24, 36, 3)),
+}
+
+
+def batch_memory(num_layers: int, shape: tuple[int, int, int], batch: int) -> int:
+    """About how many bytes one training batch's input and activations take (float32).
+
+    Counted from the network's shape: every map a block keeps for the backward pass, at its
+    stage's resolution. A basic block keeps 7 maps of its width (convolution, norm, ReLU,
+    convolution, norm, sum, ReLU), a bottleneck block 1.5 of its width for the two
+    quarter-width convolutions and 4 for the rest; a stage's first block adds 2 for its
+    projection. Weights, gradients and optimizer state come on top.
+    """
+    channels, height, width = shape
+
+    def area(scale: int) -> int:
+        return math.ceil(height / scale) * math.ceil(width / scale)
+
+    if num_layers in SMALL_IMAGE_DEPTHS:
+        units = (num_layers - 2) // 6
+        stages = [(16, units, 1), (32, units, 2), (64, units, 4)]
+        maps_per_unit = 7.0
+        floats = 2 * 16 * area(1)  # stem convolution and norm
+    else:
+        bottleneck, counts = _IMAGENET_STAGES[num_layers]
+        widths = (256, 512, 1024, 2048) if bottleneck else (64, 128, 256, 512)
+        stages = [(w, n, 4 * 2**i) for i, (w, n) in enumerate(zip(widths, counts))]
+        maps_per_unit = 5.5 if bottleneck else 7.0
+        floats = 3 * 64 * area(2) + 64 * area(4)  # stem convolution, norm, ReLU; pooling
+    for stage_width, units, scale in stages:
+        floats += int((units * maps_per_unit + 2) * stage_width * area(scale))
+    return batch * (channels * height * width + floats) * _FLOAT_BYTES
+
+
+@_rule("image_shape", "allow_large_images")
+def _image_side_within_limit(hp: HyperParameters, data: DataFacts | None, found: _Findings) -> None:
+    channels, height, width = hp.shape
+    if max(height, width) > MAX_IMAGE_SIDE and not hp.allow_large_images:
+        found.error(
+            "image_shape",
+            f"{height}x{width} has a side above {MAX_IMAGE_SIDE:,} pixels (one image is "
+            f"{_bytes(channels * height * width * _FLOAT_BYTES)} as network input, its "
+            "activations many times more); use a smaller shape, or set "
+            "allow_large_images=true to insist",
+        )
+
+
+@_rule("resize", "allow_large_images")
+def _resize_within_limit(hp: HyperParameters, data: DataFacts | None, found: _Findings) -> None:
+    if hp.resize is not None and hp.resize > MAX_IMAGE_SIDE and not hp.allow_large_images:
+        found.error(
+            "resize",
+            f"{hp.resize:,} is above {MAX_IMAGE_SIDE:,} pixels (every image would be stored "
+            "and decoded at that size); use a smaller value, or set allow_large_images=true "
+            "to insist",
+        )
+
+
+@_rule("mini_batch_size", "image_shape", "num_layers")
+def _batch_fits_memory(hp: HyperParameters, data: DataFacts | None, found: _Findings) -> None:
+    need = batch_memory(hp.num_layers, hp.shape, hp.mini_batch_size)
+    if need <= BATCH_MEMORY_LIMIT:
+        return
+    _, height, width = hp.shape
+    per_image = batch_memory(hp.num_layers, hp.shape, 1)
+    fits = BATCH_MEMORY_LIMIT // per_image
+    advice = (
+        f"use at most {fits:,}, or smaller images"
+        if fits
+        else f"even one image needs {_bytes(per_image)}: use a smaller image_shape"
+    )
+    found.error(
+        "mini_batch_size",
+        f"{hp.mini_batch_size:,} images of {height}x{width} need about {_bytes(need)} for "
+        f"one training batch's input and activations in a ResNet-{hp.num_layers}, more than "
+        f"the {_bytes(BATCH_MEMORY_LIMIT)} allowed; {advice}",
+    )
 
 
 @_rule("resize", "image_shape")

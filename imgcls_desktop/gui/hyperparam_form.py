@@ -1,9 +1,10 @@
 """The hyperparameter form, generated from ``core.hyperparams.FIELDS``.
 
 One page per group; each field shows SageMaker's meaning as its tooltip, and an invalid
-value is marked in place with the reason. Rules between fields (and against the data) are
-listed under the form. ``validity_changed(bool)`` lets the tab enable Start only when all
-is well.
+value (one above its bound too) is marked in place with the reason. Our own fields, which
+are not SageMaker's (``allow_large_images``), are labelled "(ours)". Rules between fields
+(and against the data) are listed under the form. ``validity_changed(bool)`` lets the tab
+enable Start only when all is well.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class _Field:
         self.error.setStyleSheet(_ERROR_STYLE)
         self.error.setWordWrap(True)
         self.error.hide()
-        tip = f"<b>{spec.name}</b><br>{spec.help}<br><i>Allowed: {spec.allowed}</i>"
+        tip = f"<b>{self.label}</b><br>{spec.help}<br><i>Allowed: {spec.allowed}</i>"
         if spec.kind == "bool":
             self.editor: QWidget = QCheckBox()
             self.editor.toggled.connect(on_change)
@@ -61,6 +62,11 @@ class _Field:
             self.editor.textChanged.connect(on_change)
         self.editor.setObjectName(spec.name)
         self.editor.setToolTip(tip)
+
+    @property
+    def label(self) -> str:
+        """The field's name, marked when it is ours rather than SageMaker's."""
+        return f"{self.spec.name} (ours)" if self.spec.ours else self.spec.name
 
     def _placeholder(self) -> str:
         if self.spec.name in ("num_classes", "num_training_samples"):
@@ -117,7 +123,7 @@ class HyperparameterForm(QWidget):
             for spec in (spec for spec in FIELDS if spec.group == group):
                 field = _Field(spec, self._on_change)
                 self._fields[spec.name] = field
-                label = QLabel(spec.name)
+                label = QLabel(field.label)
                 label.setToolTip(field.editor.toolTip())
                 form.addRow(label, field.editor)
                 form.addRow("", field.error)

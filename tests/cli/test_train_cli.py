@@ -153,3 +153,54 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(shapes: Path, tmp_path: Pat
     assert "Run stopped" in out and f"imgcls train --resume {run}" in out
     assert "Traceback" not in err
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        (
+            "epochs=1e300",
+            "epochs: 1e+300 is too large; allowed: a whole number >= 1 and <= 100,000",
+        ),
+        ("num_classes=100000000", "(819.2 GB as float32"),
+        ("image_shape=3,40000,40000", 'image_shape: "3,40000,40000" has a height or width above'),
+        ("image_shape=3,4000,4000", "set allow_large_images=true to insist"),
+        ("mini_batch_size=100000", "for one training batch's input and activations"),
+    ],
+)
+def test_unbounded_hyperparameters_are_refused_in_one_line(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], setting: str, reason: str
+) -> None:
+    """Issue 9, bug 10: refused with the reason before a run folder or a record exists."""
+    run = tmp_path / "run"
+    code = main(["train", "--train", str(shapes), "--output", str(run), *TINY, "--set", setting])
+    err = capsys.readouterr().err
+    assert code == 1 and reason in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 2
+    assert not run.exists()
+
+
+def test_large_images_are_allowed_when_the_user_insists(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    arguments = ["train", "--train", str(shapes), "--output", str(run), *TINY]
+    large = ["--set", "image_shape=3,4000,4000"]
+    assert main([*arguments, *large, "--allow-large-images"]) == 1
+    err = capsys.readouterr().err
+    assert "allow_large_images" not in err  # insisted: only the memory the batch needs stops it
+    assert "16 images of 4000x4000 need about" in err and "use at most" in err
+    assert not run.exists()
+
+
+def test_the_insisting_flag_is_saved_as_ours_and_kept_on_resume(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    arguments = ["train", "--train", str(shapes), "--output", str(run), "--set", "epochs=1"]
+    assert main([*arguments, *TINY, "--allow-large-images"]) == 0
+    saved = json.loads((run / "hyperparameters.json").read_text())
+    assert saved["allow_large_images"] == "true" and saved["epochs"] == "1"
+    assert main(["train", "--resume", str(run), "--set", "epochs=2"]) == 0
+    assert json.loads((run / "hyperparameters.json").read_text())["allow_large_images"] == "true"
+    assert "Epoch[2]" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from imgcls_desktop.core.hyperparams import (
     HyperParameters,
     Problem,
     apply_overrides,
+    batch_memory,
     load_hyperparameters,
     save_hyperparameters,
     validate_field,
@@ -59,6 +60,7 @@ SAGEMAKER_DEFAULTS = {
     "early_stopping_tolerance": 0.0,
     "kv_store": None,
 }
+OUR_DEFAULTS = {"allow_large_images": False}  # ours, not SageMaker's (DESIGN.md §4)
 
 # Small, valid and far from every default.
 CUSTOM = HyperParameters(
@@ -103,8 +105,8 @@ def problems_of(error: pytest.ExceptionInfo[HyperparameterError]) -> dict[str, s
 
 def test_defaults_are_sagemakers_with_their_types() -> None:
     hp = HyperParameters()
-    assert dataclasses.asdict(hp) == SAGEMAKER_DEFAULTS
-    for name, value in SAGEMAKER_DEFAULTS.items():
+    assert dataclasses.asdict(hp) == {**SAGEMAKER_DEFAULTS, **OUR_DEFAULTS}
+    for name, value in {**SAGEMAKER_DEFAULTS, **OUR_DEFAULTS}.items():
         assert type(getattr(hp, name)) is type(value), name
     assert hp.validate() == []
 
@@ -228,9 +230,22 @@ def test_properties() -> None:
         ("image_shape", "3,224", "2 number(s), not 3"),
         ("image_shape", "2,32,32", "2 channels"),
         ("image_shape", "3,0,32", "height or width below 1"),
+        ("image_shape", "3,40000,40000", "height or width above 16,384"),
         ("image_shape", "3xx224", "not a list of whole numbers"),
         ("image_shape", True, "not a list of whole numbers"),
         ("epochs", "0", "too small"),
+        ("epochs", "1e300", "1e+300 is too large"),
+        ("epochs", 100_001, "100001 is too large"),
+        ("num_classes", "100000000", "819.2 GB as float32"),
+        ("num_training_samples", "1e10", "too large"),
+        ("mini_batch_size", "1e300", "too large"),
+        ("resize", "16385", "too large"),
+        ("top_k", "100001", "too large"),
+        ("checkpoint_frequency", "100001", "too large"),
+        ("early_stopping_min_epochs", "1e6", "too large"),
+        ("early_stopping_patience", "100001", "too large"),
+        ("lr_scheduler_step", "10,1000000", "epoch above 100,000"),
+        ("lr_scheduler_step", ",".join(map(str, range(1, 1002))), "1,001 steps"),
         ("epochs", "ten", "not a number"),
         ("epochs", True, "not a number"),
         ("learning_rate", "0", "too small"),
@@ -297,6 +312,10 @@ def test_bad_value_names_parameter_reason_and_what_is_allowed(
         ("early_stopping", "0"),
         ("multi_label", "false"),
         ("mini_batch_size", "1"),
+        ("epochs", "100000"),
+        ("num_classes", "100000"),
+        ("image_shape", "3,2048,2048"),
+        ("resize", "2049"),
     ],
 )
 def test_boundary_values_are_accepted(name: str, raw: str) -> None:
@@ -304,9 +323,62 @@ def test_boundary_values_are_accepted(name: str, raw: str) -> None:
     HyperParameters.from_mapping({name: raw})
 
 
+def test_one_line_reasons_for_huge_values() -> None:
+    """Issue 9, bug 10: SageMaker's string form of absurd values is refused in one line."""
+    with pytest.raises(HyperparameterError) as error:
+        HyperParameters.from_mapping({"epochs": "1e300", "num_classes": "100000000"})
+    problems = problems_of(error)
+    assert problems["epochs"].startswith("1e+300 is too large")
+    assert problems["num_classes"].startswith(
+        "100000000 is too large: the final layer for 100,000,000 classes holds up to "
+        "204,800,000,000 weights (819.2 GB as float32"
+    )
+    assert all("\n" not in message and len(message) < 400 for message in problems.values())
+
+
+def test_image_sides_above_2048_need_insisting() -> None:
+    with pytest.raises(HyperparameterError) as error:
+        HyperParameters(image_shape="3,2049,64", mini_batch_size=1, resize=3000).validate()
+    problems = problems_of(error)
+    assert "set allow_large_images=true to insist" in problems["image_shape"]
+    assert "set allow_large_images=true to insist" in problems["resize"]
+    insisted = HyperParameters(
+        image_shape="3,2049,64", mini_batch_size=1, resize=3000, allow_large_images=True
+    )
+    assert insisted.validate() == []
+
+
+def test_our_field_is_kept_out_of_sagemakers_form_but_saved(tmp_path: Path) -> None:
+    hp = HyperParameters(allow_large_images=True)
+    assert "allow_large_images" not in hp.to_sagemaker()
+    assert hp.to_strings() == {**hp.to_sagemaker(), "allow_large_images": "true"}
+    assert "allow_large_images" not in HyperParameters().to_strings()
+    save_hyperparameters(tmp_path / "hp.json", hp)
+    assert load_hyperparameters(tmp_path / "hp.json") == hp
+
+
+def test_the_batch_must_fit_in_memory() -> None:
+    # ResNet-50 at 224 px: about 145 MB an image (MXNet measured 97 MB here).
+    assert 140e6 < batch_memory(50, (3, 224, 224), 1) < 150e6
+    assert batch_memory(50, (3, 224, 224), 10) == 10 * batch_memory(50, (3, 224, 224), 1)
+    assert HyperParameters(num_layers=50, mini_batch_size=440).validate() == []
+    with pytest.raises(HyperparameterError) as error:
+        HyperParameters(num_layers=50, mini_batch_size=450).validate()
+    assert problems_of(error)["mini_batch_size"] == (
+        "450 images of 224x224 need about 65.0 GB for one training batch's input and "
+        "activations in a ResNet-50, more than the 64.0 GB allowed; use at most 442, or "
+        "smaller images"
+    )
+    huge = HyperParameters(image_shape="3,16384,16384", mini_batch_size=1, allow_large_images=True)
+    with pytest.raises(HyperparameterError, match=r"even one image needs .* TB: use a smaller"):
+        huge.validate()
+
+
 def test_validate_field_for_the_form() -> None:
     assert validate_field("epochs", "") is None
-    assert validate_field("epochs", "0") == "0 is too small; allowed: a whole number >= 1"
+    assert validate_field("epochs", "0") == (
+        "0 is too small; allowed: a whole number >= 1 and <= 100,000"
+    )
     with pytest.raises(KeyError):
         validate_field("epoch", "3")
 
@@ -587,7 +659,8 @@ def test_bad_overrides_are_all_reported() -> None:
 def test_fields_cover_every_attribute_exactly_once() -> None:
     attributes = [item.name for item in dataclasses.fields(HyperParameters)]
     assert sorted(NAMES) == sorted(attributes)
-    assert len(NAMES) == len(set(NAMES)) == 29
+    assert len(NAMES) == len(set(NAMES)) == 30
+    assert [spec.name for spec in FIELDS if spec.ours] == list(OUR_DEFAULTS)
 
 
 def test_fields_describe_the_dataclass() -> None:

@@ -18,18 +18,26 @@ from training_fixtures import (
     write_multi_label_set,
 )
 
+from imgcls_desktop.core.dataset.export import export_recordio
 from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.devices import DeviceError, gpu_count, parse_devices
+from imgcls_desktop.core.evaluation import evaluate_dataset
 from imgcls_desktop.core.hyperparams import HyperparameterError
+from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.jobs import Cancelled
+from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.data import (
     TrainingData,
     inference_preprocessing,
     prepare_data,
+    single_split,
     train_iter,
     val_iter,
 )
+from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.run import read_metrics, read_run
 
 
 @pytest.fixture
@@ -184,6 +192,39 @@ def test_validation_classes_are_matched_by_name(colour_folder: Path, tmp_path: P
         prepare_data(colour_folder, validation, tmp_path / "run2", quick_hp())
 
 
+def _validation_records(tmp_path: Path, classes: list[str]) -> Path:
+    """Fresh colour images of ``classes`` only, packed on their own: their ids count from 0."""
+    images = write_colour_set(tmp_path / "validation-images", per_class=6, seed=7)
+    for name in set(CLASS_NAMES) - set(classes):
+        shutil.rmtree(images / name)
+    dataset = load_dataset(images)
+    out = tmp_path / "validation-records"
+    export_recordio(dataset, out, assignment=single_split(range(len(dataset.samples)), "val"))
+    return out / "dataset-val.rec"
+
+
+def test_a_validation_rec_with_other_class_ids_is_scored_as_evaluate_scores_it(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    """Issue 9, bug 3: dog and owl are 0 and 1 in the validation .rec, 1 and 2 in training;
+    the run's validation accuracy must be what ``imgcls evaluate`` reports on those files."""
+    val_rec = _validation_records(tmp_path, ["dog", "owl"])
+    run = tmp_path / "run"
+    train(TrainingJob(quick_hp(epochs=1), colour_folder, run, validation=val_rec, devices="cpu"))
+    report = evaluate_dataset(Predictor(open_model(run), device="cpu"), load_dataset(val_rec))
+    assert read_metrics(run)[0]["val_accuracy"] == pytest.approx(report.accuracy)
+    assert read_run(run).data["val_rec"] == "data/validation/dataset-val.rec"  # repacked
+
+
+def test_a_validation_rec_with_the_training_ids_is_read_where_it_is(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    val_rec = _validation_records(tmp_path, ["cat", "dog"])  # 0 and 1 in both
+    data = prepare_data(colour_folder, val_rec, tmp_path / "run", quick_hp())
+    assert data.val_rec == val_rec and not (tmp_path / "run" / "data" / "validation").exists()
+    assert data.class_names == tuple(CLASS_NAMES)
+
+
 def test_too_few_images_to_split(tmp_path: Path) -> None:
     root = write_colour_set(tmp_path / "images", per_class=1)
     with pytest.raises(DatasetError, match="give a validation data set"):
@@ -246,6 +287,24 @@ def test_multi_label_records_have_label_vectors(tmp_path: Path) -> None:
     assert labels.shape == (8, 3) and set(np.unique(labels)) <= {0.0, 1.0}
     reds = batch.data[0].asnumpy()[:, 0].mean(axis=(1, 2))
     assert np.all((reds > 128) == (labels[:, 0] == 1))
+
+
+def test_multi_label_validation_classes_are_matched_by_name(tmp_path: Path) -> None:
+    lst = write_multi_label_set(tmp_path / "ml", per_combination=2)
+    validation = tmp_path / "ml-reordered"
+    shutil.copytree(tmp_path / "ml", validation)
+    (validation / "classes.json").write_text('["blue", "green", "red"]\n', encoding="utf-8")
+    lines = []  # the same images, their columns reordered as the new class names say
+    for line in (validation / "colours.lst").read_text(encoding="utf-8").splitlines():
+        index, red, green, blue, path = line.split("\t")
+        lines.append("\t".join([index, blue, green, red, path]) + "\n")
+    (validation / "colours.lst").write_text("".join(lines), encoding="utf-8")
+    hp = quick_hp(multi_label=1, mini_batch_size=7)
+    data = prepare_data(lst, validation / "colours.lst", tmp_path / "run", hp)
+    batch = next(iter(val_iter(data, hp, 7)))
+    labels = batch.label[0].asnumpy()
+    reds = batch.data[0].asnumpy()[:, 0].mean(axis=(1, 2))
+    assert labels.shape == (7, 3) and np.all((reds > 128) == (labels[:, 0] == 1))
 
 
 def test_inference_preprocessing_is_what_validation_does(tmp_path: Path) -> None:

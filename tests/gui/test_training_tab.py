@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
@@ -58,6 +58,38 @@ def test_invalid_value_is_marked_and_start_disabled(qtbot: QtBot, window: MainWi
     error = tab.form._fields["learning_rate"].error
     assert not error.isHidden() and "too large" in error.text()
     tab.form.editor("learning_rate").setText("0.01")
+    assert tab.start_button.isEnabled()
+
+
+def test_values_beyond_their_bounds_are_marked_with_the_reason(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    """Issue 9, bug 10: the form refuses what the command line refuses, with the reason."""
+    tab, form = window.training_tab, window.training_tab.form
+    form.set_hyperparameters(HyperParameters.from_mapping(TINY))
+    assert tab.start_button.isEnabled()
+    form.editor("epochs").setText("1e300")
+    assert not tab.start_button.isEnabled()
+    assert "1e+300 is too large" in form._fields["epochs"].error.text()
+    form.editor("epochs").setText("2")
+    form.editor("num_classes").setText("100000000")
+    assert "819.2 GB as float32" in form._fields["num_classes"].error.text()
+    assert not tab.start_button.isEnabled()
+    form.editor("num_classes").setText("")
+    form.editor("mini_batch_size").setText("1")
+    form.editor("image_shape").setText("3,2100,2100")
+    image_shape = form._fields["image_shape"].error
+    assert not image_shape.isHidden() and "allow_large_images=true" in image_shape.text()
+    assert not tab.start_button.isEnabled()
+    insist = form.editor("allow_large_images")
+    insist.setChecked(True)  # the user insists: one such image fits in memory
+    assert image_shape.isHidden() and tab.start_button.isEnabled()
+    form.editor("mini_batch_size").setText("16")
+    assert "use at most" in form._fields["mini_batch_size"].error.text()
+    assert not tab.start_button.isEnabled()
+    labels = [label.text() for label in form.findChildren(QLabel)]
+    assert "allow_large_images (ours)" in labels and "epochs" in labels
+    form.set_hyperparameters(HyperParameters.from_mapping(TINY))
     assert tab.start_button.isEnabled()
 
 

@@ -1,10 +1,13 @@
 """Training data: from what the user gives to the RecordIO files ``ImageRecordIter`` reads.
 
 A ``.rec`` with its ``.idx`` is used as it is. A folder, ``.lst`` or manifest (or a ``.rec``
-that must be split, has no ``.idx`` or holds unreadable records) is health-scanned and
-packed into ``<run>/data/`` with the dataset pipeline; unreadable images are left out and
-reported. Without a validation source, 20% of each class of the training source is set
-aside for validation (stratified, seeded) and the split is recorded.
+that must be split, has no ``.idx``, holds unreadable records, or is a validation ``.rec``
+whose class ids are not the training data's) is health-scanned and packed into
+``<run>/data/`` with the dataset pipeline. Validation classes are matched to the training
+classes by name and packed with the training ids (a class training lacks is refused).
+Unreadable images are left out and reported. Without a validation source, 20% of each
+class of the training source is set aside for validation (stratified, seeded) and the split
+is recorded.
 
 **Image size.** Every image reaches the network with the same shorter side ``S``, from which
 the iterators crop ``H x W`` (random crop when training with augmentation, centre crop for
@@ -155,10 +158,15 @@ _TUPLE_FIELDS = ("class_names", "min_image_size", "train_class_counts", "warning
 
 @dataclass
 class ScannedSource:
-    """One data source, scanned: its data set, what the scan found and its usable images."""
+    """One data source, scanned: its data set, what the scan found and its usable images.
+
+    ``relabelled``: the data set's class ids were changed to the training data's
+    (:func:`_aligned`), so the labels stored in its records are not the ones to train with.
+    """
 
     dataset: Dataset
     report: ScanReport
+    relabelled: bool = False
     usable: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,10 +178,12 @@ class ScannedSource:
 
     @property
     def usable_as_is(self) -> bool:
-        """A ``.rec`` with its ``.idx`` and no unreadable record can be read where it is."""
+        """A ``.rec`` with its ``.idx``, no unreadable record and the training data's class
+        ids in its headers can be read where it is."""
         record = self.dataset.record_file
         return (
-            self.dataset.kind is SourceKind.RECORDIO
+            not self.relabelled
+            and self.dataset.kind is SourceKind.RECORDIO
             and record is not None
             and record.with_suffix(".idx").is_file()
             and not self.dataset.record_offsets
@@ -370,12 +380,15 @@ def plan_data(
     the validation data unknown to the training data, nothing left for validation).
     """
     train_set = load_dataset(Path(train))
-    val_set = None if validation is None else _aligned(load_dataset(Path(validation)), train_set)
+    val_set = None if validation is None else load_dataset(Path(validation))
     bar = _StagedProgress(
         progress, len(train_set.samples) + len(val_set.samples if val_set else [])
     )
     train_source = _scanned(train_set, bar, cancel)
-    val_source = None if val_set is None else _scanned(val_set, bar, cancel)
+    val_source = None
+    if val_set is not None:
+        aligned, relabelled = _aligned(val_set, train_set)
+        val_source = _scanned(aligned, bar, cancel, relabelled=relabelled)
     split = None
     if val_source is None:
         split = split_dataset(
@@ -410,10 +423,12 @@ def packing_options(side: int) -> ExportOptions:
     return ExportOptions(resize=side, pass_through=True)
 
 
-def _scanned(dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None) -> ScannedSource:
+def _scanned(
+    dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None, *, relabelled: bool = False
+) -> ScannedSource:
     report = scan_dataset(dataset, progress=bar.reporter(), cancel=cancel)
     bar.advance(len(dataset.samples))
-    source = ScannedSource(dataset, report)
+    source = ScannedSource(dataset, report, relabelled)
     if not source.usable:
         example = report.bad_files[0] if report.bad_files else None
         detail = f" (e.g. {example.path}: {example.reason})" if example else ""
@@ -421,25 +436,28 @@ def _scanned(dataset: Dataset, bar: _StagedProgress, cancel: CancelFlag | None) 
     return source
 
 
-def _aligned(validation: Dataset, train: Dataset) -> Dataset:
-    """The validation data with the training data's class ids (matched by class name)."""
+def _aligned(validation: Dataset, train: Dataset) -> tuple[Dataset, bool]:
+    """The validation data with the training data's class names and ids (matched by name),
+    and whether any stored label changes: its records' headers then hold other ids (or, for
+    multi-label data, narrower label vectors) than training reads, so it must be packed."""
     if validation.multi_label != train.multi_label:
         kinds = ("multi-label" if d.multi_label else "single-label" for d in (train, validation))
         raise DatasetError("the training data is {} but the validation data is {}".format(*kinds))
     if validation.class_names == train.class_names:
-        return validation
+        return validation, False
     unknown = [name for name in validation.class_names if name not in train.class_names]
-    if validation.multi_label or unknown:
+    if unknown:
         raise DatasetError(
             f"the validation data's classes ({', '.join(validation.class_names)}) are not the "
             f"training data's ({', '.join(train.class_names)}); both need the same class names"
         )
     new_id = [train.class_names.index(name) for name in validation.class_names]
+    relabelled = validation.multi_label or new_id != list(range(len(new_id)))
     samples = [
         Sample(s.path, tuple(sorted(new_id[label] for label in s.labels)), s.record)
         for s in validation.samples
     ]
-    return replace(validation, class_names=list(train.class_names), samples=samples)
+    return replace(validation, class_names=list(train.class_names), samples=samples), relabelled
 
 
 def shorter_side(hp: HyperParameters, sizes: Sequence[tuple[int, int]]) -> int:
