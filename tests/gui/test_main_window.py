@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,6 @@ from tests.conftest import write_image
 from tests.core.inference_fixtures import shared_run
 
 TIMEOUT_MS = 120_000
-STARTUP_LIMIT_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -334,21 +332,20 @@ def test_tab_moves_through_the_controls_in_reading_order(window: MainWindow) -> 
         assert positions == sorted(positions)
 
 
-def test_the_window_is_up_in_under_three_seconds(tmp_path: Path) -> None:
+def test_the_window_is_up_before_mxnet_is_loaded() -> None:
+    """The window shows without waiting for MXNet (loaded in the background afterwards), so
+    start-up costs Qt and the app only; ``benchmarks/startup.py`` measures how long it takes."""
     script = (
-        "import time; started = time.perf_counter()\n"
+        "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication(['imgcls-desktop'])\n"
         "from imgcls_desktop.gui.main_window import MainWindow\n"
-        "window = MainWindow(); window.show(); app.processEvents()\n"
-        "print(time.perf_counter() - started)\n"
+        "window = MainWindow(); window.show()\n"
+        "print(window.isVisible(), 'mxnet' in sys.modules)\n"
+        "app.processEvents()\n"
         "window.close()\n"
     )
-    wall_start = time.perf_counter()
     output = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    wall = time.perf_counter() - wall_start
-    seconds = float(output.stdout.strip().splitlines()[-1])
-    print(f"window shown {seconds:.2f} s after the imports began ({wall:.2f} s with Python)")
-    assert seconds < STARTUP_LIMIT_S
+    assert output.stdout.split()[-2:] == ["True", "False"]
