@@ -242,8 +242,8 @@ def _refuse_to_replace(
             f"cannot write {', '.join(path.name for path in inputs)} in {out}: they are part of "
             "the data set being exported; export into another folder or under another name"
         )
-    existing = existing_export_files(out, name)
-    if existing and not overwrite:
+    existing = [] if overwrite else existing_export_files(out, name)
+    if existing:
         raise ExportError(
             f"{out} already holds {', '.join(path.name for path in existing)}; export into "
             "another folder or under another name, or allow overwriting them"
