@@ -9,7 +9,11 @@ from pathlib import Path
 
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar, print_error
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.export import (
+    ExportOptions,
+    existing_export_files,
+    export_recordio,
+)
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.scan import (
@@ -68,6 +72,11 @@ def register(groups: argparse._SubParsersAction) -> None:
         help="copy original bytes when no resizing or conversion is needed",
     )
     pack.add_argument("--workers", type=int, help="parallel image workers (default: all cores)")
+    pack.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export of the same name in OUTDIR (never the data being read)",
+    )
     pack.set_defaults(handler=run_pack)
 
     add = commands.add_parser(
@@ -156,7 +165,14 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def run_pack(args: argparse.Namespace) -> int:
-    """Scan, split and export RecordIO; exit 1 when nothing usable was written."""
+    """Scan, split and export RecordIO; exit 1 when nothing usable was written, or when an
+    earlier export would be replaced without ``--overwrite``."""
+    existing = [] if args.overwrite else existing_export_files(args.outdir, args.name)
+    if existing:
+        raise CommandError(
+            f"{args.outdir} already holds {', '.join(path.name for path in existing)}: "
+            "add --overwrite to replace them, or choose another folder or --name"
+        )
     options = ExportOptions(
         resize=args.resize,
         quality=args.quality,
@@ -181,6 +197,7 @@ def run_pack(args: argparse.Namespace) -> int:
         assignment=assignment,
         options=options,
         progress=ProgressBar("Packing"),
+        overwrite=args.overwrite,
     )
     for skipped in result.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)

@@ -1,4 +1,10 @@
-"""The Dataset tab: open a data set, see what the scan found, split and export RecordIO."""
+"""The Dataset tab: open a data set, see what the scan found, split and export RecordIO.
+
+The output folder follows the opened data set (``<name>-recordio`` beside it), and an export
+that would replace an earlier one asks first. The sample data set lives in its own folder
+of the app's data folder and is exported beside it; asked for again, its earlier export is
+used as it is.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -19,7 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgcls_desktop.core.dataset.export import ExportResult, export_recordio
+from imgcls_desktop.core.dataset.export import (
+    ExportResult,
+    existing_export_files,
+    export_recordio,
+)
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
@@ -78,9 +89,14 @@ def open_and_scan(path: str, progress: ProgressFn, cancel: CancelFlag) -> Opened
 
 
 def split_and_export(
-    opened: OpenedDataset, settings: ExportSettings, progress: ProgressFn, cancel: CancelFlag
+    opened: OpenedDataset,
+    settings: ExportSettings,
+    overwrite: bool,
+    progress: ProgressFn,
+    cancel: CancelFlag,
 ) -> ExportOutcome:
-    """Split the usable images and export them to RecordIO (runs in a worker)."""
+    """Split the usable images and export them to RecordIO (runs in a worker); ``overwrite``
+    allows replacing an earlier export."""
     assignment = split_dataset(
         opened.dataset,
         val_ratio=settings.val_ratio,
@@ -96,6 +112,7 @@ def split_and_export(
         options=settings.options,
         progress=progress,
         cancel=cancel,
+        overwrite=overwrite,
     )
     splits = [assignment.split_of(i) or "" for i in range(len(opened.dataset.samples))]
     return ExportOutcome(result, cross_split_duplicates(opened.report, splits))
@@ -288,6 +305,8 @@ class DatasetTab(QWidget):
         return self._preparing_sample
 
     def _on_opened(self, opened: OpenedDataset) -> None:
+        if self.opened is None or self.opened.path != opened.path:
+            self.export_panel.out_dir.setText(str(_default_export_dir(opened.path)))
         self.opened = opened
         dataset, report = opened.dataset, opened.report
         kind = {
@@ -305,8 +324,6 @@ class DatasetTab(QWidget):
         self.classes.show_counts(dataset.class_names, report.class_counts)
         self.problems.show_problems(describe_problems(report))
         self.thumbnails.set_dataset(dataset)
-        if not self.export_panel.out_dir.text():
-            self.export_panel.out_dir.setText(str(_default_export_dir(opened.path)))
         self.stack.setCurrentIndex(1)
         self.dataset_opened.emit(opened.path)
         bad = len(report.bad_files)
@@ -315,23 +332,77 @@ class DatasetTab(QWidget):
             + (f", {bad} unusable (see Problems)" if bad else "")
         )
         if self._preparing_sample:
-            self.export(announce=False)
+            self._export_sample()
+
+    def _export_sample(self) -> None:
+        """Export the sample for training, or hand on the export made of it before."""
+        try:
+            settings = self.export_panel.settings()
+        except ValueError:
+            settings = None  # export() says why
+        if settings is not None:
+            train, validation = (
+                settings.out_dir / f"{settings.name}-{split}.rec" for split in ("train", "val")
+            )
+            if train.is_file() and validation.is_file():
+                self.status_message.emit(f"Using the sample's export in {settings.out_dir}")
+                self._hand_on(str(train), str(validation))
+                return
+        self.export(announce=False)
 
     # Export --------------------------------------------------------------------------------
 
     @Slot()
     def export(self, announce: bool = True) -> JobHandle | None:
         """Split and export the open data set with the panel's settings, in a worker; with
-        ``announce``, a summary opens when it is done."""
+        ``announce``, a summary opens when it is done.
+
+        When the output folder holds an earlier export of that name, a question asks whether
+        to replace it; the export starts if the user agrees (and None is returned)."""
         if self.opened is None:
             return None
         try:
             settings = self.export_panel.settings()
         except ValueError as error:
             show_error(self, "Cannot export", str(error))
+            self._forget_sample()
             return None
+        existing = existing_export_files(settings.out_dir, settings.name)
+        if existing:
+            self._ask_to_replace(settings, existing, announce)
+            return None
+        return self._start_export(self.opened, settings, announce, overwrite=False)
+
+    def _ask_to_replace(
+        self, settings: ExportSettings, existing: list[Path], announce: bool
+    ) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Replace the earlier export?",
+            f"{settings.out_dir} already holds an export. Exporting replaces "
+            f"{', '.join(path.name for path in existing)}.\n\nRuns trained on those files "
+            "would no longer match them. Replace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
+        box.setObjectName("confirmReplaceExportDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.button(QMessageBox.StandardButton.Yes).setText("Replace")
+        box.button(QMessageBox.StandardButton.No).setText("Keep Them")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        opened = self.opened
+        box.accepted.connect(lambda: self._start_export(opened, settings, announce, overwrite=True))
+        box.rejected.connect(self._forget_sample)
+        box.rejected.connect(
+            lambda: self.status_message.emit("Export not started; the earlier export is kept")
+        )
+        box.open()
+
+    def _start_export(
+        self, opened: OpenedDataset, settings: ExportSettings, announce: bool, overwrite: bool
+    ) -> JobHandle | None:
         job = self._start(
-            partial(split_and_export, self.opened, settings),
+            partial(split_and_export, opened, settings, overwrite),
             f"Exporting RecordIO to {settings.out_dir}",
         )
         if job is not None:
@@ -367,10 +438,15 @@ class DatasetTab(QWidget):
         if announce:
             show_info(self, "Export finished", message, details)
         rec_files = {path.name: str(path) for path in result.files if path.suffix == ".rec"}
-        train = rec_files.get(f"{result.name}-train.rec")
-        if train:
-            self.dataset_exported.emit(train, rec_files.get(f"{result.name}-val.rec", ""))
         self.status_message.emit(f"Exported {result.written:,} images to {result.out_dir}")
+        self._hand_on(
+            rec_files.get(f"{result.name}-train.rec"), rec_files.get(f"{result.name}-val.rec", "")
+        )
+
+    def _hand_on(self, train: str | None, validation: str) -> None:
+        """Say that training data is ready (and, for the sample, that the sample is)."""
+        if train:
+            self.dataset_exported.emit(train, validation)
         if self._preparing_sample:
             self._preparing_sample = False
             self.sample_ready.emit()
@@ -427,6 +503,7 @@ class DatasetTab(QWidget):
 
 
 def _default_export_dir(source: str) -> Path:
-    """Beside the data set: ``<folder>-recordio`` for a folder, the file's folder otherwise."""
+    """The data set's own export folder beside it: ``<folder>-recordio`` for a folder,
+    ``<file name without suffix>-recordio`` for a file."""
     path = Path(source)
-    return path.with_name(f"{path.name}-recordio") if path.is_dir() else path.parent / "recordio"
+    return path.with_name(f"{path.name if path.is_dir() else path.stem}-recordio")

@@ -278,7 +278,8 @@ class ExportPanel(QGroupBox):
             PathKind.FOLDER,
             caption="Output folder",
             placeholder="Folder for the .lst, .rec and .idx files",
-            tooltip="Where the RecordIO files are written",
+            tooltip="Where the RecordIO files are written; each data set starts with its own "
+            "folder beside it, and replacing an earlier export asks first",
         )
         self.name = QLineEdit("dataset")
         self.name.setToolTip("File names start with it: NAME-train.rec, NAME-val.rec, …")

@@ -190,3 +190,46 @@ def test_add_refuses_an_unusable_class_name(
     assert err.startswith("imgcls: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
     assert not (tmp_path / "data").exists()
+
+
+def _split_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.glob("dataset-*"))}
+
+
+def test_packing_a_rec_into_its_own_folder_keeps_every_split(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["dataset", "pack", str(class_folder), str(out), "--test-ratio", "0.2"]) == 0
+    before = _split_files(out)
+    assert {"dataset-test.rec", "dataset-test.idx", "dataset-test.lst"} <= set(before)
+    capsys.readouterr()
+
+    assert main(["dataset", "pack", str(out / "dataset-test.rec"), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("imgcls: error:") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "--overwrite" in err
+    assert _split_files(out) == before
+
+    # allowed to overwrite the earlier export, it still never deletes the file it reads
+    assert main(["dataset", "pack", str(out / "dataset-test.rec"), str(out), "--overwrite"]) == 0
+    after = _split_files(out)
+    for suffix in (".rec", ".idx", ".lst"):
+        assert after[f"dataset-test{suffix}"] == before[f"dataset-test{suffix}"]
+    assert after["dataset-train.rec"] != before["dataset-train.rec"]
+
+
+def test_packing_over_the_file_being_read_is_refused_even_with_overwrite(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["dataset", "pack", str(class_folder), str(out), "--val-ratio", "0"]) == 0
+    before = _split_files(out)
+    capsys.readouterr()
+
+    source = out / "dataset-train.rec"
+    assert main(["dataset", "pack", str(source), str(out), "--val-ratio", "0", "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "dataset-train.rec" in err and "part of the data set" in err and "Traceback" not in err
+    assert _split_files(out) == before
+    assert not list(out.glob(".*"))

@@ -1,8 +1,10 @@
-"""RecordIO export: round trips through MXNet's readers, im2rec parity, skipping, atomicity."""
+"""RecordIO export: round trips through MXNet's readers, im2rec parity, skipping, atomicity,
+and outputs that never replace inputs or an earlier export unasked."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -17,9 +19,11 @@ from imgcls_desktop.core.dataset.export import (
     ExportError,
     ExportOptions,
     ExportResult,
+    existing_export_files,
     export_recordio,
 )
 from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment, split_dataset
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.runtime import mxnet
@@ -38,10 +42,20 @@ def folder_dataset(root: Path) -> Dataset:
     return Dataset(names, samples, SourceKind.FOLDER, root, root=root)
 
 
-def export(dataset: Dataset, out: Path, assignment: SplitAssignment | None = None, **options):
+def export(
+    dataset: Dataset,
+    out: Path,
+    assignment: SplitAssignment | None = None,
+    overwrite: bool = False,
+    **options,
+):
     assignment = assignment or split_dataset(dataset, val_ratio=1 / 3, seed=0)
     return export_recordio(
-        dataset, out, assignment=assignment, options=ExportOptions(workers=2, **options)
+        dataset,
+        out,
+        assignment=assignment,
+        options=ExportOptions(workers=2, **options),
+        overwrite=overwrite,
     )
 
 
@@ -369,6 +383,7 @@ def test_cancel_leaves_an_earlier_export_untouched_and_nothing_new(class_folder,
                 options=ExportOptions(workers=2),
                 progress=progress,
                 cancel=cancel,
+                overwrite=True,
             )
         cancel.clear()
         assert seen == [0, 1, 2, 3]
@@ -414,7 +429,7 @@ def test_a_new_export_removes_split_files_it_no_longer_writes(class_folder, tmp_
     assert (out / "dataset-test.rec").exists()
     (out / "other-test.rec").write_bytes(b"another export")
 
-    result = export(dataset, out, split_dataset(dataset, val_ratio=0.0))
+    result = export(dataset, out, split_dataset(dataset, val_ratio=0.0), overwrite=True)
 
     assert isinstance(result, ExportResult) and result.counts == {"train": 18}
     assert not any(out.glob("dataset-test.*")) and not any(out.glob("dataset-val.*"))
@@ -444,3 +459,95 @@ def test_bad_name_or_empty_split_is_refused(class_folder, tmp_path):
     empty = split_dataset(dataset, indices=[])
     with pytest.raises(ExportError, match="nothing to export"):
         export_recordio(dataset, tmp_path, assignment=empty)
+
+
+def test_an_earlier_export_is_replaced_only_when_overwriting_is_allowed(class_folder, tmp_path):
+    dataset = folder_dataset(class_folder)
+    out = tmp_path / "out"
+    assert existing_export_files(out) == []
+    export(dataset, out, split_dataset(dataset, val_ratio=0.2, seed=1))
+    before = snapshot(out)
+    assert [path.name for path in existing_export_files(out)] == [
+        "dataset-train.lst",
+        "dataset-train.rec",
+        "dataset-train.idx",
+        "dataset-val.lst",
+        "dataset-val.rec",
+        "dataset-val.idx",
+        "classes.json",
+        "labels.txt",
+        "dataset.json",
+    ]
+    assert existing_export_files(out, "other") == [
+        out / "classes.json",
+        out / "labels.txt",
+        out / "dataset.json",
+    ]
+
+    with pytest.raises(ExportError, match=r"already holds dataset-train\.lst, .*dataset\.json"):
+        export(dataset, out, split_dataset(dataset, val_ratio=0.5, seed=2))
+    assert snapshot(out) == before
+
+    export(dataset, out, split_dataset(dataset, val_ratio=0.5, seed=2), overwrite=True)
+    assert snapshot(out) != before
+    assert json.loads((out / "dataset.json").read_text())["split"]["val_ratio"] == 0.5
+
+
+@pytest.mark.parametrize("source_suffix", [".rec", ".lst"])
+def test_an_export_never_writes_over_the_data_it_reads(class_folder, tmp_path, source_suffix):
+    folder_set = folder_dataset(class_folder)
+    out = tmp_path / "out"
+    export(folder_set, out, split_dataset(folder_set, val_ratio=0.0))
+    reading = load_dataset(out / f"dataset-train{source_suffix}", root=class_folder)
+    before = snapshot(out)
+    (tmp_path / "same-folder").symlink_to(out)
+
+    for target in (out, tmp_path / "same-folder"):
+        with pytest.raises(ExportError, match=r"dataset-train.* part of the data set"):
+            export(reading, target, split_dataset(reading, val_ratio=0.0), overwrite=True)
+    assert snapshot(out) == before
+
+
+def test_the_clean_up_of_an_earlier_export_keeps_the_data_being_read(records, tmp_path):
+    packed = tmp_path / "packed"
+    before = snapshot(packed)
+    everything = tuple(range(len(records.samples)))
+    only_val = SplitAssignment((), everything, (), 1.0, 0.0, 0)
+
+    result = export(records, packed, only_val, overwrite=True)
+
+    assert result.counts == {"val": 18}
+    for name in ("dataset-train.rec", "dataset-train.idx", "dataset-train.lst"):
+        assert (packed / name).read_bytes() == before[name]
+    assert (packed / "dataset-val.rec").is_file()
+
+
+def test_temporary_files_of_a_killed_export_go_at_the_next_export(class_folder, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    leftovers = [".dataset-train.rec.0a1b2c3d.partial", ".classes.json.deadbeef.partial"]
+    others = [".notes.partial", "photo.0a1b2c3d.partial", ".x.0a1b2c3d.tmp", "keep.txt"]
+    for name in leftovers + others:
+        (out / name).write_bytes(b"left over")
+
+    export(folder_dataset(class_folder), out)
+
+    names = {p.name for p in out.iterdir()}
+    assert names.isdisjoint(leftovers) and set(others) <= names
+
+
+def test_every_written_file_and_the_folder_are_flushed_to_disk(class_folder, tmp_path, monkeypatch):
+    synced: set[tuple[int, int]] = set()
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        status = os.fstat(descriptor)
+        synced.add((status.st_dev, status.st_ino))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    result = export(folder_dataset(class_folder), tmp_path / "new" / "out")
+
+    for path in (*result.files, tmp_path / "new" / "out", tmp_path / "new"):
+        status = path.stat()
+        assert (status.st_dev, status.st_ino) in synced, path

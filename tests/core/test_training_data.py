@@ -317,3 +317,13 @@ def test_inference_preprocessing_is_what_validation_does(tmp_path: Path) -> None
     assert preprocessing["crop"] == "center"
     assert preprocessing["value_range"] == [0, 255] and preprocessing["layout"] == "NCHW"
     json.dumps(preprocessing)
+
+
+def test_a_start_interrupted_after_packing_packs_its_data_folder_again(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    validation = tmp_path / "validation"
+    shutil.copytree(colour_folder / "owl", validation / "owl")
+    first = prepare_data(colour_folder, validation, tmp_path / "run", quick_hp())
+    again = prepare_data(colour_folder, validation, tmp_path / "run", quick_hp())
+    assert again == first

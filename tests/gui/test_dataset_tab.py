@@ -24,9 +24,9 @@ def _open(qtbot: QtBot, tab: DatasetTab, path: Path) -> None:
 
 
 def _dialog(tab: DatasetTab, name: str) -> QMessageBox:
-    dialog = tab.findChild(QMessageBox, name)
-    assert dialog is not None and dialog.isVisible(), f"no {name} shown"
-    return dialog
+    shown = [dialog for dialog in tab.findChildren(QMessageBox, name) if dialog.isVisible()]
+    assert len(shown) == 1, f"no {name} shown"
+    return shown[0]
 
 
 def test_opening_a_folder_fills_classes_problems_and_thumbnails(
@@ -178,3 +178,80 @@ def test_png_export_uses_the_compression_range(
     job = tab.export()
     qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
     assert tab.last_export is not None and tab.last_export.result.written == 18
+
+
+def _export_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def _export(qtbot: QtBot, tab: DatasetTab) -> None:
+    job = tab.export()
+    assert job is not None
+    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+
+
+def test_the_output_folder_follows_the_opened_data_set(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    assert tab.export_panel.out_dir.text() == str(tmp_path / "images-recordio")
+    tab.export_panel.out_dir.setText(str(tmp_path / "mine"))
+    tab.rescan()
+    qtbot.waitUntil(lambda: tab.export_panel.export_button.isEnabled(), timeout=JOB_TIMEOUT_MS)
+    assert tab.export_panel.out_dir.text() == str(tmp_path / "mine")  # the same data set
+
+    _export(qtbot, tab)
+    other = tmp_path / "other"
+    write_image(other / "a" / "1.jpg", (0, 0, 0))
+    write_image(other / "b" / "1.jpg", (255, 255, 255))
+    _open(qtbot, tab, other)
+    assert tab.export_panel.out_dir.text() == str(tmp_path / "other-recordio")
+    _open(qtbot, tab, tmp_path / "mine" / "dataset-train.rec")
+    assert tab.export_panel.out_dir.text() == str(tmp_path / "mine" / "dataset-train-recordio")
+
+
+def test_export_asks_before_replacing_an_earlier_export(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    out = tmp_path / "images-recordio"
+    _export(qtbot, tab)
+    _dialog(tab, "infoDialog").close()
+    first = _export_files(out)
+
+    tab.export_panel.val_percent.setValue(50)
+    assert tab.export() is None
+    question = _dialog(tab, "confirmReplaceExportDialog")
+    assert str(out) in question.text() and "dataset-train.rec" in question.text()
+    question.button(QMessageBox.StandardButton.No).click()  # Keep Them
+    assert _export_files(out) == first
+    assert tab.export_panel.export_button.isEnabled()
+
+    first_outcome = tab.last_export
+    assert tab.export() is None
+    _dialog(tab, "confirmReplaceExportDialog").button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: tab.last_export is not first_outcome, timeout=JOB_TIMEOUT_MS)
+    assert tab.last_export.result.counts == {"train": 9, "val": 9}
+    assert _export_files(out)["dataset-train.rec"] != first["dataset-train.rec"]
+
+
+def test_an_export_into_the_files_it_reads_is_refused_with_the_reason(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
+) -> None:
+    tab = window.dataset_tab
+    _open(qtbot, tab, class_folder)
+    _export(qtbot, tab)
+    packed = tmp_path / "images-recordio"
+    before = _export_files(packed)
+    _open(qtbot, tab, packed / "dataset-train.rec")
+    tab.export_panel.out_dir.setText(str(packed))
+
+    tab.export()
+    _dialog(tab, "confirmReplaceExportDialog").button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(
+        lambda: bool(tab.findChildren(QMessageBox, "errorDialog")), timeout=JOB_TIMEOUT_MS
+    )
+    assert "part of the data set being exported" in _dialog(tab, "errorDialog").text()
+    assert _export_files(packed) == before

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
@@ -135,6 +136,34 @@ def test_the_last_data_set_training_data_and_model_reopen_at_start(
     assert (hp.num_layers, hp.image_shape, hp.epochs) == (20, "3,32,32", 6)
     assert window.inference_tab.model_path.text() == str(run_dir)
     assert "Welcome back" in window.banner.message.text()
+    window.close()
+
+
+def test_after_a_restart_the_sample_is_exported_into_its_own_folder(
+    qtbot: QtBot, class_folder: Path
+) -> None:
+    project = Project()
+    project.remember(ItemKind.DATASET, class_folder)
+    save_project(project)
+    window = MainWindow(reopen_last_session=True)
+    qtbot.addWidget(window)
+    window.show()
+    dataset = window.dataset_tab
+    qtbot.waitUntil(lambda: dataset.opened is not None, timeout=TIMEOUT_MS)
+    _wait(qtbot, dataset.export())
+    mine = class_folder.with_name(f"{class_folder.name}-recordio")
+    exported = {path.name: path.read_bytes() for path in mine.iterdir()}
+    assert "dataset-train.rec" in exported
+
+    for _ in range(2):  # the second time, the sample's own export is used again
+        with qtbot.waitSignal(dataset.sample_ready, timeout=TIMEOUT_MS):
+            dataset.generate_sample()
+        asked = dataset.findChildren(QMessageBox, "confirmReplaceExportDialog")
+        assert not [box for box in asked if box.isVisible()]
+    assert {path.name: path.read_bytes() for path in mine.iterdir()} == exported
+    sample_export = data_dir() / "sample-shapes-recordio"
+    assert Path(dataset.opened.path) == data_dir() / "sample-shapes"
+    assert window.training_tab.train_path.text() == str(sample_export / "dataset-train.rec")
     window.close()
 
 

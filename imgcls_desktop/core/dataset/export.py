@@ -12,10 +12,16 @@ Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized a
 on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
 thread, with a bounded number of images in flight so memory stays flat on large data sets.
 
-Every file is written under a hidden temporary name in the output folder and renamed into
-place only when all of them are complete. A cancelled or failed export removes its
+Every file is written under a hidden temporary name in the output folder
+(``.<file>.<token>.partial``), fsynced, and renamed into place only when all of them are
+complete; the folder is fsynced after the renames. A cancelled or failed export removes its
 temporary files and leaves files from an earlier export untouched; a successful one also
 removes an earlier export's split files of the same name that it did not write again.
+Temporary files a killed export left in the folder are removed by the next export into it.
+
+Outputs never replace inputs: an export refuses to write a file the data set is read from
+(its ``.rec``, ``.idx``, ``.lst``, manifest or images), and its clean-up never removes one.
+Replacing an earlier export's files (:func:`existing_export_files`) needs ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import collections
 import contextlib
 import json
 import os
+import re
 import secrets
+import stat
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +44,7 @@ from typing import IO
 import cv2
 import numpy as np
 
+from imgcls_desktop.core.atomic import _sync_folder
 from imgcls_desktop.core.dataset.images import (
     ImageError,
     ImageInfo,
@@ -59,6 +68,9 @@ _IN_FLIGHT_PER_WORKER = 4
 _BAD_IMAGE_ERRORS = (ImageError, OSError, cv2.error)
 _LST_SEPARATORS = frozenset("\t\n\r")
 _IR_FORMAT = "IfQQ"  # mx.recordio.IRHeader: flag, label, id, id2
+_SPLIT_SUFFIXES = (".lst", ".rec", ".idx")
+_METADATA_FILES = ("classes.json", "labels.txt", "dataset.json")
+_PARTIAL_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.partial")
 
 
 class ExportError(Exception):
@@ -70,6 +82,16 @@ class ExportError(Exception):
     def __init__(self, message: str, skipped: tuple[SkippedImage, ...] = ()) -> None:
         super().__init__(message)
         self.skipped = skipped
+
+
+def existing_export_files(out_dir: str | os.PathLike[str], name: str = "dataset") -> list[Path]:
+    """The files in ``out_dir`` that an export named ``name`` would replace or remove.
+
+    These are ``NAME-<split>.lst/.rec/.idx`` of every split and the folder's
+    ``classes.json``, ``labels.txt`` and ``dataset.json``; writing over any of them needs
+    ``export_recordio(..., overwrite=True)``.
+    """
+    return [path for path in _export_files(Path(out_dir), name, SPLIT_NAMES) if path.is_file()]
 
 
 @dataclass(frozen=True)
@@ -147,12 +169,15 @@ def export_recordio(
     options: ExportOptions | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFlag | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write the splits of ``assignment`` as RecordIO files into ``out_dir``, atomically.
 
     Unreadable images are skipped and listed in the result. Raises :class:`Cancelled` when
     ``cancel`` is set and :class:`ExportError` when nothing could be written; either way no
-    new file is left in ``out_dir``.
+    new file is left in ``out_dir``. Refuses (ExportError, before writing anything) to write
+    a file ``dataset`` is read from, and, unless ``overwrite``, to replace any of
+    :func:`existing_export_files`.
     """
     options = options or ExportOptions()
     _check_name(name)
@@ -163,10 +188,13 @@ def export_recordio(
         raise ValueError("the split assignment does not belong to this data set")
     started = time.perf_counter()
     out = Path(out_dir)
+    splits = [split for split in SPLIT_NAMES if assignment.indices(split)]
+    _refuse_to_replace(dataset, out, name, splits, overwrite)
     created_out = not out.exists()
     staging = _Staging(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        _remove_leftover_partials(out)
         writers, skipped = _write_records(dataset, jobs, name, staging, options, progress, cancel)
         if not writers:
             raise ExportError("no image could be exported: every image was skipped", tuple(skipped))
@@ -183,12 +211,79 @@ def export_recordio(
         if isinstance(error, mxnet().base.MXNetError):
             raise ExportError(f"cannot write to {out}: {str(error).splitlines()[0]}") from error
         raise
-    for split in set(SPLIT_NAMES) - set(counts):
-        for suffix in (".lst", ".rec", ".idx"):
-            (out / f"{name}-{split}{suffix}").unlink(missing_ok=True)
+    unwritten = [split for split in SPLIT_NAMES if split not in counts]
+    stale = _export_files(out, name, unwritten, metadata=False)
+    for path in set(stale) - set(_inputs_among(dataset, stale)):
+        path.unlink(missing_ok=True)
+    _sync_folder(out)
+    if created_out:
+        _sync_folder(out.parent)
     return ExportResult(
         out, name, files, counts, tuple(skipped), seconds=time.perf_counter() - started
     )
+
+
+def _export_files(
+    out: Path, name: str, splits: Sequence[str], *, metadata: bool = True
+) -> list[Path]:
+    """The paths of ``splits``' files (and of the folder's metadata files) of an export."""
+    names = [f"{name}-{split}{suffix}" for split in splits for suffix in _SPLIT_SUFFIXES]
+    return [out / file_name for file_name in names + list(_METADATA_FILES if metadata else ())]
+
+
+def _refuse_to_replace(
+    dataset: Dataset, out: Path, name: str, splits: Sequence[str], overwrite: bool
+) -> None:
+    """ExportError when the export would write over its own input, or over an earlier
+    export without ``overwrite``."""
+    inputs = _inputs_among(dataset, _export_files(out, name, splits))
+    if inputs:
+        raise ExportError(
+            f"cannot write {', '.join(path.name for path in inputs)} in {out}: they are part of "
+            "the data set being exported; export into another folder or under another name"
+        )
+    existing = [] if overwrite else existing_export_files(out, name)
+    if existing:
+        raise ExportError(
+            f"{out} already holds {', '.join(path.name for path in existing)}; export into "
+            "another folder or under another name, or allow overwriting them"
+        )
+
+
+def _inputs_among(dataset: Dataset, paths: Sequence[Path]) -> list[Path]:
+    """The existing files among ``paths`` that ``dataset`` is read from (the same file,
+    whatever the path says: links and case-insensitive names included)."""
+    by_identity = {identity: path for path in paths if (identity := _file_identity(path))}
+    if not by_identity:
+        return []
+    names = {path.name.casefold() for path in by_identity.values()}
+    sources: list[str | Path] = [dataset.source]
+    if dataset.record_file is not None:
+        rec = dataset.record_file
+        sources += [rec, rec.with_suffix(".idx"), rec.with_suffix(".lst")]
+    sources += [
+        sample.path
+        for sample in dataset.samples
+        if sample.record is None and os.path.basename(sample.path).casefold() in names
+    ]
+    found = {by_identity.get(_file_identity(source)) for source in sources}
+    return [path for path in paths if path in found]
+
+
+def _file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file; None for anything else."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
+
+
+def _remove_leftover_partials(out: Path) -> None:
+    """Delete the temporary files an export that was killed left in ``out``."""
+    for path in out.iterdir():
+        if _PARTIAL_NAME.fullmatch(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def _check_name(name: str) -> None:
@@ -352,7 +447,11 @@ class _Staging:
         self.new_file(name).write_text(text, encoding="utf-8")
 
     def commit(self) -> tuple[Path, ...]:
-        """Rename every temporary file to its final name; returns the final paths."""
+        """Flush every temporary file to disk, then rename each to its final name; returns
+        the final paths (the caller syncs the folder once its clean-up is done too)."""
+        for temporary in self._final_names:
+            with temporary.open("rb+") as file:
+                os.fsync(file.fileno())
         for temporary, final in self._final_names.items():
             os.replace(temporary, final)
         finals = tuple(self._final_names.values())

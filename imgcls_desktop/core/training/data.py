@@ -273,6 +273,7 @@ class DataPlan:
                 options=options,
                 progress=bar.reporter(),
                 cancel=cancel,
+                overwrite=True,  # the run's own data folder: an interrupted start's is redone
             )
             bar.advance(len(self.train.usable))
             skipped += result.skipped
@@ -294,6 +295,7 @@ class DataPlan:
                     options=options,
                     progress=bar.reporter(),
                     cancel=cancel,
+                    overwrite=True,
                 )
                 skipped += result.skipped
                 val_rec = out_dir / "validation" / f"{_EXPORT_NAME}-val.rec"
