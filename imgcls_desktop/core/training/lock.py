@@ -131,8 +131,8 @@ class RunLock:
             if reason is None:
                 raise RunLockedError(_refusal(self.run_dir, owner), owner)
             if _remove_if_unchanged(self.path, text):
-                who = "an unreadable lock" if owner is None else f"the lock of {owner.describe()}"
-                note = f"took over {who} in {self.run_dir}: {reason}"
+                held = "an unreadable record" if owner is None else owner.describe()
+                note = f"took over the lock of {self.run_dir} held by {held}: {reason}"
         raise RunLockedError(
             f"{self.run_dir} could not be locked: other processes keep taking its lock "
             f"({self.path}); try again",
