@@ -22,8 +22,9 @@ A stop (the cancel flag, or ``state.request_stop``) is honoured after the curren
 the unfinished epoch is dropped and the run resumes from the last completed one.
 
 One process at a time trains a run folder: :func:`train` holds its lock (:mod:`.lock`) from
-before anything in the folder changes until it returns, and first removes the temporary files
-of atomic writes a killed run left there. A failure (a callback raising, Ctrl-C) marks the
+before anything in the folder changes until it returns; a resume first removes the temporary
+files of atomic writes a killed run left there (a new run's folder holds none: it must be
+empty). A failure (a callback raising, Ctrl-C) marks the
 run failed or stopped in ``run.json`` as of the last committed epoch, whose best checkpoint
 stays on disk; every callback's ``on_train_end`` still runs, and the original error is the
 one raised.
@@ -250,7 +251,6 @@ class _Session:
         data_created = False
         try:
             lock_note = lock.acquire()
-            _remove_leftovers(output)
             _check_new_run_folder(output)  # again: another process may have used it meanwhile
             data_created = not (output / DATA_FOLDER).exists()
             data = prepare_data(
