@@ -8,7 +8,10 @@ owner).
 
 A second trainer is refused with :class:`RunLockedError`, which names the owner. A lock
 whose owner is gone (same host, and the process no longer exists, is a zombie, started at
-another time, or the machine rebooted since) is stale: it is taken over, with a note.
+another time, or the machine rebooted since) is stale: it is taken over, with a note. A
+take-over deletes the lock only if it still holds what was read, then creates its own with
+``O_EXCL`` again, so of two processes taking over the same stale lock one wins (short of
+both reading, comparing and deleting within the same few microseconds).
 A lock from another host is never taken over: only the user can know that machine is no
 longer training, and the message says which file to delete. Where a process cannot be
 checked safely (not POSIX), a lock is never taken over either.
