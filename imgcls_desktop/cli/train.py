@@ -1,8 +1,14 @@
-"""``imgcls train``: SageMaker-style training from the command line."""
+"""``imgcls train``: SageMaker-style training from the command line.
+
+Ctrl-C stops the run after the current batch (a second one aborts at once); a closed
+standard output (``imgcls train ... | head``) stops it the same way, quietly. Either way the
+run folder stays resumable, with its recorded best model.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -15,11 +21,13 @@ from imgcls_desktop.cli.hyperparameter_options import (
     hyperparameters_from_options,
 )
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
+from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.hyperparams import (
     HyperParameters,
     apply_overrides,
     load_hyperparameters,
 )
+from imgcls_desktop.core.models import run_model_epoch
 from imgcls_desktop.core.project import ItemKind, load_project, save_project, training_pair
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
 from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
@@ -78,8 +86,25 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_train)
 
 
+def _say(line: str) -> bool:
+    """Print ``line`` to standard output at once; False when the reader has gone (a closed
+    pipe), after which standard output points at the null device, as Python's documentation
+    advises, so that nothing fails on it again (at exit either)."""
+    try:
+        print(line, flush=True)
+        return True
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return False
+
+
 class _TerminalReport(Callback):
-    """Epoch lines in SageMaker's style, and a progress bar within the epoch on a terminal."""
+    """Epoch lines in SageMaker's style, and a progress bar within the epoch on a terminal.
+
+    When standard output is closed, the run is asked to stop (a clean, resumable stop).
+    """
 
     def __init__(self) -> None:
         self._bar: ProgressBar | None = None
@@ -87,7 +112,7 @@ class _TerminalReport(Callback):
     def on_train_begin(self, state: TrainingState) -> None:
         for warning in state.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(
+        self._say(
             f"Training {len(state.class_names)} classes from epoch {state.start_epoch} to "
             f"{state.epochs} ({state.batches_per_epoch} batches per epoch) in {state.run_dir}"
         )
@@ -99,7 +124,11 @@ class _TerminalReport(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         self._bar = None
-        print(format_epoch_line(epoch, logs), flush=True)
+        self._say(format_epoch_line(epoch, logs))
+
+    def _say(self, line: str) -> None:
+        if not _say(line):
+            self.state.request_stop("the output was closed")
 
 
 @contextmanager
@@ -205,8 +234,13 @@ def run_train(args: argparse.Namespace) -> int:
         else f"; best validation accuracy {result.best_val_accuracy:.4f} "
         f"(epoch {result.best_epoch})"
     )
-    print(f"Run {status.value} after epoch {result.last_epoch}{best}. Model: {result.run_dir}")
-    _remember_in_project(job, result.run_dir, has_model=result.last_epoch > 0)
+    try:
+        run_model_epoch(result.run_dir)
+        has_model, model = True, f"Model: {result.run_dir}"
+    except ModelError as error:  # never "Model: ..." without a model file
+        has_model, model = False, f"{error}."
+    _say(f"Run {status.value} after epoch {result.last_epoch}{best}. {model}")
+    _remember_in_project(job, result.run_dir, has_model=has_model)
     if status is RunStatus.STOPPED:
-        print(f"Resume with: imgcls train --resume {result.run_dir}")
+        _say(f"Resume with: imgcls train --resume {result.run_dir}")
     return 0

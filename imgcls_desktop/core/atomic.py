@@ -4,7 +4,8 @@ Each write goes to a hidden temporary file in the destination's folder, is flush
 fsynced, then renamed over the destination with :func:`os.replace` (atomic on POSIX and
 Windows within one file system). On any failure the temporary file is removed and the
 destination is left untouched. The new file gets the usual permissions (``0o666`` less the
-umask), like a file created with :func:`open`.
+umask), like a file created with :func:`open`. A kill mid-write can leave the temporary file
+(``.NAME.xxxxxxxx.tmp``); :func:`remove_leftover_temporaries` clears them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -65,3 +67,19 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+# The temporary names atomic_save makes: "." + the destination's name + 8 hex digits + ".tmp".
+_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+
+
+def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files a killed atomic write left in ``folder`` (not below it);
+    the paths removed. Only files named exactly as :func:`atomic_save` names them go."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in Path(folder).iterdir():
+            if _TEMPORARY_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

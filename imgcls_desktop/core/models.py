@@ -2,7 +2,8 @@
 
 :func:`open_model` recognises the kind by itself:
 
-- one of our run folders (``run.json``): the best epoch (else the latest checkpoint), the
+- one of our run folders (``run.json``): the best epoch ``run.json`` records (never an
+  epoch it does not record: when that file is missing, :class:`ModelError` says so), the
   class names and the preprocessing validation used;
 - a SageMaker ``model.tar.gz``: extracted safely into a temporary folder (absolute paths,
   ``..``, links, devices and oversized members are refused), loaded, and the folder removed;
@@ -30,6 +31,7 @@ from imgcls_desktop.core.artifacts import (
     SymbolModel,
     list_checkpoints,
     load_symbol_model,
+    params_file,
 )
 from imgcls_desktop.core.paths import cache_dir
 from imgcls_desktop.core.runtime import mxnet
@@ -184,12 +186,7 @@ def _open_run(
     input_shape: tuple[int, int, int] | None,
 ) -> LoadedModel:
     if epoch is None:
-        epochs = list_checkpoints(run_dir)
-        try:
-            best = read_run(run_dir).best_epoch
-        except RunError as error:
-            raise ModelError(str(error)) from None
-        epoch = best if best in epochs else None  # None: the latest checkpoint
+        epoch = run_model_epoch(run_dir)
     classes = run_dir / CLASSES_FILE
     preprocessing = _read_json(run_dir / PREPROCESSING_FILE, dict)
     return _build(
@@ -201,6 +198,33 @@ def _open_run(
         input_shape,
         preprocessing,
     )
+
+
+def run_model_epoch(run_dir: Path) -> int:
+    """The epoch of a run folder's model: the best epoch its ``run.json`` records.
+
+    :class:`ModelError` when no epoch has finished, or when that epoch's checkpoint is
+    missing: a checkpoint ``run.json`` does not record (of an epoch that never completed) is
+    never used silently.
+    """
+    try:
+        best = read_run(run_dir).best_epoch
+    except RunError as error:
+        raise ModelError(str(error)) from None
+    if best is None:
+        raise ModelError(f"{run_dir} has no model yet: no epoch has finished (resume the run)")
+    if not (Path(run_dir) / params_file(best)).is_file():
+        others = [epoch for epoch in list_checkpoints(run_dir) if epoch != best]
+        hint = (
+            f"; to use another checkpoint anyway, open its file (e.g. {params_file(others[-1])})"
+            if others
+            else ""
+        )
+        raise ModelError(
+            f"{run_dir} is damaged: its run.json names epoch {best} as the best model, but "
+            f"{params_file(best)} is missing{hint}"
+        )
+    return best
 
 
 def _open_archive(

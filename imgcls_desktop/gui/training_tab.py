@@ -38,6 +38,7 @@ from imgcls_desktop.core.hyperparams import (
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.training.callbacks import format_epoch_line
+from imgcls_desktop.core.training.lock import busy_reason, lock_owner
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import (
     HYPERPARAMETERS_FILE,
@@ -188,10 +189,7 @@ class TrainingTab(QWidget):
         )
         self.stop_button.clicked.connect(self.stop)
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip(
-            "Continue the run in the run folder (or the one selected "
-            "under Runs) from its last finished epoch"
-        )
+        self.resume_button.setToolTip(_RESUME_TIP)
         self.resume_button.clicked.connect(self.resume)
 
         data_box = QGroupBox("Data")
@@ -254,6 +252,7 @@ class TrainingTab(QWidget):
             selectable=True,
         )
         self.runs.itemSelectionChanged.connect(self._show_selected_run)
+        self.runs.itemSelectionChanged.connect(self._update_buttons)
         details = QTabWidget()
         details.addTab(self.per_class, "Per class")
         details.addTab(self.log, "Log")
@@ -478,15 +477,18 @@ class TrainingTab(QWidget):
     @Slot()
     def resume(self) -> JobHandle | None:
         """Resume the selected run, or the one in the run folder field."""
-        run_dir = self._selected_run() or (
-            Path(self.run_folder.text()) if self.run_folder.text() else None
-        )
+        run_dir = self._run_to_resume()
         if run_dir is None or not is_run_folder(run_dir):
             show_error(
                 self,
                 "Nothing to resume",
                 "Choose a run folder (or select a run under Runs) that holds a run.",
             )
+            return None
+        busy = busy_reason(run_dir)
+        if busy is not None:
+            show_error(self, "This run is being trained", busy)
+            self._update_buttons()
             return None
         try:
             info = read_run(run_dir)
@@ -656,11 +658,19 @@ class TrainingTab(QWidget):
     def _append_log(self, line: str) -> None:
         self.log.appendPlainText(line)
 
+    def _run_to_resume(self) -> Path | None:
+        """The selected run, else the one in the run folder field."""
+        folder = self.run_folder.text()
+        return self._selected_run() or (Path(folder) if folder else None)
+
     def _update_buttons(self, *_args: object) -> None:
         training = self._training is not None
         self.start_button.setEnabled(not training and self.form.is_valid())
         self.stop_button.setEnabled(training)
-        self.resume_button.setEnabled(not training)
+        run_dir = self._run_to_resume()
+        busy = None if training or run_dir is None else busy_reason(run_dir)
+        self.resume_button.setEnabled(not training and busy is None)
+        self.resume_button.setToolTip(busy or _RESUME_TIP)
 
     # Run history -------------------------------------------------------------------------
 
@@ -680,9 +690,10 @@ class TrainingTab(QWidget):
         self.runs.setRowCount(len(runs))
         for row, (path, info) in enumerate(runs):
             best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
+            owner = lock_owner(path)
             cells = (
                 path.name,
-                info.status,
+                info.status if owner is None else f"training: process {owner.pid} on {owner.host}",
                 best,
                 f"{info.last_completed_epoch} of {info.epochs}",
                 info.created[:16].replace("T", " "),
@@ -708,6 +719,12 @@ class TrainingTab(QWidget):
     def shutdown(self) -> None:
         """Stop a run in progress (the window is closing); it stays resumable."""
         self.stop()
+
+
+_RESUME_TIP = (
+    "Continue the run in the run folder (or the one selected under Runs) from its last "
+    "finished epoch"
+)
 
 
 def _duration(total_seconds: float) -> str:

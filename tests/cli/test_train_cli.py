@@ -1,10 +1,13 @@
-"""``imgcls train`` as a user runs it: a new run, a bad setting, resume."""
+"""``imgcls train`` as a user runs it: a new run, a bad setting, resume, Ctrl-C, a closed
+pipe, a run another process trains."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +16,10 @@ import pytest
 
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.project import ItemKind, load_project
+from imgcls_desktop.core.training.lock import RunLock
+from imgcls_desktop.core.training.run import read_run
 
 TINY = [
     "--set",
@@ -122,25 +128,19 @@ def test_resume_needs_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "not a training run folder" in capsys.readouterr().err
 
 
+def imgcls(*args: str, **popen: object) -> subprocess.Popen:
+    """``imgcls ARGS...`` in its own process, as a user starts it."""
+    command = shutil.which("imgcls", path=str(Path(sys.executable).parent))
+    return subprocess.Popen([command, *args], text=True, **popen)
+
+
+def new_run(shapes: Path, run: Path, epochs: int) -> list[str]:
+    return ["train", "--train", str(shapes), "--output", str(run), f"--set=epochs={epochs}", *TINY]
+
+
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(shapes: Path, tmp_path: Path) -> None:
-    imgcls = shutil.which("imgcls", path=str(Path(sys.executable).parent))
     run = tmp_path / "run"
-    process = subprocess.Popen(
-        [
-            imgcls,
-            "train",
-            "--train",
-            str(shapes),
-            "--output",
-            str(run),
-            "--set",
-            "epochs=50",
-            *TINY,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = imgcls(*new_run(shapes, run, 50), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for line in process.stdout:
             if line.startswith("Epoch[1]"):
@@ -204,3 +204,75 @@ def test_the_insisting_flag_is_saved_as_ours_and_kept_on_resume(
     assert main(["train", "--resume", str(run), "--set", "epochs=2"]) == 0
     assert json.loads((run / "hyperparameters.json").read_text())["allow_large_images"] == "true"
     assert "Epoch[2]" in capsys.readouterr().out
+
+
+def test_ctrl_c_before_the_first_epoch_ends_says_there_is_no_model(
+    shapes: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    process = imgcls(*new_run(shapes, run, 50), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in process.stdout:
+            if line.startswith("Training 3 classes"):  # before the first batch
+                process.send_signal(signal.SIGINT)
+                break
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Run stopped after epoch 0" in out and "no epoch has finished" in out
+    assert "Model:" not in out and "Traceback" not in err
+    assert read_run(run).best_epoch is None
+
+
+def test_a_closed_output_stops_the_run_quietly_and_keeps_its_model(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``imgcls train ... | head -n 2``: the reader goes after the first epoch's line."""
+    run, errors = tmp_path / "run", tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        process = imgcls(*new_run(shapes, run, 50), stdout=subprocess.PIPE, stderr=stderr)
+        try:
+            head = [process.stdout.readline(), process.stdout.readline()]
+            process.stdout.close()
+            process.wait(timeout=120)
+        finally:
+            process.kill()
+    assert head[0].startswith("Training 3 classes") and head[1].startswith("Epoch[1]")
+    err = errors.read_text()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "Broken pipe" not in err and "error:" not in err
+    info = read_run(run)  # stopped at the next line, the end of epoch 2, which is committed
+    assert (info.status, info.stop_reason) == ("stopped", "the output was closed")
+    assert info.last_completed_epoch == 2 and not (run / "run.lock").exists()
+    assert open_model(run).epoch == info.best_epoch
+    assert main(["train", "--resume", str(run), "--set", "epochs=3"]) == 0
+    assert f"Model: {run}" in capsys.readouterr().out
+    assert open_model(run).epoch == read_run(run).best_epoch
+
+
+def test_a_run_another_process_trains_is_refused_with_its_owner(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(new_run(shapes, run, 1)) == 0
+    before = (run / "run.json").read_bytes()
+    lock = RunLock(run)  # this test process trains it, as far as anyone can tell
+    lock.acquire()
+    try:
+        process = imgcls(
+            "train",
+            "--resume",
+            str(run),
+            "--set",
+            "epochs=2",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = process.communicate(timeout=120)
+    finally:
+        lock.release()
+    assert process.returncode == 1
+    owner = f"is being trained by process {os.getpid()} on host {socket.gethostname()} since"
+    assert owner in err and "Traceback" not in err and "Epoch[" not in out
+    assert (run / "run.json").read_bytes() == before

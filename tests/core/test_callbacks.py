@@ -87,8 +87,18 @@ def tiny_net():
     return net
 
 
-def keep(run_dir: Path, net, accuracies: list[float], frequency: int | None, **state) -> list:
-    """Run a CheckpointKeeper over epochs with these validation accuracies."""
+def keep(
+    run_dir: Path,
+    net,
+    accuracies: list[float],
+    frequency: int | None,
+    *,
+    last_committed: bool = True,
+    **state,
+) -> list:
+    """Run a CheckpointKeeper over epochs with these validation accuracies, committing each
+    epoch as the loop does (``run.json`` records its best), except the last one when
+    ``last_committed`` is false (a later callback failed at its end)."""
     state = make_state(run_dir, **state)
     saved: list[Path] = []
 
@@ -104,6 +114,8 @@ def keep(run_dir: Path, net, accuracies: list[float], frequency: int | None, **s
         if state.best_val_accuracy is None or accuracy > state.best_val_accuracy:
             state.best_epoch, state.best_val_accuracy = epoch, accuracy
         keeper.on_epoch_end(epoch, {"val_accuracy": accuracy})
+        if last_committed or epoch < state.start_epoch + len(accuracies) - 1:
+            state.recorded_best_epoch = state.best_epoch
     keeper.on_train_end(state)
     return [path.name for path in saved]
 
@@ -124,6 +136,20 @@ def test_unrecorded_checkpoints_are_removed_on_resume(tmp_path: Path, tiny_net) 
     assert list_checkpoints(tmp_path) == [3]
     save_checkpoint(tmp_path, tiny_net, 2, batch_size=4)
     keep(tmp_path, tiny_net, [], None, start_epoch=3, best_epoch=2, best_val_accuracy=0.7)
+    assert list_checkpoints(tmp_path) == [2]
+
+
+def test_the_recorded_best_survives_a_failure_before_its_successor_is_recorded(
+    tmp_path: Path, tiny_net
+) -> None:
+    # Epoch 2 is a new best, saved; then a later callback fails before run.json records it.
+    keep(tmp_path, tiny_net, [0.5, 0.7], None, last_committed=False)
+    assert list_checkpoints(tmp_path) == [1, 2]  # run.json still names epoch 1: it stays
+    # The resumed run drops the unrecorded epoch 2 and keeps the recorded best.
+    keep(tmp_path, tiny_net, [], None, start_epoch=2, best_epoch=1, recorded_best_epoch=1)
+    assert list_checkpoints(tmp_path) == [1]
+    # Once a newer best is recorded, the former one goes.
+    keep(tmp_path, tiny_net, [0.9], None, start_epoch=2, best_epoch=1, best_val_accuracy=0.5)
     assert list_checkpoints(tmp_path) == [2]
 
 

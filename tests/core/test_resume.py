@@ -1,4 +1,5 @@
-"""Resuming runs: after a stop, after a kill -9, after the last epoch; what may not change."""
+"""Resuming runs: after a stop, after a kill -9, after a failed epoch end, after the last epoch;
+what may not change."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from training_fixtures import quick_hp, shared_colour_folder
 
-from imgcls_desktop.core.artifacts import list_checkpoints
+from imgcls_desktop.core.artifacts import ModelError, list_checkpoints
+from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.loop import TrainingJob, train
@@ -166,3 +168,92 @@ def test_a_run_killed_mid_epoch_resumes(colour_folder: Path, tmp_path: Path) -> 
     later = resume(colour_folder, run_dir, epochs=done + 1)
     assert later.start_epoch == done + 1 and later.epochs.keys() == {done + 1}
     assert_contiguous_history(run_dir, done + 1)
+
+
+class FailsAtEpochEnd(Callback):
+    """At the end of ``epoch``, a new best (its checkpoint saved by then), raises ``error``, as
+    the command line's printer does on a closed pipe, or a second Ctrl-C; then ``on_train_end``
+    raises ``end_error`` (a failing clean-up, or yet another Ctrl-C)."""
+
+    def __init__(
+        self, epoch: int, error: BaseException, end_error: BaseException | None = None
+    ) -> None:
+        self.epoch, self.error, self.end_error = epoch, error, end_error
+        self.checkpoints_at_failure: list[int] = []
+
+    def on_batch_end(self, step, logs):
+        if logs["epoch"] == self.epoch:  # any accuracy beats this: the epoch becomes the best
+            self.state.best_val_accuracy = -1.0
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            assert self.state.best_epoch == epoch
+            self.checkpoints_at_failure = list_checkpoints(self.state.run_dir)
+            raise self.error
+
+    def on_train_end(self, state):
+        if self.end_error is not None:
+            raise self.end_error
+
+
+class EndRecorder(Callback):
+    def __init__(self) -> None:
+        self.ended = False
+
+    def on_train_end(self, state):
+        self.ended = True
+
+
+def assert_best_model_loads(run_dir: Path) -> None:
+    info = read_run(run_dir)
+    assert (run_dir / f"image-classification-{info.best_epoch:04d}.params").is_file()
+    assert open_model(run_dir).epoch == info.best_epoch
+    mxnet().model.load_checkpoint(str(run_dir / "image-classification"), info.best_epoch)
+
+
+@pytest.mark.parametrize(
+    ("error", "end_error", "raised", "status"),
+    [
+        (BrokenPipeError(32, "Broken pipe"), None, BrokenPipeError, "failed"),
+        (KeyboardInterrupt(), None, KeyboardInterrupt, "stopped"),
+        (BrokenPipeError(32, "Broken pipe"), RuntimeError("clean-up"), BrokenPipeError, "failed"),
+        (KeyboardInterrupt(), KeyboardInterrupt(), KeyboardInterrupt, "stopped"),
+    ],
+    ids=["broken-pipe", "ctrl-c", "broken-pipe-then-failed-clean-up", "ctrl-c-twice"],
+)
+def test_a_failed_epoch_end_keeps_the_recorded_best_model(
+    colour_folder: Path, tmp_path: Path, error, end_error, raised, status
+) -> None:
+    run_dir = tmp_path / "run"
+    failing, recorder = FailsAtEpochEnd(2, error, end_error), EndRecorder()
+    with pytest.raises(raised) as caught:
+        train(
+            TrainingJob(quick_hp(epochs=3), colour_folder, run_dir), callbacks=[failing, recorder]
+        )
+    # A failing clean-up hides nothing; a Ctrl-C during it is what the user asked for.
+    interrupted_again = isinstance(end_error, KeyboardInterrupt)
+    assert caught.value is (end_error if interrupted_again else error)
+    assert recorder.ended is not interrupted_again  # the other callbacks' clean-up runs
+    assert failing.checkpoints_at_failure == [1, 2]  # epoch 2 was saved as the new best
+    info = read_run(run_dir)
+    assert (info.status, info.last_completed_epoch, info.best_epoch) == (status, 1, 1)
+    assert_best_model_loads(run_dir)  # epoch 1, not the unrecorded epoch 2
+    assert not (run_dir / "run.lock").exists()
+    # Resuming drops the unrecorded epoch and trains on; the best model is there throughout.
+    later = resume(colour_folder, run_dir, epochs=3)
+    assert later.start_epoch == 2 and later.history_epochs == [1]
+    assert_contiguous_history(run_dir, 3)
+    assert_best_model_loads(run_dir)
+
+
+def test_a_run_folder_never_opens_an_unrecorded_epoch_as_its_model(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(BrokenPipeError):
+        failing = FailsAtEpochEnd(2, BrokenPipeError(32, "Broken pipe"))
+        train(TrainingJob(quick_hp(epochs=3), colour_folder, run_dir), callbacks=[failing])
+    (run_dir / "image-classification-0001.params").unlink()  # damaged by hand, or by an old bug
+    with pytest.raises(ModelError, match=r"names epoch 1 as the best model, but .*0001\.params is"):
+        open_model(run_dir)
+    assert open_model(run_dir / "image-classification-0002.params").epoch == 2  # if asked for

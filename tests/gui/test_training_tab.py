@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
-from imgcls_desktop.core.training.run import read_run
+from imgcls_desktop.core.training.run import RunInfo, read_run, write_run
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.training_tab import TrainingTab
+from tests.core.lock_fixtures import lock_held_by_another_process
 
 RUN_TIMEOUT_MS = 120_000
 TINY = {
@@ -146,6 +148,32 @@ def test_stop_then_resume_from_the_history(
         pass
     assert read_run(run).status == "finished" and read_run(run).last_completed_epoch == 6
     assert tab.plots.val_accuracy.x == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_is_not_offered_for_a_run_another_process_trains(
+    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
+) -> None:
+    tab = window.training_tab
+    run = tmp_path / "runs" / "busy"
+    run.mkdir(parents=True)
+    write_run(run, RunInfo(status="running", epochs=2, train=str(shapes)))
+    tab.run_folder.setText(str(run))
+    with lock_held_by_another_process(run) as pid:
+        tab.refresh_runs()
+        status = f"training: process {pid} on {socket.gethostname()}"
+        assert tab.runs.item(0, 1).text() == status
+        tab.runs.selectRow(0)
+        assert not tab.resume_button.isEnabled()
+        assert f"being trained by process {pid}" in tab.resume_button.toolTip()
+        assert tab.resume() is None  # e.g. a shortcut, or a click before the list was refreshed
+        dialog = tab.findChildren(QMessageBox, "errorDialog")[-1]
+        assert f"being trained by process {pid}" in dialog.text()
+        dialog.close()
+    tab.refresh_runs()  # that process has ended: the run was killed, and can be resumed
+    tab.runs.clearSelection()
+    tab.runs.selectRow(0)
+    assert tab.runs.item(0, 1).text() == "running"
+    assert tab.resume_button.isEnabled() and "Continue the run" in tab.resume_button.toolTip()
 
 
 def test_training_yields_the_cpu_to_the_event_loop(

@@ -40,7 +40,9 @@ class TrainingState:
     ``epoch`` is the epoch in progress (1-based), ``step`` the batches trained so far over
     the whole run (resumed sessions included); ``start_epoch`` is this session's first epoch
     (above 1 when resuming) and ``history`` the logs of the epochs before it. ``best_epoch``
-    and ``best_val_accuracy`` are updated by the loop before ``on_epoch_end``.
+    and ``best_val_accuracy`` are updated by the loop before ``on_epoch_end``;
+    ``recorded_best_epoch`` is the best epoch ``run.json`` names (what a crash leaves), updated
+    once an epoch is committed: its checkpoint must stay on disk.
     """
 
     run_dir: Path
@@ -56,6 +58,7 @@ class TrainingState:
     step: int = 0
     best_epoch: int | None = None
     best_val_accuracy: float | None = None
+    recorded_best_epoch: int | None = None
     stop_reason: str | None = None
     early_stopped: bool = False
     checkpoint_saver: Callable[[int], Path] | None = field(default=None, repr=False)
@@ -153,45 +156,49 @@ class EarlyStopping(Callback):
 class CheckpointKeeper(Callback):
     """Keeps the best-validation epoch's checkpoint and, with ``frequency``, every N-th.
 
-    A new best is saved before the previous best is deleted, and the deletion waits until
-    the loop has recorded the new best (the next epoch's end, or the end of the run), so a
-    crash at any moment leaves the recorded best on disk. At the start, checkpoints the
-    rules do not keep (e.g. of an epoch a crash left unrecorded) are removed.
+    A new best is saved before the previous best is deleted, and the previous best is
+    deleted only once ``run.json`` records a newer best (``state.recorded_best_epoch``): a
+    crash, or a failure in a later callback, at any moment leaves the recorded best on disk.
+    At the start, checkpoints the rules do not keep (e.g. of an epoch a crash left
+    unrecorded) are removed.
     """
 
     def __init__(self, frequency: int | None = None) -> None:
         self.frequency = frequency
         self._previous_best: int | None = None
-        self._pending: list[int] = []
+        self._superseded: list[int] = []
 
     def _by_frequency(self, epoch: int) -> bool:
         return bool(self.frequency) and epoch % self.frequency == 0
 
     def on_train_begin(self, state: TrainingState) -> None:
-        self._previous_best, self._pending = state.best_epoch, []
+        self._previous_best, self._superseded = state.best_epoch, []
         for epoch in list_checkpoints(state.run_dir):
             recorded = epoch < state.start_epoch
             if not recorded or not (epoch == state.best_epoch or self._by_frequency(epoch)):
                 remove_checkpoint(state.run_dir, epoch)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        self._remove_pending()
+        self._remove_superseded()
         is_best = self.state.best_epoch == epoch
         if is_best or self._by_frequency(epoch):
             self.state.save_checkpoint(epoch)
         previous = self._previous_best
         if is_best:
             if previous is not None and not self._by_frequency(previous):
-                self._pending.append(previous)
+                self._superseded.append(previous)
             self._previous_best = epoch
 
     def on_train_end(self, state: TrainingState) -> None:
-        self._remove_pending()
+        self._remove_superseded()
 
-    def _remove_pending(self) -> None:
-        for epoch in self._pending:
-            remove_checkpoint(self.state.run_dir, epoch)
-        self._pending.clear()
+    def _remove_superseded(self) -> None:
+        """Delete the former bests, except the one ``run.json`` still names."""
+        recorded = self.state.recorded_best_epoch
+        for epoch in self._superseded:
+            if epoch != recorded:
+                remove_checkpoint(self.state.run_dir, epoch)
+        self._superseded = [epoch for epoch in self._superseded if epoch == recorded]
 
 
 class MetricsLog(Callback):

@@ -20,11 +20,20 @@ probability threshold of 0.5.
 
 A stop (the cancel flag, or ``state.request_stop``) is honoured after the current batch;
 the unfinished epoch is dropped and the run resumes from the last completed one.
+
+One process at a time trains a run folder: :func:`train` holds its lock (:mod:`.lock`) from
+before anything in the folder changes until it returns; a resume first removes the temporary
+files of atomic writes a killed run left there (a new run's folder holds none: it must be
+empty). A failure (a callback raising, Ctrl-C) marks the
+run failed or stopped in ``run.json`` as of the last committed epoch, whose best checkpoint
+stays on disk; every callback's ``on_train_end`` still runs, and the original error is the
+one raised.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -41,7 +50,7 @@ from imgcls_desktop.core.artifacts import (
     load_symbol_model,
     save_checkpoint,
 )
-from imgcls_desktop.core.atomic import atomic_write_json
+from imgcls_desktop.core.atomic import atomic_write_json, remove_leftover_temporaries
 from imgcls_desktop.core.dataset.class_names import read_class_names_file
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -54,7 +63,7 @@ from imgcls_desktop.core.hyperparams import (
     save_hyperparameters,
 )
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
-from imgcls_desktop.core.models import extract_archive
+from imgcls_desktop.core.models import extract_archive, run_model_epoch
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import (
     Callback,
@@ -72,6 +81,7 @@ from imgcls_desktop.core.training.data import (
     train_iter,
     val_iter,
 )
+from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
 from imgcls_desktop.core.training.network import build_network
 from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
@@ -79,6 +89,7 @@ from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
     HYPERPARAMETERS_FILE,
     PREPROCESSING_FILE,
+    RESUME_FOLDER,
     RunError,
     RunInfo,
     RunStatus,
@@ -166,12 +177,20 @@ def train(
     """Run (or resume) a training job; ``progress`` reports the data preparation.
 
     Raises one of :data:`TRAINING_ERRORS` before any work when the job cannot run (every
-    hyperparameter problem at once), or :class:`~imgcls_desktop.core.jobs.Cancelled` when
-    cancelled while the data is prepared. Once training started, a cancel or a stop ends it
-    with a resumable run folder and a result.
+    hyperparameter problem at once, or :class:`~.lock.RunLockedError` when another process
+    trains the folder), or :class:`~imgcls_desktop.core.jobs.Cancelled` when cancelled while
+    the data is prepared. Once training started, a cancel or a stop ends it with a resumable
+    run folder and a result.
     """
-    session = _Session.resume(job) if job.resume else _Session.create(job, progress, cancel)
-    return session.run(callbacks, cancel)
+    lock = RunLock(Path(job.output))
+    try:
+        if job.resume:
+            session = _Session.resume(job, lock)
+        else:
+            session = _Session.create(job, lock, progress, cancel)
+        return session.run(callbacks, cancel)
+    finally:
+        lock.release()
 
 
 class _Session:
@@ -218,14 +237,22 @@ class _Session:
         self.callbacks: list[Callback] = []
 
     @classmethod
-    def create(cls, job: TrainingJob, progress: ProgressFn, cancel: CancelFlag | None) -> _Session:
-        """A new run: check, prepare the data, set the network up, write the run folder."""
+    def create(
+        cls, job: TrainingJob, lock: RunLock, progress: ProgressFn, cancel: CancelFlag | None
+    ) -> _Session:
+        """A new run: check, lock the folder, prepare the data, set the network up, write the
+        run folder."""
         output = Path(job.output)
         _check_new_run_folder(output)
         hp = job.hyperparameters
         _check_before_work(job, hp)
-        created, data_created = not output.exists(), not (output / DATA_FOLDER).exists()
+        created = not output.exists()
+        output.mkdir(parents=True, exist_ok=True)
+        data_created = False
         try:
+            lock_note = lock.acquire()
+            _check_new_run_folder(output)  # again: another process may have used it meanwhile
+            data_created = not (output / DATA_FOLDER).exists()
             data = prepare_data(
                 job.train,
                 job.validation,
@@ -248,11 +275,12 @@ class _Session:
                 pretrained=None if job.pretrained is None else str(job.pretrained),
                 data=data.to_dict(output),
             )
-            session = cls(job, hp, data, info, list(data.warnings))
+            session = cls(job, hp, data, info, [*_notes(lock_note), *data.warnings])
             session.initial_weights()
         except BaseException:  # leave nothing behind: the run never started
             if data_created:
                 shutil.rmtree(output / DATA_FOLDER, ignore_errors=True)
+            lock.release()
             if created:
                 with contextlib.suppress(OSError):
                     output.rmdir()
@@ -264,10 +292,13 @@ class _Session:
         return session
 
     @classmethod
-    def resume(cls, job: TrainingJob) -> _Session:
-        """An existing run, from its last completed epoch."""
+    def resume(cls, job: TrainingJob, lock: RunLock) -> _Session:
+        """An existing run, from its last completed epoch (the caller releases ``lock``)."""
         output = Path(job.output)
-        info = read_run(output)
+        read_run(output)  # a run folder? (before the lock file is made in it)
+        lock_note = lock.acquire()
+        _remove_leftovers(output)
+        info = read_run(output)  # as the previous trainer left it
         data = TrainingData.from_dict(info.data, output)
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
@@ -282,7 +313,7 @@ class _Session:
                 f"differ from the run's; only {', '.join(sorted(RESUMABLE_CHANGES))} may change"
             )
         _check_before_work(job, hp)
-        warnings = hp.validate(data.facts())
+        warnings = [*_notes(lock_note), *hp.validate(data.facts())]
         if hp.epochs <= info.last_completed_epoch:
             raise RunError(
                 f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
@@ -330,6 +361,7 @@ class _Session:
             step=info.num_updates,
             best_epoch=info.best_epoch,
             best_val_accuracy=info.best_val_accuracy,
+            recorded_best_epoch=info.best_epoch,
             checkpoint_saver=self._save_checkpoint,
         )
         builtins: list[Callback] = [MetricsLog(), CheckpointKeeper(hp.checkpoint_frequency)]
@@ -343,14 +375,13 @@ class _Session:
                 callback.on_train_begin(state)
             status = self._train(state, cancel)
         except BaseException as error:
-            interrupted = isinstance(error, KeyboardInterrupt)
-            info.status = (RunStatus.STOPPED if interrupted else RunStatus.FAILED).value
-            info.stop_reason = "interrupted" if interrupted else None
-            info.error = None if interrupted else f"{type(error).__name__}: {error}"
-            write_run(self.run_dir, info)
+            # Whatever fails here (a full disk, another Ctrl-C) must not hide the cause.
+            with contextlib.suppress(Exception):
+                self._record_failure(error)
             with contextlib.suppress(Exception):
                 self._train_end(state)
             raise
+        info = self.info
         info.status, info.stop_reason = status.value, state.stop_reason
         write_run(self.run_dir, info)
         self._train_end(state)
@@ -365,9 +396,25 @@ class _Session:
             warnings=tuple(self.warnings),
         )
 
+    def _record_failure(self, error: BaseException) -> None:
+        """Mark the run stopped (Ctrl-C) or failed in ``run.json``, as of the last commit."""
+        info = self.info
+        interrupted = isinstance(error, KeyboardInterrupt)
+        info.status = (RunStatus.STOPPED if interrupted else RunStatus.FAILED).value
+        info.stop_reason = "interrupted" if interrupted else None
+        info.error = None if interrupted else f"{type(error).__name__}: {error}"
+        write_run(self.run_dir, info)
+
     def _train_end(self, state: TrainingState) -> None:
+        """Every callback's ``on_train_end``, even after one fails; then the first failure."""
+        failure: Exception | None = None
         for callback in self.callbacks:
-            callback.on_train_end(state)
+            try:
+                callback.on_train_end(state)
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
     def _train(self, state: TrainingState, cancel: CancelFlag | None) -> RunStatus:
         batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
@@ -472,10 +519,16 @@ class _Session:
     def _commit(self, state: TrainingState, epoch: int) -> None:
         """Make ``epoch`` the one a resume starts from (``run.json`` is the commit point)."""
         save_resume_state(self.run_dir, self.net, self.trainer, epoch)
-        info = self.info
-        info.last_completed_epoch, info.num_updates = epoch, state.step
-        info.best_epoch, info.best_val_accuracy = state.best_epoch, state.best_val_accuracy
-        write_run(self.run_dir, info)
+        committed = dataclasses.replace(
+            self.info,
+            last_completed_epoch=epoch,
+            num_updates=state.step,
+            best_epoch=state.best_epoch,
+            best_val_accuracy=state.best_val_accuracy,
+        )
+        write_run(self.run_dir, committed)
+        self.info = committed  # only once on disk: a failure path records the last commit
+        state.recorded_best_epoch = committed.best_epoch
         prune_resume_state(self.run_dir, epoch)
 
     def _save_checkpoint(self, epoch: int) -> Path:
@@ -538,13 +591,23 @@ class _LogClock:
 
 def _check_new_run_folder(output: Path) -> None:
     """A new run needs a new or empty folder; a ``data`` folder left by a start that was
-    interrupted while packing is allowed (and packed again)."""
+    interrupted while packing is allowed (and packed again), and so is the lock."""
     if is_run_folder(output):
         raise RunError(f"{output} already holds a training run: resume it, or choose a new folder")
     if output.exists() and not output.is_dir():
         raise RunError(f"{output} is a file; choose a folder for the run")
-    if output.is_dir() and {path.name for path in output.iterdir()} - {DATA_FOLDER}:
+    if output.is_dir() and {path.name for path in output.iterdir()} - {DATA_FOLDER, LOCK_FILE}:
         raise RunError(f"{output} is not empty; choose a new or empty folder for the run")
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Remove the temporary files of atomic writes a killed run left (the folder is locked)."""
+    remove_leftover_temporaries(run_dir)
+    remove_leftover_temporaries(run_dir / RESUME_FOLDER)
+
+
+def _notes(note: str | None) -> list[str]:
+    return [] if note is None else [note]
 
 
 def _check_before_work(job: TrainingJob, hp: HyperParameters) -> None:
@@ -638,12 +701,10 @@ def _load_base_model(net: HybridBlock, path: Path, hp: HyperParameters) -> None:
 
 
 def _base_model_epoch(path: Path) -> int:
-    """The best epoch of one of our runs, else the latest checkpoint."""
+    """The recorded best epoch of one of our runs, else the latest checkpoint."""
+    if is_run_folder(path):
+        return run_model_epoch(path)
     epochs = list_checkpoints(path)
     if not epochs:
         raise ModelError(f"{path} holds no model (no image-classification-NNNN.params file)")
-    if is_run_folder(path):
-        best = read_run(path).best_epoch
-        if best in epochs:
-            return best
     return epochs[-1]
