@@ -291,7 +291,7 @@ class _Session:
         data.check_files()
         session = cls(job, hp, data, info, warnings)
         if info.last_completed_epoch:
-            load_resume_state(
+            session.warnings += load_resume_state(
                 output, session.net, session.trainer, info.last_completed_epoch, session.contexts
             )
         else:

@@ -9,9 +9,10 @@ Beside the SageMaker artifacts (``image-classification-symbol.json``,
 - ``classes.json`` (JSON list of class names), ``hyperparameters.json`` (SageMaker's
   string form), ``preprocessing.json`` (what inference must do to an image);
 - ``metrics.jsonl``: one JSON line per epoch;
-- ``resume/epoch-NNNN.params`` and ``resume/epoch-NNNN.states``: the network and the
-  optimizer state (momenta, update count, learning-rate schedule position) at the end of
-  the last completed epoch;
+- ``resume/epoch-NNNN.params``, ``epoch-NNNN.optimizer.params`` and
+  ``epoch-NNNN.optimizer.json``: the network and the optimizer state (momenta, update
+  counts, learning-rate schedule position) at the end of the last completed epoch, as named
+  arrays and JSON (:mod:`.optimizer_state`): a run folder is data, never code;
 - ``data/``: the training data packed as RecordIO, when it had to be packed.
 
 Every file is replaced atomically. An epoch's resume files are written under their own
@@ -28,9 +29,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
+from imgcls_desktop.core.training.optimizer_state import (
+    OptimizerStateError,
+    fresh_optimizer_state,
+    load_optimizer_state,
+    save_optimizer_state,
+)
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock, Trainer
@@ -41,6 +48,8 @@ CLASSES_FILE = "classes.json"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 PREPROCESSING_FILE = "preprocessing.json"
 RESUME_FOLDER = "resume"
+# Pickled optimizer state of earlier versions: never read (it could run code).
+LEGACY_STATES_SUFFIX = ".states"
 
 
 class RunStatus(str, enum.Enum):
@@ -167,10 +176,23 @@ def read_metrics(run_dir: Path, last_epoch: int | None = None) -> list[dict[str,
     return history
 
 
-def resume_files(run_dir: Path, epoch: int) -> tuple[Path, Path]:
-    """The network and optimizer-state files of an epoch's resume state."""
-    folder = Path(run_dir) / RESUME_FOLDER
-    return folder / f"epoch-{epoch:04d}.params", folder / f"epoch-{epoch:04d}.states"
+class ResumeFiles(NamedTuple):
+    """The files of an epoch's resume state: the network, the optimizer state's arrays and
+    its JSON record (:mod:`.optimizer_state`)."""
+
+    params: Path
+    optimizer_arrays: Path
+    optimizer_record: Path
+
+
+def resume_files(run_dir: Path, epoch: int) -> ResumeFiles:
+    """The files of an epoch's resume state."""
+    stem = Path(run_dir) / RESUME_FOLDER / f"epoch-{epoch:04d}"
+    return ResumeFiles(
+        stem.with_suffix(".params"),
+        stem.with_suffix(".optimizer.params"),
+        stem.with_suffix(".optimizer.json"),
+    )
 
 
 def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int) -> None:
@@ -179,24 +201,44 @@ def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: 
     Not yet the state a resume uses: ``run.json`` must name the epoch (see
     :func:`prune_resume_state` for the files of earlier epochs).
     """
-    params, states = resume_files(run_dir, epoch)
-    params.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(params, net.save_parameters)
-    atomic_save(states, trainer.save_states)
+    files = resume_files(run_dir, epoch)
+    files.params.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(files.params, net.save_parameters)
+    save_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
 
 
 def load_resume_state(
     run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int, contexts: list[Any]
-) -> None:
-    """Load the network and the optimizer state saved after ``epoch``."""
-    params, states = resume_files(run_dir, epoch)
-    if not (params.is_file() and states.is_file()):
+) -> list[str]:
+    """Load the network and the optimizer state saved after ``epoch``; warnings for the user.
+
+    The pickled optimizer state an earlier version saved (``epoch-NNNN.states``) is never
+    read: the network resumes with fresh optimizer state at the run's update count.
+    """
+    files = resume_files(run_dir, epoch)
+    legacy = files.params.with_suffix(LEGACY_STATES_SUFFIX)
+    has_state = files.optimizer_arrays.is_file() and files.optimizer_record.is_file()
+    if not files.params.is_file() or not (has_state or legacy.is_file()):
         raise RunError(
-            f"{run_dir} cannot be resumed: the saved state of epoch {epoch} ({params.parent}) "
-            "is missing"
+            f"{run_dir} cannot be resumed: the saved state of epoch {epoch} "
+            f"({files.params.parent}) is missing"
         )
-    net.load_parameters(str(params), ctx=contexts)
-    trainer.load_states(str(states))
+    net.load_parameters(str(files.params), ctx=contexts)
+    if has_state:
+        try:
+            load_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
+        except OptimizerStateError as error:
+            raise RunError(
+                f"{run_dir} cannot be resumed: its optimizer state of epoch {epoch} does not "
+                f"fit this run: {error}"
+            ) from None
+        return []
+    fresh_optimizer_state(trainer, read_run(run_dir).num_updates)
+    return [
+        f"{legacy.name} was saved by an earlier version in a format that can run code "
+        "(pickle), so it was not read: training goes on from epoch "
+        f"{epoch}'s weights with fresh optimizer state (momenta restart)"
+    ]
 
 
 def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
@@ -204,7 +246,8 @@ def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
     folder = Path(run_dir) / RESUME_FOLDER
     if not folder.is_dir():
         return
-    keep = {path.name for path in resume_files(run_dir, keep_epoch)}
+    kept = resume_files(run_dir, keep_epoch)
+    keep = {path.name for path in (*kept, kept.params.with_suffix(LEGACY_STATES_SUFFIX))}
     for path in folder.iterdir():
         if path.name not in keep:
             path.unlink(missing_ok=True)
