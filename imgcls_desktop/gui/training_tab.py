@@ -41,6 +41,7 @@ from imgcls_desktop.core.training.callbacks import format_epoch_line
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import (
     HYPERPARAMETERS_FILE,
+    FoundRun,
     RunError,
     find_runs,
     is_run_folder,
@@ -79,6 +80,10 @@ def run_training(
 def inspect_data(path: str, progress: ProgressFn, cancel: CancelFlag) -> DataSummary:
     """Read the classes, count and image size of a training source (in a worker)."""
     return summarize_training_data(Path(path))
+
+
+# Where a runs-table item keeps why its run is damaged (None for a readable run).
+_DAMAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def default_runs_folder() -> Path:
@@ -254,6 +259,7 @@ class TrainingTab(QWidget):
             selectable=True,
         )
         self.runs.itemSelectionChanged.connect(self._show_selected_run)
+        self.runs.itemSelectionChanged.connect(self._update_buttons)
         details = QTabWidget()
         details.addTab(self.per_class, "Per class")
         details.addTab(self.log, "Log")
@@ -660,7 +666,7 @@ class TrainingTab(QWidget):
         training = self._training is not None
         self.start_button.setEnabled(not training and self.form.is_valid())
         self.stop_button.setEnabled(training)
-        self.resume_button.setEnabled(not training)
+        self.resume_button.setEnabled(not training and not self._selected_run_is_damaged())
 
     # Run history -------------------------------------------------------------------------
 
@@ -678,19 +684,13 @@ class TrainingTab(QWidget):
         """List the runs in :meth:`runs_folder` and the known runs, newest first."""
         runs = find_runs(self.runs_folder(), also=self._known_runs)
         self.runs.setRowCount(len(runs))
-        for row, (path, info) in enumerate(runs):
-            best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
-            cells = (
-                path.name,
-                info.status,
-                best,
-                f"{info.last_completed_epoch} of {info.epochs}",
-                info.created[:16].replace("T", " "),
-            )
-            for column, text in enumerate(cells):
+        for row, run in enumerate(runs):
+            tip = str(run.path) if run.damaged is None else f"{run.path}\n{run.damaged}"
+            for column, text in enumerate(_run_cells(run)):
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, str(path))
-                item.setToolTip(str(path))
+                item.setData(Qt.ItemDataRole.UserRole, str(run.path))
+                item.setData(_DAMAGE_ROLE, run.damaged)
+                item.setToolTip(tip)
                 self.runs.setItem(row, column, item)
         for column in range(1, self.runs.columnCount()):  # a few rows: fit their values
             self.runs.resizeColumnToContents(column)
@@ -698,6 +698,10 @@ class TrainingTab(QWidget):
     def _selected_run(self) -> Path | None:
         items = self.runs.selectedItems()
         return Path(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
+
+    def _selected_run_is_damaged(self) -> bool:
+        items = self.runs.selectedItems()
+        return bool(items) and items[0].data(_DAMAGE_ROLE) is not None
 
     def _show_selected_run(self) -> None:
         run_dir = self._selected_run()
@@ -708,6 +712,21 @@ class TrainingTab(QWidget):
     def shutdown(self) -> None:
         """Stop a run in progress (the window is closing); it stays resumable."""
         self.stop()
+
+
+def _run_cells(run: FoundRun) -> tuple[str, ...]:
+    """A run's row in the history table; a damaged run shows only its name and state."""
+    info = run.info
+    if info is None:
+        return (run.path.name, "damaged", "", "", "")
+    best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
+    return (
+        run.path.name,
+        info.status,
+        best,
+        f"{info.last_completed_epoch} of {info.epochs}",
+        info.created[:16].replace("T", " "),
+    )
 
 
 def _duration(total_seconds: float) -> str:

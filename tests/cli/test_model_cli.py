@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -163,3 +164,29 @@ def test_evaluate_prints_the_table_and_writes_the_report(
     assert len(report["confusion_matrix"]) == len(classes)
     assert sum(map(sum, report["confusion_matrix"])) == 3 * len(classes)
     assert [row["class"] for row in report["per_class"]] == classes
+
+
+DAMAGED_RUN_JSON = {
+    "a list": "[]",
+    "null": "null",
+    "a numeric created": '{"status": "finished", "epochs": 6, "train": "x", "created": 17}',
+    "a text accuracy": '{"status": "finished", "epochs": 6, "train": "x", '
+    '"best_val_accuracy": "0.9"}',
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_RUN_JSON)
+def test_a_damaged_run_is_refused_in_one_line_by_resume_and_predict(
+    case: str, run_dir: Path, new_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged)
+    (damaged / "run.json").write_text(DAMAGED_RUN_JSON[case], encoding="utf-8")
+    for command in (
+        ["train", "--resume", str(damaged)],
+        ["predict", str(damaged), str(new_images), "--device", "cpu"],
+    ):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("imgcls: error:") and "is damaged" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
@@ -352,3 +353,41 @@ def test_the_window_is_up_in_under_three_seconds(tmp_path: Path) -> None:
     seconds = float(output.stdout.strip().splitlines()[-1])
     print(f"window shown {seconds:.2f} s after the imports began ({wall:.2f} s with Python)")
     assert seconds < STARTUP_LIMIT_S
+
+
+def test_the_window_starts_with_damaged_runs_and_lists_them_as_damaged(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    contents = {
+        "list": "[]",
+        "null": "null",
+        "numeric-created": '{"status": "stopped", "epochs": 3, "train": "x", "created": 17}',
+        "text-accuracy": '{"status": "stopped", "epochs": 3, "train": "x", '
+        '"best_val_accuracy": "0.9"}',
+    }
+    runs_folder = data_dir() / "runs"  # where the Training tab looks at start
+    for name, text in contents.items():
+        (runs_folder / name).mkdir(parents=True)
+        (runs_folder / name / "run.json").write_text(text, encoding="utf-8")
+    elsewhere = tmp_path / "trained-elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text("[]", encoding="utf-8")
+    project = Project()
+    project.remember(ItemKind.RUN, elsewhere)
+    project.remember(ItemKind.MODEL, elsewhere)
+    save_project(project)
+
+    window = MainWindow(reopen_last_session=True)
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.training_tab
+    rows = {
+        tab.runs.item(row, 0).text(): tab.runs.item(row, 1).text()
+        for row in range(tab.runs.rowCount())
+    }
+    assert rows == dict.fromkeys([*contents, elsewhere.name], "damaged")
+    assert "is damaged" in tab.runs.item(0, 0).toolTip()
+    assert tab.resume_button.isEnabled()
+    tab.runs.selectRow(0)
+    assert not tab.resume_button.isEnabled()  # nothing to resume from a damaged record
+    window.close()

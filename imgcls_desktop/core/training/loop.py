@@ -268,7 +268,10 @@ class _Session:
         """An existing run, from its last completed epoch."""
         output = Path(job.output)
         info = read_run(output)
-        data = TrainingData.from_dict(info.data, output)
+        try:
+            data = TrainingData.from_dict(info.data, output)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunError(f"{output}'s run.json is damaged: its data record ({error})") from None
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
         changed = {

@@ -25,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -104,10 +105,64 @@ class RunInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunInfo:
-        """Read ``to_dict``'s values; unknown keys (from a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+    def from_dict(cls, values: Any) -> RunInfo:
+        """Read ``to_dict``'s values, checking each one; unknown keys (from a newer version)
+        are ignored. :class:`RunError` says what is wrong: not an object, a required key
+        missing, a value of the wrong type or out of range, an unknown status."""
+        if not isinstance(values, dict):
+            raise RunError(f"it holds {_json_kind(values)}, not an object of run values")
+        missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
+        if missing:
+            raise RunError(f"it lacks {', '.join(map(repr, missing))}")
+        known = {f.name: f for f in fields(cls) if f.name in values}
+        for name, value in ((name, values[name]) for name in known):
+            _check_value(name, known[name].type, value)
+        if values["status"] not in {status.value for status in RunStatus}:
+            raise RunError(f"its status {values['status']!r} is none of {_STATUSES}")
+        return cls(**{name: values[name] for name in known})
+
+
+_STATUSES = ", ".join(status.value for status in RunStatus)
+# The JSON values each annotation of RunInfo accepts (bool is never a number here).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "None": (type(None),),
+    "dict[str, Any]": (dict,),
+}
+# Fields whose numbers have a lower bound.
+_MINIMUMS = {"epochs": 1, "last_completed_epoch": 0, "num_updates": 0, "best_epoch": 1}
+
+
+def _required(field_: Any) -> bool:
+    return field_.default is MISSING and field_.default_factory is MISSING
+
+
+def _check_value(name: str, annotation: str, value: Any) -> None:
+    allowed = tuple(kind for part in annotation.split(" | ") for kind in _JSON_TYPES[part])
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        wanted = annotation.replace("dict[str, Any]", "an object").replace(" | None", " or null")
+        raise RunError(f"its {name!r} is {_json_kind(value)}, not {wanted}")
+    if isinstance(value, (int, float)) and not math.isfinite(value):
+        raise RunError(f"its {name!r} is {value}, not a number")
+    if name in _MINIMUMS and value is not None and value < _MINIMUMS[name]:
+        raise RunError(f"its {name!r} is {value}, less than {_MINIMUMS[name]}")
+    if name == "best_val_accuracy" and value is not None and not 0 <= value <= 1:
+        raise RunError(f"its 'best_val_accuracy' is {value}, not between 0 and 1")
+
+
+def _json_kind(value: Any) -> str:
+    """How a JSON value reads in a message: ``null``, ``a list``, ``the number 3``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -116,14 +171,19 @@ def is_run_folder(folder: Path) -> bool:
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """The ``run.json`` of a run folder; :class:`RunError` when there is none or it is bad."""
+    """The ``run.json`` of a run folder; :class:`RunError` when there is none or it is
+    unreadable or damaged (the message names the file and what is wrong)."""
     path = Path(run_dir) / RUN_FILE
     try:
-        return RunInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a training run folder (it has no {RUN_FILE})") from None
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError) as error:
         raise RunError(f"cannot read {path}: {error}") from None
+    try:
+        return RunInfo.from_dict(values)
+    except RunError as error:
+        raise RunError(f"{path} is damaged: {error}") from None
 
 
 def write_run(run_dir: Path, info: RunInfo) -> None:
@@ -132,23 +192,49 @@ def write_run(run_dir: Path, info: RunInfo) -> None:
     atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
 
 
-def find_runs(folder: Path, also: Sequence[Path] = ()) -> list[tuple[Path, RunInfo]]:
+@dataclass(frozen=True)
+class FoundRun:
+    """A run folder as :func:`find_runs` lists it: its record, or why it cannot be read.
+
+    A damaged run (``info`` None, ``damaged`` the reason) is listed, never resumed or opened.
+    """
+
+    path: Path
+    info: RunInfo | None
+    damaged: str | None = None
+
+
+def find_runs(folder: Path, also: Sequence[Path] = ()) -> list[FoundRun]:
     """The runs in ``folder`` (itself, or its sub-folders) and the run folders among
-    ``also``, each once, newest first; unreadable ones are left out."""
+    ``also``, each once, newest first; a damaged ``run.json`` is listed as damaged."""
     folder = Path(folder)
     candidates = [folder] if is_run_folder(folder) else []
     if folder.is_dir():
-        candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
+        with contextlib.suppress(OSError):
+            candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
     candidates += [Path(path) for path in also if is_run_folder(Path(path))]
     runs, seen = [], set()
     for path in candidates:
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
-        with contextlib.suppress(RunError):
-            runs.append((path, read_run(path)))
-    runs.sort(key=lambda run: run[1].created, reverse=True)
+        try:
+            runs.append(FoundRun(path, read_run(path)))
+        except RunError as error:
+            runs.append(FoundRun(path, None, str(error)))
+    runs.sort(key=_started, reverse=True)
     return runs
+
+
+def _started(run: FoundRun) -> float:
+    """When a run began (its ``created``), else when its ``run.json`` last changed."""
+    if run.info is not None:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(run.info.created).timestamp()
+    try:
+        return (run.path / RUN_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def read_metrics(run_dir: Path, last_epoch: int | None = None) -> list[dict[str, Any]]:
