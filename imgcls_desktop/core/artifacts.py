@@ -89,8 +89,18 @@ def load_into(net: HybridBlock, run_dir: Path, epoch: int) -> None:
 
 
 def list_checkpoints(run_dir: Path) -> list[int]:
-    """The epochs with a parameter file in ``run_dir``, in increasing order."""
-    return _epochs(run_dir / CHECKPOINT_PREFIX)
+    """The epochs (1-based) with a parameter file in the run folder ``run_dir``, in order."""
+    return [epoch for epoch in checkpoint_epochs(run_dir / CHECKPOINT_PREFIX) if epoch >= 1]
+
+
+def checkpoint_epochs(prefix: Path) -> list[int]:
+    """The epochs with a ``PREFIX-NNNN.params`` file, in increasing order; 0 included
+    (what Gluon's ``HybridBlock.export`` writes)."""
+    pattern = re.compile(rf"{re.escape(prefix.name)}-(\d{{4,}})\.params")
+    if not prefix.parent.is_dir():
+        return []
+    found = (pattern.fullmatch(entry.name) for entry in prefix.parent.iterdir())
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def remove_checkpoint(run_dir: Path, epoch: int) -> None:
@@ -101,7 +111,8 @@ def remove_checkpoint(run_dir: Path, epoch: int) -> None:
 def load_symbol_model(
     prefix_or_dir: str | os.PathLike[str], epoch: int | None = None
 ) -> SymbolModel:
-    """Load ``PREFIX-symbol.json`` + ``PREFIX-NNNN.params`` (highest epoch unless given).
+    """Load ``PREFIX-symbol.json`` + ``PREFIX-NNNN.params`` (highest epoch unless given;
+    epoch 0 counts, as ``HybridBlock.export`` writes it).
 
     A folder means the SageMaker prefix ``image-classification`` inside it. The input
     shape comes from ``model-shapes.json`` beside the files, when there is one.
@@ -111,7 +122,7 @@ def load_symbol_model(
     symbol_path = prefix.with_name(f"{prefix.name}-symbol.json")
     if not symbol_path.is_file():
         raise ModelError(f"no model at {path}: {symbol_path} is missing")
-    epochs = _epochs(prefix)
+    epochs = checkpoint_epochs(prefix)
     if not epochs:
         raise ModelError(f"no model at {path}: there is no {prefix.name}-NNNN.params file")
     if epoch is None:
@@ -182,14 +193,6 @@ def _save_arrays(path: Path, arrays: dict[str, NDArray]) -> None:
     """Save float32 arrays (what plain MXNet loads, whatever precision trained them)."""
     as_float32 = {name: value.astype("float32") for name, value in arrays.items()}
     atomic_save(path, lambda file_name: mxnet().nd.save(file_name, as_float32))
-
-
-def _epochs(prefix: Path) -> list[int]:
-    pattern = re.compile(rf"{re.escape(prefix.name)}-(\d{{4,}})\.params")
-    if not prefix.parent.is_dir():
-        return []
-    found = (pattern.fullmatch(entry.name) for entry in prefix.parent.iterdir())
-    return sorted(int(match.group(1)) for match in found if match and int(match.group(1)) >= 1)
 
 
 def _data_shape(path: Path) -> tuple[int, ...] | None:

@@ -12,7 +12,7 @@ import pytest
 
 from imgcls_desktop.cli import main
 from tests.conftest import write_image
-from tests.core.inference_fixtures import shared_run
+from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,28 @@ def test_a_damaged_run_is_refused_in_one_line_by_resume_and_predict(
         err = capsys.readouterr().err
         assert err.startswith("imgcls: error:") and "is damaged" in err, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_without_shapes_takes_image_shape_or_says_what_it_assumed(
+    tmp_path: Path, new_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = write_plain_checkpoint(tmp_path / "plain", shapes=False)
+    image = str(new_images / "img1.jpg")
+    assert main(["predict", str(prefix), image, "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "note:" in captured.err and "assumed input shape 3,224,224" in captured.err
+    assert "img1.jpg" in captured.out
+
+    command = ["predict", str(prefix), image, "--image-shape", "3,24,24", "--device", "cpu"]
+    assert main(command) == 0
+    assert "note:" not in capsys.readouterr().err
+
+    output = tmp_path / "exported"
+    command = ["export", str(prefix), "--format", "mxnet", "--output", str(output)]
+    assert main([*command, "--image-shape", "3,24,24"]) == 0
+    shapes = json.loads((tmp_path / "model-shapes.json").read_text())
+    assert shapes[0]["shape"][1:] == [3, 24, 24]
+
+    with pytest.raises(SystemExit):  # argparse's one-line usage error
+        main(["evaluate", str(prefix), str(new_images), "--image-shape", "224,224"])
+    assert "not C,H,W" in capsys.readouterr().err
