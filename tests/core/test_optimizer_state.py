@@ -222,3 +222,11 @@ def test_state_that_does_not_fit_is_refused_with_the_reason(tmp_path: Path) -> N
     files.optimizer_record.write_text("[]")
     with pytest.raises(RunError, match="not a format-1 record"):
         load_resume_state(tmp_path, fresh, fresh_trainer, 1, fresh_contexts)
+
+
+def test_network_weights_that_do_not_fit_are_refused_with_the_reason(tmp_path: Path) -> None:
+    net, trainer, contexts = _network_and_trainer("sgd", ["cpu:0"], None, seed=0)
+    save_resume_state(tmp_path, net, trainer, epoch=2)
+    resume_files(tmp_path, 2).params.write_bytes(b"not MXNet's format")
+    with pytest.raises(RunError, match=r"epoch-0002\.params does not fit this run"):
+        load_resume_state(tmp_path, net, trainer, 2, contexts)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
+from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.optimizer_state import (
     OptimizerStateError,
     fresh_optimizer_state,
@@ -309,7 +310,14 @@ def load_resume_state(
             f"{run_dir} cannot be resumed: the saved state of epoch {epoch} "
             f"({files.params.parent}) is missing"
         )
-    net.load_parameters(str(files.params), ctx=contexts)
+    mx = mxnet()
+    try:
+        net.load_parameters(str(files.params), ctx=contexts)
+    except (AssertionError, mx.base.MXNetError) as error:  # Gluon asserts names and shapes
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise RunError(
+            f"{run_dir} cannot be resumed: {files.params.name} does not fit this run: {reason}"
+        ) from None
     if has_state:
         try:
             load_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
