@@ -133,7 +133,7 @@ def load_symbol_model(
     try:
         symbol, arg_params, aux_params = mx.model.load_checkpoint(str(prefix), epoch)
     except mx.base.MXNetError as error:
-        raise ModelError(f"cannot read the model at {path}: {_first_line(error)}") from None
+        raise ModelError(f"cannot read the model at {path}: {first_line(error)}") from None
     return SymbolModel(symbol, arg_params, aux_params, _data_shape(prefix.parent / SHAPES_FILE))
 
 
@@ -143,7 +143,7 @@ def read_arrays(path: Path) -> dict[str, NDArray]:
     try:
         arrays = mx.nd.load(str(path))
     except mx.base.MXNetError as error:
-        raise ModelError(f"cannot read {path}: {_first_line(error)}") from None
+        raise ModelError(f"cannot read {path}: {first_line(error)}") from None
     if not isinstance(arrays, dict):
         raise ModelError(f"{path} holds unnamed arrays, not a network's parameters")
     return arrays
@@ -211,5 +211,6 @@ def _shape_fits(wanted: tuple[int, ...], given: tuple[int, ...]) -> bool:
     return len(wanted) == len(given) and all(w in (0, g) for w, g in zip(wanted, given))
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+    """An error's message in one line (MXNet's carry a C++ stack trace after it)."""
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -219,6 +219,11 @@ def test_state_that_does_not_fit_is_refused_with_the_reason(tmp_path: Path) -> N
     with pytest.raises(RunError, match="lacks the state of 'classifier_conv0_weight'"):
         load_resume_state(tmp_path, fresh, fresh_trainer, 1, fresh_contexts)
 
+    record["update_counts"] = {"gpu": {}}
+    files.optimizer_record.write_text(json.dumps(record))
+    with pytest.raises(RunError, match=r"optimizer\.json is malformed"):
+        load_resume_state(tmp_path, fresh, fresh_trainer, 1, fresh_contexts)
+
     files.optimizer_record.write_text("[]")
     with pytest.raises(RunError, match="not a format-1 record"):
         load_resume_state(tmp_path, fresh, fresh_trainer, 1, fresh_contexts)

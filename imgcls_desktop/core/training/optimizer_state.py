@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgcls_desktop.core.artifacts import first_line
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
 from imgcls_desktop.core.runtime import mxnet
 
@@ -38,7 +39,7 @@ FORMAT_VERSION = 1
 _SCHEDULE_POSITION = ("base_lr", "cur_step_ind", "count")
 
 
-class OptimizerStateError(ValueError):
+class OptimizerStateError(Exception):
     """Saved optimizer state that does not fit the trainer; the message says what differs."""
 
 
@@ -81,7 +82,7 @@ def load_optimizer_state(trainer: Trainer, arrays_path: Path, json_path: Path) -
         description = json.loads(Path(json_path).read_text(encoding="utf-8"))
         arrays = mx.nd.load(str(arrays_path))
     except (OSError, ValueError, mx.base.MXNetError) as error:
-        raise OptimizerStateError(f"it cannot be read: {_first_line(error)}") from None
+        raise OptimizerStateError(f"it cannot be read: {first_line(error)}") from None
     if not isinstance(description, dict) or description.get("format") != FORMAT_VERSION:
         raise OptimizerStateError(f"{json_path.name} is not a format-{FORMAT_VERSION} record")
     if not isinstance(arrays, dict):
@@ -100,7 +101,7 @@ def load_optimizer_state(trainer: Trainer, arrays_path: Path, json_path: Path) -
             _read_states(trainer, layouts[min(number, len(layouts) - 1)], arrays)
             for number in range(len(updaters))
         ]
-    except (KeyError, TypeError, AttributeError) as error:
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise OptimizerStateError(f"{json_path.name} is malformed ({error!r})") from None
     for updater, updater_states in zip(updaters, states):
         updater.states = updater_states
@@ -239,7 +240,3 @@ def _integer(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise OptimizerStateError(f"{what} is {value!r}, not a count")
     return value
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from imgcls_desktop.core.artifacts import first_line
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.optimizer_state import (
@@ -314,9 +315,9 @@ def load_resume_state(
     try:
         net.load_parameters(str(files.params), ctx=contexts)
     except (AssertionError, mx.base.MXNetError) as error:  # Gluon asserts names and shapes
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
         raise RunError(
-            f"{run_dir} cannot be resumed: {files.params.name} does not fit this run: {reason}"
+            f"{run_dir} cannot be resumed: {files.params.name} does not fit this run: "
+            f"{first_line(error)}"
         ) from None
     if has_state:
         try:
