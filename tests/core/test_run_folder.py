@@ -26,11 +26,11 @@ DAMAGED = {
     "null": ("null", "holds null, not an object"),
     "a numeric created": (
         json.dumps({**GOOD.to_dict(), "created": 1700000000}),
-        "'created' is the number 1700000000, not str",
+        "'created' is the number 1700000000, not a text",
     ),
     "a text accuracy": (
         json.dumps({**GOOD.to_dict(), "best_val_accuracy": "0.9"}),
-        "'best_val_accuracy' is the text '0.9', not float or null",
+        "'best_val_accuracy' is the text '0.9', not a number or null",
     ),
     "no status": (
         json.dumps({k: v for k, v in GOOD.to_dict().items() if k != "status"}),
@@ -42,13 +42,16 @@ DAMAGED = {
     ),
     "a boolean epoch count": (
         json.dumps({**GOOD.to_dict(), "epochs": True}),
-        "'epochs' is the boolean true, not int",
+        "'epochs' is the boolean true, not a whole number",
     ),
     "a negative epoch": (
         json.dumps({**GOOD.to_dict(), "last_completed_epoch": -1}),
         "'last_completed_epoch' is -1, less than 0",
     ),
-    "a list for data": (json.dumps({**GOOD.to_dict(), "data": []}), "'data' is a list"),
+    "a list for data": (
+        json.dumps({**GOOD.to_dict(), "data": []}),
+        "'data' is a list, not an object",
+    ),
     "not JSON": ("{", "cannot read"),
 }
 

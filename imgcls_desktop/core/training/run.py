@@ -125,13 +125,14 @@ class RunInfo:
 
 
 _STATUSES = ", ".join(status.value for status in RunStatus)
-# The JSON values each annotation of RunInfo accepts (bool is never a number here).
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "None": (type(None),),
-    "dict[str, Any]": (dict,),
+# The JSON values each part of a RunInfo annotation accepts, and their names in a message
+# (bool is never a number here).
+_JSON_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "a text"),
+    "int": ((int,), "a whole number"),
+    "float": ((int, float), "a number"),
+    "None": ((type(None),), "null"),
+    "dict[str, Any]": ((dict,), "an object"),
 }
 # Fields whose numbers have a lower bound.
 _MINIMUMS = {"epochs": 1, "last_completed_epoch": 0, "num_updates": 0, "best_epoch": 1}
@@ -142,9 +143,10 @@ def _required(field_: Any) -> bool:
 
 
 def _check_value(name: str, annotation: str, value: Any) -> None:
-    allowed = tuple(kind for part in annotation.split(" | ") for kind in _JSON_TYPES[part])
+    parts = [_JSON_TYPES[part] for part in annotation.split(" | ")]
+    allowed = tuple(kind for kinds, _wanted in parts for kind in kinds)
     if isinstance(value, bool) or not isinstance(value, allowed):
-        wanted = annotation.replace("dict[str, Any]", "an object").replace(" | None", " or null")
+        wanted = " or ".join(wanted for _kinds, wanted in parts)
         raise RunError(f"its {name!r} is {_json_kind(value)}, not {wanted}")
     if isinstance(value, (int, float)) and not math.isfinite(value):
         raise RunError(f"its {name!r} is {value}, not a number")
