@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from imgcls_desktop.cli.model_options import add_model_options, open_model_from
 from imgcls_desktop.cli.terminal import ProgressBar
 from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.evaluation import evaluate_dataset, format_table
 from imgcls_desktop.core.inference import Predictor
-from imgcls_desktop.core.models import open_model
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="run folder, model.tar.gz or checkpoint")
     parser.add_argument("data", type=Path, help="the labelled data set")
-    parser.add_argument("--labels", type=Path, help="the model's class names (labels.txt)")
+    add_model_options(parser)
     parser.add_argument("--output", type=Path, metavar="report.json", help="write a JSON report")
     parser.add_argument("--top-k", type=int, help="also report top-k accuracy")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
@@ -34,7 +34,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate and print the table (and write the JSON report when asked)."""
-    model = open_model(args.model, labels=args.labels)
+    model = open_model_from(args)
     predictor = Predictor(model, device=args.device, batch_size=args.batch_size)
     dataset = load_dataset(args.data)
     report = evaluate_dataset(

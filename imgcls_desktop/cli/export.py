@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from imgcls_desktop.cli.model_options import add_model_options, open_model_from
 from imgcls_desktop.core.export import FORMATS, export_model
 
 
@@ -20,12 +21,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="the model to export")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--output", required=True, type=Path, help="where to write it")
-    parser.add_argument("--labels", type=Path, help="class names: labels.txt or classes.json")
+    add_model_options(parser)
     parser.set_defaults(handler=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Export the model; the one-line error handling is the common one of ``imgcls``."""
-    written = export_model(args.model, args.format, args.output, labels=args.labels)
+    written = export_model(open_model_from(args), args.format, args.output)
     print(f"Wrote {written}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from imgcls_desktop.cli.model_options import add_model_options, open_model_from
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.labelling import (
@@ -15,7 +16,6 @@ from imgcls_desktop.core.labelling import (
     write_csv,
     write_jsonl,
 )
-from imgcls_desktop.core.models import open_model
 
 OUTPUT_WRITERS = {".csv": write_csv, ".jsonl": write_jsonl}
 
@@ -31,7 +31,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", type=Path, help="the model to use")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images or folders")
-    parser.add_argument("--labels", type=Path, help="class names: labels.txt or classes.json")
+    add_model_options(parser)
     parser.add_argument(
         "--output",
         type=Path,
@@ -76,7 +76,7 @@ def run_predict(args: argparse.Namespace) -> int:
             raise CommandError(f"--output must end in .csv or .jsonl, not {args.output.name}")
     if (args.move or args.min_confidence is not None) and args.sort_into is None:
         raise CommandError("--move and --min-confidence go with --sort-into DIR")
-    model = open_model(args.model, labels=args.labels)
+    model = open_model_from(args)
     predictor = Predictor(model, device=args.device, batch_size=args.batch_size)
     result = label_images(
         predictor, args.inputs, top_k=args.top_k, progress=ProgressBar("Labelling")

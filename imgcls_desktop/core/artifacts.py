@@ -89,8 +89,18 @@ def load_into(net: HybridBlock, run_dir: Path, epoch: int) -> None:
 
 
 def list_checkpoints(run_dir: Path) -> list[int]:
-    """The epochs with a parameter file in ``run_dir``, in increasing order."""
-    return _epochs(run_dir / CHECKPOINT_PREFIX)
+    """The epochs (1-based) with a parameter file in the run folder ``run_dir``, in order."""
+    return [epoch for epoch in checkpoint_epochs(run_dir / CHECKPOINT_PREFIX) if epoch >= 1]
+
+
+def checkpoint_epochs(prefix: Path) -> list[int]:
+    """The epochs with a ``PREFIX-NNNN.params`` file, in increasing order; 0 included
+    (what Gluon's ``HybridBlock.export`` writes)."""
+    pattern = re.compile(rf"{re.escape(prefix.name)}-(\d{{4,}})\.params")
+    if not prefix.parent.is_dir():
+        return []
+    found = (pattern.fullmatch(entry.name) for entry in prefix.parent.iterdir())
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def remove_checkpoint(run_dir: Path, epoch: int) -> None:
@@ -101,7 +111,8 @@ def remove_checkpoint(run_dir: Path, epoch: int) -> None:
 def load_symbol_model(
     prefix_or_dir: str | os.PathLike[str], epoch: int | None = None
 ) -> SymbolModel:
-    """Load ``PREFIX-symbol.json`` + ``PREFIX-NNNN.params`` (highest epoch unless given).
+    """Load ``PREFIX-symbol.json`` + ``PREFIX-NNNN.params`` (highest epoch unless given;
+    epoch 0 counts, as ``HybridBlock.export`` writes it).
 
     A folder means the SageMaker prefix ``image-classification`` inside it. The input
     shape comes from ``model-shapes.json`` beside the files, when there is one.
@@ -111,7 +122,7 @@ def load_symbol_model(
     symbol_path = prefix.with_name(f"{prefix.name}-symbol.json")
     if not symbol_path.is_file():
         raise ModelError(f"no model at {path}: {symbol_path} is missing")
-    epochs = _epochs(prefix)
+    epochs = checkpoint_epochs(prefix)
     if not epochs:
         raise ModelError(f"no model at {path}: there is no {prefix.name}-NNNN.params file")
     if epoch is None:
@@ -122,7 +133,7 @@ def load_symbol_model(
     try:
         symbol, arg_params, aux_params = mx.model.load_checkpoint(str(prefix), epoch)
     except mx.base.MXNetError as error:
-        raise ModelError(f"cannot read the model at {path}: {_first_line(error)}") from None
+        raise ModelError(f"cannot read the model at {path}: {first_line(error)}") from None
     return SymbolModel(symbol, arg_params, aux_params, _data_shape(prefix.parent / SHAPES_FILE))
 
 
@@ -132,7 +143,7 @@ def read_arrays(path: Path) -> dict[str, NDArray]:
     try:
         arrays = mx.nd.load(str(path))
     except mx.base.MXNetError as error:
-        raise ModelError(f"cannot read {path}: {_first_line(error)}") from None
+        raise ModelError(f"cannot read {path}: {first_line(error)}") from None
     if not isinstance(arrays, dict):
         raise ModelError(f"{path} holds unnamed arrays, not a network's parameters")
     return arrays
@@ -184,14 +195,6 @@ def _save_arrays(path: Path, arrays: dict[str, NDArray]) -> None:
     atomic_save(path, lambda file_name: mxnet().nd.save(file_name, as_float32))
 
 
-def _epochs(prefix: Path) -> list[int]:
-    pattern = re.compile(rf"{re.escape(prefix.name)}-(\d{{4,}})\.params")
-    if not prefix.parent.is_dir():
-        return []
-    found = (pattern.fullmatch(entry.name) for entry in prefix.parent.iterdir())
-    return sorted(int(match.group(1)) for match in found if match and int(match.group(1)) >= 1)
-
-
 def _data_shape(path: Path) -> tuple[int, ...] | None:
     if not path.is_file():
         return None
@@ -208,5 +211,6 @@ def _shape_fits(wanted: tuple[int, ...], given: tuple[int, ...]) -> bool:
     return len(wanted) == len(given) and all(w in (0, g) for w, g in zip(wanted, given))
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+    """An error's message in one line (MXNet's carry a C++ stack trace after it)."""
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

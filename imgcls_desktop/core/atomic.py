@@ -41,7 +41,7 @@ def atomic_write_json(path: str | os.PathLike[str], obj: object, *, indent: int 
 def atomic_save(path: str | os.PathLike[str], save: Callable[[str], object]) -> None:
     """Replace ``path`` atomically with what ``save(file_name)`` writes.
 
-    For writers that want a file name (``mx.nd.save``, ``Trainer.save_states``): they write
+    For writers that want a file name (``mx.nd.save``, ``HybridBlock.save_parameters``): they write
     a temporary file in the same folder, which is fsynced and renamed over ``path``.
     """
     target = Path(path)

@@ -8,10 +8,20 @@
 - a SageMaker ``model.tar.gz``: extracted safely into a temporary folder (absolute paths,
   ``..``, links, devices and oversized members are refused), loaded, and the folder removed;
 - a plain MXNet checkpoint named by ``PREFIX``, ``PREFIX-symbol.json`` or
-  ``PREFIX-NNNN.params`` (or a folder holding one), the highest epoch unless one is named.
+  ``PREFIX-NNNN.params`` (or a folder holding one), the highest epoch unless one is named;
+  epoch 0 is what Gluon's ``HybridBlock.export`` writes. A network ending in
+  ``FullyConnected`` (an exported Gluon classifier) gives logits: softmax is applied.
+
+The input shape is the one given (``--image-shape``), else ``model-shapes.json``'s, else
+the ``image_shape`` of a ``hyperparameters.json`` beside the files, else SageMaker's
+default 3,224,224; an assumption is stated in :attr:`LoadedModel.notes`.
 
 Models without a preprocessing record get SageMaker's documented inference preprocessing:
 decode, RGB, resize the whole image to H x W, raw 0-255 pixels in NCHW.
+
+Archives are extracted under ``cache/models/archive-*`` and removed once loaded; folders a
+killed process left there are removed when an archive is opened (after
+:data:`STALE_ARCHIVE_SECONDS`, long after any extraction ends).
 """
 
 from __future__ import annotations
@@ -21,14 +31,17 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from imgcls_desktop.core.artifacts import (
     CHECKPOINT_PREFIX,
+    SHAPES_FILE,
     ModelError,
     SymbolModel,
+    checkpoint_epochs,
     list_checkpoints,
     load_symbol_model,
     params_file,
@@ -39,6 +52,7 @@ from imgcls_desktop.core.training.data import network_input
 from imgcls_desktop.core.training.network import DATA_NAME, OUTPUT_NAME
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
+    HYPERPARAMETERS_FILE,
     PREPROCESSING_FILE,
     RunError,
     is_run_folder,
@@ -51,6 +65,10 @@ if TYPE_CHECKING:
 
 #: Largest size of one archive member, and of all of them together.
 MAX_ARCHIVE_BYTES = 2 * 1024**3
+#: The input shape assumed for a model that records none (SageMaker's default image_shape).
+DEFAULT_INPUT_SHAPE = (3, 224, 224)
+#: Age after which an ``archive-*`` extraction folder is a left-over of a killed process.
+STALE_ARCHIVE_SECONDS = 3600
 
 _SYMBOL_SUFFIX = "-symbol.json"
 _PARAMS_PATTERN = re.compile(r"(.+)-(\d{4,})\.params")
@@ -78,7 +96,8 @@ class LoadedModel:
 
     ``input_shape`` is (C, H, W); ``preprocessing`` is the run's record, or SageMaker's
     inference preprocessing (see :func:`sagemaker_preprocessing`). ``epoch`` is the
-    checkpoint's epoch; ``path`` what the user opened.
+    checkpoint's epoch; ``path`` what the user opened; ``notes`` what was assumed to open
+    it (an input shape, logits read through softmax), to tell the user.
     """
 
     symbol: Symbol
@@ -91,6 +110,7 @@ class LoadedModel:
     source_kind: str
     path: Path
     epoch: int
+    notes: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -129,7 +149,8 @@ def open_model(
 
     ``labels``: class names, one per line in id order (``labels.txt``) or a JSON list
     (``classes.json``); else the run's, else ``class_0, class_1...``. ``epoch`` picks a
-    checkpoint; ``input_shape`` (C, H, W) is needed when there is no ``model-shapes.json``.
+    checkpoint; ``input_shape`` (C, H, W) is used when there is no ``model-shapes.json``
+    (else one is assumed, see the module docstring).
     """
     path = Path(path)
     if path.is_file() and tarfile.is_tarfile(path):
@@ -141,7 +162,7 @@ def open_model(
         path,
         SourceKind.CHECKPOINT,
         prefix,
-        epoch or named_epoch,
+        named_epoch if epoch is None else epoch,
         labels,
         input_shape,
         None,
@@ -235,6 +256,7 @@ def _open_archive(
 ) -> LoadedModel:
     folder = cache_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_extractions(folder)
     with tempfile.TemporaryDirectory(prefix="archive-", dir=folder) as temporary:
         extracted = Path(temporary)
         extract_archive(archive, extracted)
@@ -246,6 +268,19 @@ def _open_archive(
         return _build(
             archive, SourceKind.SAGEMAKER_ARCHIVE, prefix, epoch, labels, input_shape, None
         )
+
+
+def remove_stale_extractions(folder: Path) -> None:
+    """Remove the ``archive-*`` folders in ``folder`` older than :data:`STALE_ARCHIVE_SECONDS`
+    (left by a process killed while it opened an archive); younger ones may be in use."""
+    now = time.time()
+    for path in folder.glob("archive-*"):
+        try:
+            stale = path.is_dir() and now - path.stat().st_mtime > STALE_ARCHIVE_SECONDS
+        except OSError:  # removed meanwhile by another process
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def extract_archive(archive: Path, folder: Path) -> None:
@@ -325,12 +360,19 @@ def _build(
 ) -> LoadedModel:
     """Load the checkpoint at ``prefix`` and check it fits its shape and class names."""
     if epoch is None:
-        epoch = max(_epochs_of(prefix), default=None)
+        epoch = max(checkpoint_epochs(prefix), default=None)
     loaded = load_symbol_model(prefix, epoch)  # raises when there is no epoch
     assert epoch is not None
-    shape = _input_shape(path, input_shape, loaded.data_shape)
-    multi_label, _loss_layer = _head_kind(loaded.symbol)
-    outputs = _check_fits(path, _probability_symbol(loaded.symbol), shape, loaded)
+    shape, notes = _input_shape(path, prefix, input_shape, loaded.data_shape)
+    symbol = loaded.symbol
+    if _output_op(symbol) == "FullyConnected":
+        symbol = mxnet().sym.softmax(symbol, axis=-1, name=OUTPUT_NAME)
+        notes.append(
+            f"the model at {path} ends in FullyConnected, not softmax (as Gluon's "
+            "HybridBlock.export leaves a classifier): its outputs are read as logits"
+        )
+    multi_label, _loss_layer = _head_kind(symbol)
+    outputs = _check_fits(path, _probability_symbol(symbol), shape, loaded, assumed=notes)
     names = read_class_names(labels) if labels else [f"class_{i}" for i in range(outputs)]
     if len(names) != outputs:
         raise ModelError(
@@ -347,7 +389,7 @@ def _build(
                 f"model takes {shape}"
             )
     return LoadedModel(
-        symbol=loaded.symbol,
+        symbol=symbol,
         arg_params=loaded.arg_params,
         aux_params=loaded.aux_params,
         class_names=list(names),
@@ -357,36 +399,46 @@ def _build(
         source_kind=kind,
         path=path,
         epoch=epoch,
+        notes=tuple(notes),
     )
-
-
-def _epochs_of(prefix: Path) -> list[int]:
-    """The epochs with a ``PREFIX-NNNN.params`` file."""
-    if not prefix.parent.is_dir():
-        return []
-    pattern = re.compile(rf"{re.escape(prefix.name)}-(\d{{4,}})\.params")
-    found = (pattern.fullmatch(entry.name) for entry in prefix.parent.iterdir())
-    return [int(match.group(1)) for match in found if match]
 
 
 def _input_shape(
     path: Path,
+    prefix: Path,
     given: tuple[int, int, int] | None,
     data_shape: tuple[int, ...] | None,
-) -> tuple[int, int, int]:
-    if given is None and data_shape is None:
-        raise ModelError(
-            f"the model at {path} has no model-shapes.json: give its input shape as C,H,W "
-            "(e.g. 3,224,224)"
+) -> tuple[tuple[int, int, int], list[str]]:
+    """(C, H, W) and, when it was assumed, a note saying so."""
+    notes = []
+    if given is not None:
+        shape = tuple(int(n) for n in given)
+    elif data_shape is not None:
+        shape = tuple(int(n) for n in data_shape[1:])
+    else:
+        recorded = _recorded_image_shape(prefix.parent / HYPERPARAMETERS_FILE)
+        shape = recorded or DEFAULT_INPUT_SHAPE
+        source = f"the image_shape of {HYPERPARAMETERS_FILE}" if recorded else "SageMaker's default"
+        notes.append(
+            f"the model at {path} has no {SHAPES_FILE}: assumed input shape "
+            f"{','.join(map(str, shape))} ({source}); give another with --image-shape C,H,W"
         )
-    shape = tuple(int(n) for n in (given if given is not None else data_shape[1:]))
     if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
         raise ModelError(f"the input shape {shape} of {path} is not C,H,W with C 1 or 3")
-    return shape  # type: ignore[return-value]
+    return shape, notes  # type: ignore[return-value]
 
 
-def _head_kind(symbol: Symbol) -> tuple[bool, bool]:
-    """(multi-label, ends in a loss layer) for the symbol's single output."""
+def _recorded_image_shape(path: Path) -> tuple[int, ...] | None:
+    """The ``image_shape`` of a SageMaker ``hyperparameters.json``, when it has a usable one."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(int(n) for n in values["image_shape"].split(","))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _output_op(symbol: Symbol) -> str:
+    """The operator of the symbol's single output (an activation by its type)."""
     graph = json.loads(symbol.tojson())
     if len(graph["heads"]) != 1:
         raise ModelError(f"the model has {len(graph['heads'])} outputs; one was expected")
@@ -394,6 +446,12 @@ def _head_kind(symbol: Symbol) -> tuple[bool, bool]:
     op = head["op"]
     if op == "Activation":
         op = head.get("attrs", {}).get("act_type", op)
+    return op
+
+
+def _head_kind(symbol: Symbol) -> tuple[bool, bool]:
+    """(multi-label, ends in a loss layer) for the symbol's single output."""
+    op = _output_op(symbol)
     if op not in _HEADS:
         raise ModelError(
             f"the model's output is {op!r}, not probabilities (SoftmaxOutput, softmax or sigmoid)"
@@ -413,14 +471,22 @@ def _probability_symbol(symbol: Symbol) -> Symbol:
 
 
 def _check_fits(
-    path: Path, symbol: Symbol, shape: tuple[int, int, int], loaded: SymbolModel
+    path: Path,
+    symbol: Symbol,
+    shape: tuple[int, int, int],
+    loaded: SymbolModel,
+    *,
+    assumed: list[str],
 ) -> int:
-    """Check every weight is there with the shape ``shape`` needs; the number of outputs."""
+    """Check every weight is there with the shape ``shape`` needs; the number of outputs.
+
+    ``assumed``: the notes of an assumed input shape, which a misfit names."""
     mx = mxnet()
+    hint = f" ({assumed[0]})" if assumed else ""
     try:
         arg_shapes, out_shapes, aux_shapes = symbol.infer_shape(**{DATA_NAME: (1, *shape)})
     except mx.base.MXNetError:
-        raise ModelError(f"the model at {path} cannot take {shape} images") from None
+        raise ModelError(f"the model at {path} cannot take {shape} images{hint}") from None
     if arg_shapes is None:
         raise ModelError(f"the model at {path} does not say what its input is ({DATA_NAME!r})")
     wanted = dict(zip(symbol.list_arguments(), arg_shapes))
@@ -433,7 +499,7 @@ def _check_fits(
         if tuple(arrays[name].shape) != tuple(needed):
             raise ModelError(
                 f"the weights of {path} do not fit: {name!r} is {tuple(arrays[name].shape)}, "
-                f"the network needs {tuple(needed)} for {shape} images"
+                f"the network needs {tuple(needed)} for {shape} images{hint}"
             )
     output = out_shapes[0]
     if len(output) != 2:

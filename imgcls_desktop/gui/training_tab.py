@@ -38,10 +38,11 @@ from imgcls_desktop.core.hyperparams import (
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.training.callbacks import format_epoch_line
-from imgcls_desktop.core.training.lock import busy_reason, lock_owner
+from imgcls_desktop.core.training.lock import LockOwner, busy_reason, lock_owner
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import (
     HYPERPARAMETERS_FILE,
+    FoundRun,
     RunError,
     find_runs,
     is_run_folder,
@@ -80,6 +81,10 @@ def run_training(
 def inspect_data(path: str, progress: ProgressFn, cancel: CancelFlag) -> DataSummary:
     """Read the classes, count and image size of a training source (in a worker)."""
     return summarize_training_data(Path(path))
+
+
+# Where a runs-table item keeps why its run is damaged (None for a readable run).
+_DAMAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def default_runs_folder() -> Path:
@@ -669,7 +674,8 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(training)
         run_dir = self._run_to_resume()
         busy = None if training or run_dir is None else busy_reason(run_dir)
-        self.resume_button.setEnabled(not training and busy is None)
+        damaged = self._selected_run_is_damaged()
+        self.resume_button.setEnabled(not training and busy is None and not damaged)
         self.resume_button.setToolTip(busy or _RESUME_TIP)
 
     # Run history -------------------------------------------------------------------------
@@ -688,20 +694,13 @@ class TrainingTab(QWidget):
         """List the runs in :meth:`runs_folder` and the known runs, newest first."""
         runs = find_runs(self.runs_folder(), also=self._known_runs)
         self.runs.setRowCount(len(runs))
-        for row, (path, info) in enumerate(runs):
-            best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
-            owner = lock_owner(path)
-            cells = (
-                path.name,
-                info.status if owner is None else f"training: process {owner.pid} on {owner.host}",
-                best,
-                f"{info.last_completed_epoch} of {info.epochs}",
-                info.created[:16].replace("T", " "),
-            )
-            for column, text in enumerate(cells):
+        for row, run in enumerate(runs):
+            tip = str(run.path) if run.damaged is None else f"{run.path}\n{run.damaged}"
+            for column, text in enumerate(_run_cells(run, lock_owner(run.path))):
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, str(path))
-                item.setToolTip(str(path))
+                item.setData(Qt.ItemDataRole.UserRole, str(run.path))
+                item.setData(_DAMAGE_ROLE, run.damaged)
+                item.setToolTip(tip)
                 self.runs.setItem(row, column, item)
         for column in range(1, self.runs.columnCount()):  # a few rows: fit their values
             self.runs.resizeColumnToContents(column)
@@ -709,6 +708,10 @@ class TrainingTab(QWidget):
     def _selected_run(self) -> Path | None:
         items = self.runs.selectedItems()
         return Path(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
+
+    def _selected_run_is_damaged(self) -> bool:
+        items = self.runs.selectedItems()
+        return bool(items) and items[0].data(_DAMAGE_ROLE) is not None
 
     def _show_selected_run(self) -> None:
         run_dir = self._selected_run()
@@ -725,6 +728,22 @@ _RESUME_TIP = (
     "Continue the run in the run folder (or the one selected under Runs) from its last "
     "finished epoch"
 )
+
+
+def _run_cells(run: FoundRun, owner: LockOwner | None) -> tuple[str, ...]:
+    """A run's row in the history table; a damaged run shows only its name and state, a run
+    another process trains says which."""
+    info = run.info
+    if info is None:
+        return (run.path.name, "damaged", "", "", "")
+    best = "" if info.best_val_accuracy is None else f"{info.best_val_accuracy:.3f}"
+    return (
+        run.path.name,
+        info.status if owner is None else f"training: process {owner.pid} on {owner.host}",
+        best,
+        f"{info.last_completed_epoch} of {info.epochs}",
+        info.created[:16].replace("T", " "),
+    )
 
 
 def _duration(total_seconds: float) -> str:

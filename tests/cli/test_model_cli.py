@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from imgcls_desktop.cli import main
 from tests.conftest import write_image
-from tests.core.inference_fixtures import shared_run
+from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,54 @@ def test_evaluate_prints_the_table_and_writes_the_report(
     assert len(report["confusion_matrix"]) == len(classes)
     assert sum(map(sum, report["confusion_matrix"])) == 3 * len(classes)
     assert [row["class"] for row in report["per_class"]] == classes
+
+
+DAMAGED_RUN_JSON = {
+    "a list": "[]",
+    "null": "null",
+    "a numeric created": '{"status": "finished", "epochs": 6, "train": "x", "created": 17}',
+    "a text accuracy": '{"status": "finished", "epochs": 6, "train": "x", '
+    '"best_val_accuracy": "0.9"}',
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_RUN_JSON)
+def test_a_damaged_run_is_refused_in_one_line_by_resume_and_predict(
+    case: str, run_dir: Path, new_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged)
+    (damaged / "run.json").write_text(DAMAGED_RUN_JSON[case], encoding="utf-8")
+    for command in (
+        ["train", "--resume", str(damaged)],
+        ["predict", str(damaged), str(new_images), "--device", "cpu"],
+    ):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("imgcls: error:") and "is damaged" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_without_shapes_takes_image_shape_or_says_what_it_assumed(
+    tmp_path: Path, new_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = write_plain_checkpoint(tmp_path / "plain", shapes=False)
+    image = str(new_images / "img1.jpg")
+    assert main(["predict", str(prefix), image, "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "note:" in captured.err and "assumed input shape 3,224,224" in captured.err
+    assert "img1.jpg" in captured.out
+
+    command = ["predict", str(prefix), image, "--image-shape", "3,24,24", "--device", "cpu"]
+    assert main(command) == 0
+    assert "note:" not in capsys.readouterr().err
+
+    output = tmp_path / "exported"
+    command = ["export", str(prefix), "--format", "mxnet", "--output", str(output)]
+    assert main([*command, "--image-shape", "3,24,24"]) == 0
+    shapes = json.loads((tmp_path / "model-shapes.json").read_text())
+    assert shapes[0]["shape"][1:] == [3, 24, 24]
+
+    with pytest.raises(SystemExit):  # argparse's one-line usage error
+        main(["evaluate", str(prefix), str(new_images), "--image-shape", "224,224"])
+    assert "not C,H,W" in capsys.readouterr().err

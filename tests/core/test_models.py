@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,9 @@ from inference_fixtures import (
 
 from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.models import SourceKind, looks_like_model, open_model
+from imgcls_desktop.core.paths import cache_dir
 from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.network import build_network
 from imgcls_desktop.core.training.run import read_run
 
 mx = mxnet()
@@ -80,11 +84,54 @@ def test_plain_prefix_highest_epoch_or_named(tmp_path: Path) -> None:
     assert open_model(tmp_path).source_kind == SourceKind.CHECKPOINT
 
 
-def test_plain_prefix_without_shapes_file_needs_the_input_shape(tmp_path: Path) -> None:
+def test_plain_prefix_without_shapes_file_assumes_an_input_shape_and_says_so(
+    tmp_path: Path,
+) -> None:
     prefix = write_plain_checkpoint(tmp_path, shapes=False)
-    with pytest.raises(ModelError, match="give its input shape"):
-        open_model(prefix)
-    assert open_model(prefix, input_shape=(3, 24, 24)).input_shape == (3, 24, 24)
+    model = open_model(prefix)
+    assert model.input_shape == (3, 224, 224)
+    assert model.preprocessing["height"] == 224
+    (note,) = model.notes
+    assert "assumed input shape 3,224,224 (SageMaker's default)" in note
+    assert "--image-shape C,H,W" in note
+    given = open_model(prefix, input_shape=(3, 24, 24))
+    assert given.input_shape == (3, 24, 24) and given.notes == ()
+    # A SageMaker hyperparameters.json beside the files records the shape it trained with.
+    (tmp_path / "hyperparameters.json").write_text('{"image_shape": "3,40,48"}')
+    recorded = open_model(prefix)
+    assert recorded.input_shape == (3, 40, 48)
+    assert "3,40,48 (the image_shape of hyperparameters.json)" in recorded.notes[0]
+
+
+def test_an_assumed_shape_that_does_not_fit_says_it_was_assumed(tmp_path: Path) -> None:
+    sym = mx.sym
+    flat = sym.FullyConnected(sym.flatten(sym.var("data")), num_hidden=2, name="fc")
+    symbol = sym.SoftmaxOutput(flat, name="softmax")
+    weights = {"fc_weight": mx.nd.zeros((2, 3 * 8 * 8)), "fc_bias": mx.nd.zeros(2)}
+    mx.model.save_checkpoint(str(tmp_path / "small"), 1, symbol, weights, {})
+    with pytest.raises(ModelError, match=r"needs \(2, 150528\).*assumed input shape 3,224,224"):
+        open_model(tmp_path / "small")
+    assert open_model(tmp_path / "small", input_shape=(3, 8, 8)).num_classes == 2
+
+
+def test_a_gluon_export_opens_at_epoch_0_with_softmax_over_its_logits(tmp_path: Path) -> None:
+    net = build_network(20, 3, (3, 32, 32))
+    net.initialize()
+    net.hybridize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    net.export(str(tmp_path / "exported"))  # exported-symbol.json + exported-0000.params
+    for named in (tmp_path / "exported", tmp_path / "exported-0000.params", tmp_path):
+        model = open_model(named, input_shape=(3, 32, 32))
+        assert (model.epoch, model.source_kind, model.num_classes) == (0, "checkpoint", 3)
+    assert "read as logits" in model.notes[0]
+    assert looks_like_model(tmp_path / "exported-0000.params")
+    executor = model.probability_symbol().bind(
+        mx.cpu(),
+        {"data": mx.nd.random.uniform(0, 255, (2, 3, 32, 32)), **model.arg_params},
+        aux_states=model.aux_params,
+    )
+    probabilities = executor.forward()[0].asnumpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 
 
 def test_class_count_mismatch(tmp_path: Path) -> None:
@@ -167,3 +214,20 @@ def test_model_paths_are_told_from_data_paths(
         assert looks_like_model(model), model
     for data in (class_folder, class_folder / "cat" / "cat_0.jpg", tmp_path / "x.rec"):
         assert not looks_like_model(data), data
+
+
+def test_extraction_folders_left_by_killed_processes_are_removed(tmp_path: Path) -> None:
+    extractions = cache_dir() / "models"
+    stale, recent = extractions / "archive-killed", extractions / "archive-in-use"
+    for folder in (stale, recent):
+        (folder / "files").mkdir(parents=True)
+        (folder / "files" / "image-classification-0001.params").write_bytes(b"0" * 100)
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    (extractions / "archive-a-file").write_text("not a folder")
+
+    open_model(write_sagemaker_archive(tmp_path))
+
+    assert not stale.exists()  # older than any extraction takes
+    assert recent.is_dir() and (extractions / "archive-a-file").is_file()
+    assert sorted(p.name for p in extractions.iterdir()) == ["archive-a-file", "archive-in-use"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -78,8 +79,9 @@ def assert_contiguous_history(run_dir: Path, epochs: int) -> None:
     info = read_run(run_dir)
     assert (info.status, info.last_completed_epoch) == ("finished", epochs)
     assert sorted(p.name for p in (run_dir / "resume").iterdir()) == [
+        f"epoch-{epochs:04d}.optimizer.json",
+        f"epoch-{epochs:04d}.optimizer.params",
         f"epoch-{epochs:04d}.params",
-        f"epoch-{epochs:04d}.states",
     ]
     assert list_checkpoints(run_dir) == [info.best_epoch]
 
@@ -257,3 +259,50 @@ def test_a_run_folder_never_opens_an_unrecorded_epoch_as_its_model(
     with pytest.raises(ModelError, match=r"names epoch 1 as the best model, but .*0001\.params is"):
         open_model(run_dir)
     assert open_model(run_dir / "image-classification-0002.params").epoch == 2  # if asked for
+
+
+class _CreatesAFile:
+    """Unpickling this creates ``path``: what a crafted ``.states`` file can do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_pickled_state_from_an_earlier_version_is_never_run(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run_dir, planted = tmp_path / "shared-run", tmp_path / "planted-by-the-states-file"
+    train(TrainingJob(quick_hp(epochs=1), colour_folder, run_dir))
+    # The folder as an earlier version left it, with a hostile optimizer state.
+    for path in (run_dir / "resume").glob("epoch-0001.optimizer.*"):
+        path.unlink()
+    (run_dir / "resume" / "epoch-0001.states").write_bytes(pickle.dumps(_CreatesAFile(planted)))
+
+    recorder = Recorder()
+    job = TrainingJob(quick_hp(epochs=2), colour_folder, run_dir, resume=True)
+    result = train(job, callbacks=[recorder])
+
+    assert not planted.exists()
+    assert result.status is RunStatus.FINISHED and recorder.epochs.keys() == {2}
+    (warning,) = [w for w in result.warnings if "epoch-0001.states" in w]
+    assert "not read" in warning and "fresh optimizer state" in warning
+    assert recorder.begin is not None and "epoch-0001.states" in " ".join(recorder.begin.warnings)
+    # The optimizer's update count (the learning-rate schedule's clock) goes on.
+    record = json.loads((run_dir / "resume" / "epoch-0002.optimizer.json").read_text())
+    assert record["num_update"] == 2 * BATCHES
+    assert_contiguous_history(run_dir, 2)
+
+
+def test_resuming_keeps_each_optimizers_state(colour_folder: Path, tmp_path: Path) -> None:
+    for optimizer in ("sgd", "nag", "adam", "rmsprop"):
+        run_dir = tmp_path / optimizer
+        changes = {"optimizer": optimizer, "lr_scheduler_step": "1"}
+        train(TrainingJob(quick_hp(epochs=1, **changes), colour_folder, run_dir))
+        later = resume(colour_folder, run_dir, epochs=2, **changes)
+        assert later.epochs[2]["learning_rate"] == pytest.approx(0.0001)
+        record = json.loads((run_dir / "resume" / "epoch-0002.optimizer.json").read_text())
+        assert (record["optimizer"], record["num_update"]) == (optimizer, 2 * BATCHES)
+        assert_contiguous_history(run_dir, 2)

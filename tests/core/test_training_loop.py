@@ -144,8 +144,9 @@ def test_the_run_folder(trained) -> None:
         result.best_val_accuracy,
     )
     assert sorted(p.name for p in (run_dir / "resume").iterdir()) == [
+        "epoch-0003.optimizer.json",
+        "epoch-0003.optimizer.params",
         "epoch-0003.params",
-        "epoch-0003.states",
     ]
     logged = [logs for _epoch, logs in recorder.of("epoch_end")]
     assert read_metrics(run_dir) == json.loads(json.dumps(logged))

@@ -378,3 +378,41 @@ def test_the_window_is_up_before_mxnet_is_loaded() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert output.stdout.split()[-2:] == ["True", "False"]
+
+
+def test_the_window_starts_with_damaged_runs_and_lists_them_as_damaged(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    contents = {
+        "list": "[]",
+        "null": "null",
+        "numeric-created": '{"status": "stopped", "epochs": 3, "train": "x", "created": 17}',
+        "text-accuracy": '{"status": "stopped", "epochs": 3, "train": "x", '
+        '"best_val_accuracy": "0.9"}',
+    }
+    runs_folder = data_dir() / "runs"  # where the Training tab looks at start
+    for name, text in contents.items():
+        (runs_folder / name).mkdir(parents=True)
+        (runs_folder / name / "run.json").write_text(text, encoding="utf-8")
+    elsewhere = tmp_path / "trained-elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "run.json").write_text("[]", encoding="utf-8")
+    project = Project()
+    project.remember(ItemKind.RUN, elsewhere)
+    project.remember(ItemKind.MODEL, elsewhere)
+    save_project(project)
+
+    window = MainWindow(reopen_last_session=True)
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.training_tab
+    rows = {
+        tab.runs.item(row, 0).text(): tab.runs.item(row, 1).text()
+        for row in range(tab.runs.rowCount())
+    }
+    assert rows == dict.fromkeys([*contents, elsewhere.name], "damaged")
+    assert "is damaged" in tab.runs.item(0, 0).toolTip()
+    assert tab.resume_button.isEnabled()
+    tab.runs.selectRow(0)
+    assert not tab.resume_button.isEnabled()  # nothing to resume from a damaged record
+    window.close()

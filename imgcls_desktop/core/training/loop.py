@@ -299,7 +299,10 @@ class _Session:
         lock_note = lock.acquire()
         _remove_leftovers(output)
         info = read_run(output)  # as the previous trainer left it
-        data = TrainingData.from_dict(info.data, output)
+        try:
+            data = TrainingData.from_dict(info.data, output)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunError(f"{output}'s run.json is damaged: its data record ({error})") from None
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
         changed = {
@@ -322,7 +325,7 @@ class _Session:
         data.check_files()
         session = cls(job, hp, data, info, warnings)
         if info.last_completed_epoch:
-            load_resume_state(
+            session.warnings += load_resume_state(
                 output, session.net, session.trainer, info.last_completed_epoch, session.contexts
             )
         else:

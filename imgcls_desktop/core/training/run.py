@@ -9,9 +9,10 @@ Beside the SageMaker artifacts (``image-classification-symbol.json``,
 - ``classes.json`` (JSON list of class names), ``hyperparameters.json`` (SageMaker's
   string form), ``preprocessing.json`` (what inference must do to an image);
 - ``metrics.jsonl``: one JSON line per epoch;
-- ``resume/epoch-NNNN.params`` and ``resume/epoch-NNNN.states``: the network and the
-  optimizer state (momenta, update count, learning-rate schedule position) at the end of
-  the last completed epoch;
+- ``resume/epoch-NNNN.params``, ``epoch-NNNN.optimizer.params`` and
+  ``epoch-NNNN.optimizer.json``: the network and the optimizer state (momenta, update
+  counts, learning-rate schedule position) at the end of the last completed epoch, as named
+  arrays and JSON (:mod:`.optimizer_state`): a run folder is data, never code;
 - ``data/``: the training data packed as RecordIO, when it had to be packed.
 
 Every file is replaced atomically. An epoch's resume files are written under their own
@@ -24,13 +25,22 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from imgcls_desktop.core.artifacts import first_line
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
+from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.optimizer_state import (
+    OptimizerStateError,
+    fresh_optimizer_state,
+    load_optimizer_state,
+    save_optimizer_state,
+)
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock, Trainer
@@ -41,6 +51,8 @@ CLASSES_FILE = "classes.json"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 PREPROCESSING_FILE = "preprocessing.json"
 RESUME_FOLDER = "resume"
+# Pickled optimizer state of earlier versions: never read (it could run code).
+LEGACY_STATES_SUFFIX = ".states"
 
 
 class RunStatus(str, enum.Enum):
@@ -95,10 +107,66 @@ class RunInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> RunInfo:
-        """Read ``to_dict``'s values; unknown keys (from a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+    def from_dict(cls, values: Any) -> RunInfo:
+        """Read ``to_dict``'s values, checking each one; unknown keys (from a newer version)
+        are ignored. :class:`RunError` says what is wrong: not an object, a required key
+        missing, a value of the wrong type or out of range, an unknown status."""
+        if not isinstance(values, dict):
+            raise RunError(f"it holds {_json_kind(values)}, not an object of run values")
+        missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
+        if missing:
+            raise RunError(f"it lacks {', '.join(map(repr, missing))}")
+        known = {f.name: f for f in fields(cls) if f.name in values}
+        for name, value in ((name, values[name]) for name in known):
+            _check_value(name, known[name].type, value)
+        if values["status"] not in {status.value for status in RunStatus}:
+            raise RunError(f"its status {values['status']!r} is none of {_STATUSES}")
+        return cls(**{name: values[name] for name in known})
+
+
+_STATUSES = ", ".join(status.value for status in RunStatus)
+# The JSON values each part of a RunInfo annotation accepts, and their names in a message
+# (bool is never a number here).
+_JSON_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "a text"),
+    "int": ((int,), "a whole number"),
+    "float": ((int, float), "a number"),
+    "None": ((type(None),), "null"),
+    "dict[str, Any]": ((dict,), "an object"),
+}
+# Fields whose numbers have a lower bound.
+_MINIMUMS = {"epochs": 1, "last_completed_epoch": 0, "num_updates": 0, "best_epoch": 1}
+
+
+def _required(field_: Any) -> bool:
+    return field_.default is MISSING and field_.default_factory is MISSING
+
+
+def _check_value(name: str, annotation: str, value: Any) -> None:
+    parts = [_JSON_TYPES[part] for part in annotation.split(" | ")]
+    allowed = tuple(kind for kinds, _wanted in parts for kind in kinds)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        wanted = " or ".join(wanted for _kinds, wanted in parts)
+        raise RunError(f"its {name!r} is {_json_kind(value)}, not {wanted}")
+    if isinstance(value, (int, float)) and not math.isfinite(value):
+        raise RunError(f"its {name!r} is {value}, not a number")
+    if name in _MINIMUMS and value is not None and value < _MINIMUMS[name]:
+        raise RunError(f"its {name!r} is {value}, less than {_MINIMUMS[name]}")
+    if name == "best_val_accuracy" and value is not None and not 0 <= value <= 1:
+        raise RunError(f"its 'best_val_accuracy' is {value}, not between 0 and 1")
+
+
+def _json_kind(value: Any) -> str:
+    """How a JSON value reads in a message: ``null``, ``a list``, ``the number 3``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -107,14 +175,19 @@ def is_run_folder(folder: Path) -> bool:
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """The ``run.json`` of a run folder; :class:`RunError` when there is none or it is bad."""
+    """The ``run.json`` of a run folder; :class:`RunError` when there is none or it is
+    unreadable or damaged (the message names the file and what is wrong)."""
     path = Path(run_dir) / RUN_FILE
     try:
-        return RunInfo.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        values = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a training run folder (it has no {RUN_FILE})") from None
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError) as error:
         raise RunError(f"cannot read {path}: {error}") from None
+    try:
+        return RunInfo.from_dict(values)
+    except RunError as error:
+        raise RunError(f"{path} is damaged: {error}") from None
 
 
 def write_run(run_dir: Path, info: RunInfo) -> None:
@@ -123,23 +196,49 @@ def write_run(run_dir: Path, info: RunInfo) -> None:
     atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
 
 
-def find_runs(folder: Path, also: Sequence[Path] = ()) -> list[tuple[Path, RunInfo]]:
+@dataclass(frozen=True)
+class FoundRun:
+    """A run folder as :func:`find_runs` lists it: its record, or why it cannot be read.
+
+    A damaged run (``info`` None, ``damaged`` the reason) is listed, never resumed or opened.
+    """
+
+    path: Path
+    info: RunInfo | None
+    damaged: str | None = None
+
+
+def find_runs(folder: Path, also: Sequence[Path] = ()) -> list[FoundRun]:
     """The runs in ``folder`` (itself, or its sub-folders) and the run folders among
-    ``also``, each once, newest first; unreadable ones are left out."""
+    ``also``, each once, newest first; a damaged ``run.json`` is listed as damaged."""
     folder = Path(folder)
     candidates = [folder] if is_run_folder(folder) else []
     if folder.is_dir():
-        candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
+        with contextlib.suppress(OSError):
+            candidates += sorted(path for path in folder.iterdir() if is_run_folder(path))
     candidates += [Path(path) for path in also if is_run_folder(Path(path))]
     runs, seen = [], set()
     for path in candidates:
         if path.resolve() in seen:
             continue
         seen.add(path.resolve())
-        with contextlib.suppress(RunError):
-            runs.append((path, read_run(path)))
-    runs.sort(key=lambda run: run[1].created, reverse=True)
+        try:
+            runs.append(FoundRun(path, read_run(path)))
+        except RunError as error:
+            runs.append(FoundRun(path, None, str(error)))
+    runs.sort(key=_started, reverse=True)
     return runs
+
+
+def _started(run: FoundRun) -> float:
+    """When a run began (its ``created``), else when its ``run.json`` last changed."""
+    if run.info is not None:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(run.info.created).timestamp()
+    try:
+        return (run.path / RUN_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def read_metrics(run_dir: Path, last_epoch: int | None = None) -> list[dict[str, Any]]:
@@ -167,10 +266,23 @@ def read_metrics(run_dir: Path, last_epoch: int | None = None) -> list[dict[str,
     return history
 
 
-def resume_files(run_dir: Path, epoch: int) -> tuple[Path, Path]:
-    """The network and optimizer-state files of an epoch's resume state."""
-    folder = Path(run_dir) / RESUME_FOLDER
-    return folder / f"epoch-{epoch:04d}.params", folder / f"epoch-{epoch:04d}.states"
+class ResumeFiles(NamedTuple):
+    """The files of an epoch's resume state: the network, the optimizer state's arrays and
+    its JSON record (:mod:`.optimizer_state`)."""
+
+    params: Path
+    optimizer_arrays: Path
+    optimizer_record: Path
+
+
+def resume_files(run_dir: Path, epoch: int) -> ResumeFiles:
+    """The files of an epoch's resume state."""
+    stem = Path(run_dir) / RESUME_FOLDER / f"epoch-{epoch:04d}"
+    return ResumeFiles(
+        stem.with_suffix(".params"),
+        stem.with_suffix(".optimizer.params"),
+        stem.with_suffix(".optimizer.json"),
+    )
 
 
 def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int) -> None:
@@ -179,24 +291,51 @@ def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: 
     Not yet the state a resume uses: ``run.json`` must name the epoch (see
     :func:`prune_resume_state` for the files of earlier epochs).
     """
-    params, states = resume_files(run_dir, epoch)
-    params.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(params, net.save_parameters)
-    atomic_save(states, trainer.save_states)
+    files = resume_files(run_dir, epoch)
+    files.params.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(files.params, net.save_parameters)
+    save_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
 
 
 def load_resume_state(
     run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: int, contexts: list[Any]
-) -> None:
-    """Load the network and the optimizer state saved after ``epoch``."""
-    params, states = resume_files(run_dir, epoch)
-    if not (params.is_file() and states.is_file()):
+) -> list[str]:
+    """Load the network and the optimizer state saved after ``epoch``; warnings for the user.
+
+    The pickled optimizer state an earlier version saved (``epoch-NNNN.states``) is never
+    read: the network resumes with fresh optimizer state at the run's update count.
+    """
+    files = resume_files(run_dir, epoch)
+    legacy = files.params.with_suffix(LEGACY_STATES_SUFFIX)
+    has_state = files.optimizer_arrays.is_file() and files.optimizer_record.is_file()
+    if not files.params.is_file() or not (has_state or legacy.is_file()):
         raise RunError(
-            f"{run_dir} cannot be resumed: the saved state of epoch {epoch} ({params.parent}) "
-            "is missing"
+            f"{run_dir} cannot be resumed: the saved state of epoch {epoch} "
+            f"({files.params.parent}) is missing"
         )
-    net.load_parameters(str(params), ctx=contexts)
-    trainer.load_states(str(states))
+    mx = mxnet()
+    try:
+        net.load_parameters(str(files.params), ctx=contexts)
+    except (AssertionError, mx.base.MXNetError) as error:  # Gluon asserts names and shapes
+        raise RunError(
+            f"{run_dir} cannot be resumed: {files.params.name} does not fit this run: "
+            f"{first_line(error)}"
+        ) from None
+    if has_state:
+        try:
+            load_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
+        except OptimizerStateError as error:
+            raise RunError(
+                f"{run_dir} cannot be resumed: its optimizer state of epoch {epoch} does not "
+                f"fit this run: {error}"
+            ) from None
+        return []
+    fresh_optimizer_state(trainer, read_run(run_dir).num_updates)
+    return [
+        f"{legacy.name} was saved by an earlier version in a format that can run code "
+        "(pickle), so it was not read: training goes on from epoch "
+        f"{epoch}'s weights with fresh optimizer state (momenta restart)"
+    ]
 
 
 def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
@@ -204,7 +343,8 @@ def prune_resume_state(run_dir: Path, keep_epoch: int) -> None:
     folder = Path(run_dir) / RESUME_FOLDER
     if not folder.is_dir():
         return
-    keep = {path.name for path in resume_files(run_dir, keep_epoch)}
+    kept = resume_files(run_dir, keep_epoch)
+    keep = {path.name for path in (*kept, kept.params.with_suffix(LEGACY_STATES_SUFFIX))}
     for path in folder.iterdir():
         if path.name not in keep:
             path.unlink(missing_ok=True)
