@@ -180,7 +180,10 @@ def test_copy_into_class_folders_never_overwrites(
         same.confidence, abs=1e-6
     )
     again = sort_into_folders(result, out)
-    assert again.csv_path == out / "sorted (1).csv"
+    assert again.csv_path == out / SORTED_CSV  # the record of a re-run is appended
+    assert outcome.csv_path.read_text(encoding="utf-8").count("source,destination") == 1
+    assert len(_read_sorted_csv(out / SORTED_CSV)) == 2 * len(outcome.sorted)
+    assert not list(out.rglob(".*"))  # no temporary file left
 
 
 def test_below_min_confidence_goes_to_uncertain_and_move_removes_sources(
