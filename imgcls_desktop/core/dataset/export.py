@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import secrets
 import struct
@@ -47,6 +46,7 @@ from imgcls_desktop.core.dataset.lst import format_lst_line
 from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.runtime import mxnet
 
@@ -317,7 +317,9 @@ class _SplitWriter:
         self.class_counts = [0] * dataset.num_classes
         rec_path = staging.new_file(f"{stem}.rec")
         idx_path = staging.new_file(f"{stem}.idx")
-        self._lst: IO[str] = staging.new_file(f"{stem}.lst").open("w", encoding="utf-8")
+        self._lst: IO[str] = staging.new_file(f"{stem}.lst").open(
+            "w", encoding="utf-8", errors=PATH_TEXT_ERRORS
+        )
         self._record = mxnet().recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
 
     def write(self, key: int, sample: Sample, lst_path: str, record: bytes) -> None:
@@ -349,7 +351,7 @@ class _Staging:
 
     def write_text(self, name: str, text: str) -> None:
         """Create a temporary text file that becomes ``name`` on commit."""
-        self.new_file(name).write_text(text, encoding="utf-8")
+        self.new_file(name).write_text(text, encoding="utf-8", errors=PATH_TEXT_ERRORS)
 
     def commit(self) -> tuple[Path, ...]:
         """Rename every temporary file to its final name; returns the final paths."""
@@ -376,7 +378,7 @@ def _write_metadata(
     staging: _Staging,
 ) -> None:
     """``classes.json``, ``labels.txt`` and our own ``dataset.json`` describing the export."""
-    staging.write_text("classes.json", json.dumps(dataset.class_names, ensure_ascii=False) + "\n")
+    staging.write_text("classes.json", json_text(dataset.class_names) + "\n")
     staging.write_text(
         "labels.txt", "".join(f"{class_name}\n" for class_name in dataset.class_names)
     )
@@ -405,4 +407,4 @@ def _write_metadata(
             "root": None if dataset.root is None else str(dataset.root),
         },
     }
-    staging.write_text("dataset.json", json.dumps(description, indent=2, ensure_ascii=False) + "\n")
+    staging.write_text("dataset.json", json_text(description, indent=2) + "\n")

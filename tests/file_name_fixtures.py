@@ -1,0 +1,76 @@
+"""File names that are not valid UTF-8, and a child process killed at a chosen step.
+
+``caf\\xe9.jpg`` (Latin-1 bytes) is common on old disks and archives; Python hands it over
+as ``caf\\udce9.jpg`` (surrogate escapes).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS
+
+UNDECODABLE_NAME = os.fsdecode(b"caf\xe9.jpg")
+
+
+def undecodable_path(folder: Path, name: str = UNDECODABLE_NAME) -> Path:
+    """``folder/caf\\xe9.jpg``; the test is skipped where the file system refuses such names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o666))
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    os.unlink(path)
+    return path
+
+
+def read_record(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV record, file names as the file system has them."""
+    with path.open(encoding="utf-8", errors=PATH_TEXT_ERRORS, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+# Runs ``imgcls ARGS`` and SIGKILLs itself just before the Nth call of ``os.FUNCTION``.
+_KILLING_LAUNCHER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from imgcls_desktop.cli import main
+
+    function, kill_at, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    real = getattr(os, function)
+    calls = 0
+
+    def counted(*positional, **named):
+        global calls
+        calls += 1
+        if calls == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*positional, **named)
+
+    setattr(os, function, counted)
+    sys.exit(main(args))
+    """
+)
+
+
+def run_cli_killed_at(function: str, call: int, args: list[str]) -> int:
+    """Run ``imgcls ARGS`` in a child process that kills itself (SIGKILL) just before its
+    ``call``-th call of ``os.<function>``; returns the exit status (``-9`` when killed)."""
+    repository = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "PYTHONPATH": str(repository)}
+    command = [sys.executable, "-c", _KILLING_LAUNCHER, function, str(call)]
+    completed = subprocess.run(
+        command + [os.fsdecode(arg) for arg in args],
+        env=environment,
+        capture_output=True,
+        timeout=300,
+    )
+    return completed.returncode
