@@ -74,3 +74,29 @@ def run_cli_killed_at(function: str, call: int, args: list[str]) -> int:
         timeout=300,
     )
     return completed.returncode
+
+
+def check_nothing_lost(
+    originals: dict[Path, bytes], target: Path, record: Path, source: str, destination: str
+) -> list[dict[str, str]]:
+    """The invariants of an interrupted copy or move into ``target``: the record's header
+    once; every file under a final name (hidden temporary files aside) whole and recorded;
+    every original still in place or recorded and present. Returns the record's rows."""
+    text = record.read_bytes() if record.exists() else b""
+    assert text.count(f"{source},".encode()) <= 1  # the header, once
+    rows = read_record(record) if text else []
+    recorded = {Path(row[destination]): Path(row[source]) for row in rows}
+    assert len(recorded) == len(rows)
+    placed = [
+        path
+        for path in target.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and path != record
+    ]
+    for path in placed:
+        assert path in recorded, f"{path} is not in {record.name}"
+        assert path.read_bytes() == originals[recorded[path]], f"{path} is not whole"
+    for original, content in originals.items():
+        if not original.exists():
+            copies = [path for path, source_path in recorded.items() if source_path == original]
+            assert any(path.is_file() and path.read_bytes() == content for path in copies)
+    return rows

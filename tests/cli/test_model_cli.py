@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import tarfile
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 from imgcls_desktop.cli import main
 from tests.conftest import write_image
 from tests.core.inference_fixtures import shared_run
+from tests.file_name_fixtures import (
+    check_nothing_lost,
+    read_record,
+    run_cli_killed_at,
+    undecodable_path,
+)
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +170,60 @@ def test_evaluate_prints_the_table_and_writes_the_report(
     assert len(report["confusion_matrix"]) == len(classes)
     assert sum(map(sum, report["confusion_matrix"])) == 3 * len(classes)
     assert [row["class"] for row in report["per_class"]] == classes
+
+
+def test_predict_keeps_images_whose_names_are_not_utf8(
+    run_dir: Path, new_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = write_image(undecodable_path(new_images), (30, 80, 200), seed=11)
+    model = [str(run_dir), str(new_images), "--device", "cpu"]
+
+    assert main(["predict", *model, "--output", str(tmp_path / "out.csv")]) == 0
+    paths = [Path(row["path"]) for row in read_record(tmp_path / "out.csv")]
+    assert len(paths) == 7 and odd in paths
+
+    assert main(["predict", *model, "--output", str(tmp_path / "out.jsonl")]) == 0
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert odd in [Path(json.loads(line)["source"]) for line in lines]
+
+    assert main(["predict", *model]) == 0
+    assert "caf\\xe9.jpg" in capsys.readouterr().out  # the table shows the byte
+
+    originals = {path: path.read_bytes() for path in paths}
+    assert main(["predict", *model, "--sort-into", str(tmp_path / "sorted"), "--move"]) == 0
+    record = tmp_path / "sorted" / "sorted.csv"
+    rows = check_nothing_lost(originals, tmp_path / "sorted", record, "source", "destination")
+    assert {Path(row["source"]) for row in rows} == set(paths)
+    assert not any(path.exists() for path in paths)
+
+
+@pytest.mark.parametrize(
+    ("function", "call", "move"),
+    [
+        ("link", 4, True),  # the second image: recorded, not yet under its final name
+        ("unlink", 6, True),  # the second image: in place, the original not yet removed
+        ("sendfile", 3, False),  # in the middle of copying the second image
+    ],
+)
+def test_sorting_killed_midway_loses_nothing(
+    run_dir: Path, new_images: Path, tmp_path: Path, function: str, call: int, move: bool
+) -> None:
+    write_image(undecodable_path(new_images), (30, 80, 200), seed=11)
+    originals = {
+        path: path.read_bytes()
+        for path in new_images.rglob("*")
+        if path.is_file() and path.name != "broken.jpg"
+    }
+    target = tmp_path / "sorted"
+    command = ["predict", str(run_dir), str(new_images), "--sort-into", str(target)]
+    command += ["--device", "cpu"] + (["--move"] if move else [])
+
+    assert run_cli_killed_at(function, call, command) == -signal.SIGKILL
+    record = target / "sorted.csv"
+    rows = check_nothing_lost(originals, target, record, "source", "destination")
+    assert len(rows) == (2 if function in ("link", "unlink") else 1)
+
+    assert main(command) == 0  # run again: the record grows, nothing is lost
+    rows = check_nothing_lost(originals, target, record, "source", "destination")
+    done = {Path(row["source"]) for row in rows if Path(row["destination"]).is_file()}
+    assert done == set(originals)
