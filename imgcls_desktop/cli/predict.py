@@ -99,8 +99,9 @@ def run_predict(args: argparse.Namespace) -> int:
             min_confidence=args.min_confidence,
             progress=ProgressBar("Sorting"),
         )
+        not_done = "not moved" if args.move else "not sorted"
         for failed in sorted_result.failed:
-            print(f"not sorted {display_path(failed.path)}: {failed.reason}", file=sys.stderr)
+            print(f"{not_done} {display_path(failed.path)}: {failed.reason}", file=sys.stderr)
         verb = "Moved" if args.move else "Copied"
         print(
             f"{verb} {len(sorted_result.sorted)} images into {args.sort_into} "

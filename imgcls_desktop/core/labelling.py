@@ -22,7 +22,7 @@ import numpy as np
 
 from imgcls_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError
-from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, display_path, json_text
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD, Predictor, labels_above, top_k
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.placing import CsvRecord, copy_file, link_or_copy_file, place_new_file
@@ -277,17 +277,20 @@ def sort_into_folders(
                 )
             except OSError as error:
                 outcome.failed.append(Unreadable(p.path, error.strerror or str(error)))
-                continue
-            finally:
-                progress(done, total)
-            outcome.sorted.append(SortedImage(p.path, destination, p.label, p.confidence))
-            if move:
-                try:
-                    os.unlink(p.path)
-                except OSError as error:
-                    reason = f"copied to {destination} but not removed: {error.strerror or error}"
-                    outcome.failed.append(Unreadable(p.path, reason))
+            else:
+                outcome.sorted.append(SortedImage(p.path, destination, p.label, p.confidence))
+                if move:
+                    _remove_original(p.path, destination, outcome)
+            progress(done, total)
     return outcome
+
+
+def _remove_original(path: Path, copy: Path, outcome: SortResult) -> None:
+    try:
+        os.unlink(path)
+    except OSError as error:
+        reason = f"copied to {display_path(copy)}, but the original could not be removed"
+        outcome.failed.append(Unreadable(path, f"{reason}: {error.strerror or error}"))
 
 
 def sort_folders(class_names: Sequence[str]) -> dict[str, str]:

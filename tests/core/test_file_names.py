@@ -1,11 +1,13 @@
-"""File names that are not valid UTF-8 (``caf\\xe9.jpg``) round-trip through ``.lst``, CSV
-and JSON, and every such image is packed, labelled, sorted and corrected like the others."""
+"""File names that are not valid UTF-8 (``caf\\xe9.jpg``) round-trip through ``.lst``, CSV,
+JSON and manifests, and every such image is packed, labelled, sorted and corrected like the
+others."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from conftest import CLASS_COLOURS, write_image
@@ -14,6 +16,7 @@ from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
 from imgcls_desktop.core.dataset.export import export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.lst import import_lst
+from imgcls_desktop.core.dataset.manifest import import_manifest
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.file_names import display_path, json_text
 from imgcls_desktop.core.labelling import (
@@ -122,3 +125,15 @@ def test_corrections_record_the_name_as_the_file_system_has_it(tmp_path: Path) -
     assert Path(row["source"]) == odd
     assert Path(row["copied_to"]) == tmp_path / "data" / "owl" / odd.name
     assert Path(row["copied_to"]).read_bytes() == odd.read_bytes()
+
+
+def test_a_manifest_names_the_file_by_escape_or_by_percent_encoded_bytes(tmp_path: Path) -> None:
+    odd = write_image(undecodable_path(tmp_path / "images"), CLASS_COLOURS["cat"])
+    manifest = tmp_path / "train.manifest"
+    lines = [
+        json_text({"source-ref": "images/" + odd.name, "class": 0}),
+        json_text({"source-ref": "file://" + quote(os.fsencode(odd)), "class": 1}),
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "%E9.jpg" in lines[1]
+    assert [sample.path for sample in import_manifest(manifest).samples] == [str(odd)] * 2
