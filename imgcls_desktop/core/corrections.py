@@ -10,9 +10,10 @@ went where is appended to ``DIR/corrections.csv``, a line per image as it is cop
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
 
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe, sniff_format
@@ -163,32 +164,48 @@ def add_to_dataset(
             return reader.read(image.sample())
 
         record: CsvRecord | None = None
+
+        def write_line(image: ImageRef, class_name: str, destination: Path) -> None:
+            nonlocal record
+            if record is None:  # made with the first image added
+                record = to_close.enter_context(
+                    CsvRecord(dataset_dir / CORRECTIONS_CSV, CSV_HEADER)
+                )
+                result.csv_path = record.path
+            record.write([image.source, class_name, destination])
+
         for done, (image, class_name) in enumerate(checked, start=1):
             check_cancel(cancel)
             try:
-                data = read(image)
-                name = image.file_name(data)
-                probe(data)
-                if record is None:
-                    record = to_close.enter_context(
-                        CsvRecord(dataset_dir / CORRECTIONS_CSV, CSV_HEADER)
-                    )
-                    result.csv_path = record.path
-                folder = dataset_dir / class_name
-                folder.mkdir(exist_ok=True)
-                destination = place_new_file(
-                    folder / name,
-                    lambda temporary, data=data: temporary.write_bytes(data),
-                    lambda final, image=image, class_name=class_name, record=record: record.write(
-                        [image.source, class_name, final]
-                    ),
+                added = _copy_image(
+                    image, read, class_name, dataset_dir, partial(write_line, image, class_name)
                 )
             except (OSError, ImageError) as error:
                 result.failed.append(Unreadable(Path(image.source), _reason(error)))
             else:
-                result.added.append(AddedImage(image.source, class_name, destination))
+                result.added.append(added)
             progress(done, len(checked))
     return result
+
+
+def _copy_image(
+    image: ImageRef,
+    read: Callable[[ImageRef], bytes],
+    class_name: str,
+    dataset_dir: Path,
+    record: Callable[[Path], None],
+) -> AddedImage:
+    """Check that ``image`` is a usable image, then write it under a name not yet taken,
+    ``record(destination)`` called before it gets that name."""
+    data = read(image)
+    name = image.file_name(data)
+    probe(data)
+    folder = dataset_dir / class_name
+    folder.mkdir(exist_ok=True)
+    destination = place_new_file(
+        folder / name, lambda temporary: temporary.write_bytes(data), record
+    )
+    return AddedImage(image.source, class_name, destination)
 
 
 def _reason(error: OSError | ImageError) -> str:

@@ -253,3 +253,21 @@ def test_the_uncertain_folder_is_recorded_as_the_folder(tmp_path: Path) -> None:
     (row,) = _read_sorted_csv(outcome.csv_path)
     assert (row["label"], row["folder"]) == ("_uncertain", UNCERTAIN_FOLDER)
     assert outcome.sorted[0].destination.parent == tmp_path / "out" / UNCERTAIN_FOLDER
+
+
+def test_a_record_from_an_older_version_is_kept_and_a_new_one_started(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    older = "source,destination,label,confidence\nx.jpg,out/a/x.jpg,a,0.5"  # no final newline
+    (out / SORTED_CSV).write_text(older, encoding="utf-8")
+    paths = [_write(tmp_path / "in" / "0.jpg", 0)]
+
+    outcome = sort_into_folders(_predicted(paths, ["a"], ["a", "b"]), out)
+    assert (out / SORTED_CSV).read_text(encoding="utf-8") == older
+    assert outcome.csv_path == out / "sorted (1).csv"
+    again = sort_into_folders(_predicted(paths, ["a"], ["a", "b"]), out)
+    assert again.csv_path == outcome.csv_path
+    assert [row["destination"] for row in _read_sorted_csv(outcome.csv_path)] == [
+        str(out / "a" / "0.jpg"),
+        str(out / "a" / "0 (1).jpg"),
+    ]
