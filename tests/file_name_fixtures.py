@@ -61,19 +61,28 @@ _KILLING_LAUNCHER = textwrap.dedent(
 )
 
 
+def run_cli(args: list[str], **environment: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``imgcls ARGS`` of this checkout in a child process, with extra ``environment``."""
+    return _run([*_LAUNCHER, *args], environment)
+
+
 def run_cli_killed_at(function: str, call: int, args: list[str]) -> int:
     """Run ``imgcls ARGS`` in a child process that kills itself (SIGKILL) just before its
     ``call``-th call of ``os.<function>``; returns the exit status (``-9`` when killed)."""
-    repository = Path(__file__).resolve().parent.parent
-    environment = {**os.environ, "PYTHONPATH": str(repository)}
-    command = [sys.executable, "-c", _KILLING_LAUNCHER, function, str(call)]
-    completed = subprocess.run(
-        command + [os.fsdecode(arg) for arg in args],
-        env=environment,
+    return _run(["-c", _KILLING_LAUNCHER, function, str(call), *args], {}).returncode
+
+
+_LAUNCHER = ["-c", "import sys; from imgcls_desktop.cli import main; sys.exit(main())"]
+
+
+def _run(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    repository = str(Path(__file__).resolve().parent.parent)
+    return subprocess.run(
+        [sys.executable, *arguments],
+        env={**os.environ, "PYTHONPATH": repository, **environment},
         capture_output=True,
         timeout=300,
     )
-    return completed.returncode
 
 
 def check_nothing_lost(

@@ -10,19 +10,47 @@ back gives the same path, which opens the same file:
   have them. Read them back with :data:`PATH_TEXT_ERRORS`.
 - JSON: the escaped code point (``"caf\\udce9.jpg"``); :func:`json.loads` gives the same
   ``str`` back, and :func:`os.fsencode` the original bytes.
-- Messages and tables: :func:`display_path`, undecodable bytes shown as ``\\xe9``.
+- Messages and tables: :func:`display_path`, undecodable bytes shown as ``\\xe9``; the
+  command line's output streams do the same (:func:`show_file_names_on`).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
 import sys
+from typing import IO
 
 # The error handler that turns a decoded file name back into its bytes (and back again).
 PATH_TEXT_ERRORS = sys.getfilesystemencodeerrors()
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_DISPLAY_ERRORS = "imgcls-show-file-names"
+
+
+def show_file_names_on(stream: IO[str]) -> None:
+    """Make a text stream (``sys.stdout``, ``sys.stderr``) that would fail on a file name's
+    bytes that are not UTF-8, or show them as ``\\udcNN``, print them as ``\\xNN`` instead
+    (a stream that writes them as they are, as stdout does under the C locale, is left so);
+    other text is unchanged."""
+    errors = getattr(stream, "errors", None)
+    if errors not in ("strict", "backslashreplace") or not hasattr(stream, "reconfigure"):
+        return
+    codecs.register_error(_DISPLAY_ERRORS, _display_undecodable)
+    stream.reconfigure(errors=_DISPLAY_ERRORS)
+
+
+def _display_undecodable(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    shown = "".join(
+        f"\\x{ord(c) - 0xDC00:02x}"
+        if 0xDC80 <= ord(c) <= 0xDCFF
+        else c.encode("ascii", "backslashreplace").decode("ascii")
+        for c in error.object[error.start : error.end]
+    )
+    return shown, error.end
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

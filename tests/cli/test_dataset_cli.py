@@ -15,7 +15,12 @@ from conftest import CLASS_COLOURS, write_image
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
 from imgcls_desktop.core.runtime import mxnet
-from tests.file_name_fixtures import check_nothing_lost, run_cli_killed_at, undecodable_path
+from tests.file_name_fixtures import (
+    check_nothing_lost,
+    run_cli,
+    run_cli_killed_at,
+    undecodable_path,
+)
 
 
 def test_sample_then_scan_then_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -235,3 +240,12 @@ def test_pack_keeps_an_image_whose_name_is_not_utf8(
     assert (
         main(["dataset", "scan", str(out / "dataset-train.lst"), "--root", str(class_folder)]) == 0
     )
+
+
+def test_scan_prints_a_bad_file_whose_name_is_not_utf8(class_folder: Path) -> None:
+    undecodable_path(class_folder / "dog").write_bytes(b"not an image")
+    # PYTHONIOENCODING: a stdout that fails on such bytes, as under a UTF-8 desktop locale
+    completed = run_cli(["dataset", "scan", str(class_folder)], PYTHONIOENCODING="utf-8:strict")
+    assert completed.returncode == 0, completed.stderr
+    assert b"dog/caf\\xe9.jpg: not an image" in completed.stdout
+    assert b"dog/caf\\xe9.jpg: not an image" in completed.stderr

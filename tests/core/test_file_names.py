@@ -4,6 +4,7 @@ others."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.lst import import_lst
 from imgcls_desktop.core.dataset.manifest import import_manifest
 from imgcls_desktop.core.dataset.split import SplitAssignment
-from imgcls_desktop.core.file_names import display_path, json_text
+from imgcls_desktop.core.file_names import display_path, json_text, show_file_names_on
 from imgcls_desktop.core.labelling import (
     LabellingResult,
     Prediction,
@@ -137,3 +138,17 @@ def test_a_manifest_names_the_file_by_escape_or_by_percent_encoded_bytes(tmp_pat
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert "%E9.jpg" in lines[1]
     assert [sample.path for sample in import_manifest(manifest).samples] == [str(odd)] * 2
+
+
+def test_an_output_stream_shows_such_names_instead_of_failing() -> None:
+    strict = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    show_file_names_on(strict)
+    print(os.fsdecode(b"caf\xe9.jpg"), "→ été", file=strict)
+    strict.flush()
+    assert strict.buffer.getvalue() == "caf\\xe9.jpg → été\n".encode()
+
+    as_is = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="surrogateescape")
+    show_file_names_on(as_is)  # already writes the name's bytes: left so
+    print(os.fsdecode(b"caf\xe9.jpg"), file=as_is)
+    as_is.flush()
+    assert as_is.buffer.getvalue() == b"caf\xe9.jpg\n"
