@@ -16,6 +16,7 @@ from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.file_names import show_file_names_on
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.runtime import configure_threads
 from imgcls_desktop.core.training.run import RunError
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``imgcls`` command and return its exit code."""
     configure_threads()
+    for stream in (sys.stdout, sys.stderr):
+        show_file_names_on(stream)
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -24,6 +24,7 @@ from imgcls_desktop.core.dataset.scan import (
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import split_dataset
+from imgcls_desktop.core.file_names import display_path
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -223,9 +224,9 @@ def run_add(args: argparse.Namespace) -> int:
         [(image, args.label) for image in args.images], args.into, ProgressBar("Adding")
     )
     for image in result.added:
-        print(f"{image.source} -> {image.destination}")
+        print(f"{display_path(image.source)} -> {display_path(image.destination)}")
     for failure in result.failed:
-        print_error(f"cannot add {failure.path}: {failure.reason}")
+        print_error(f"cannot add {display_path(failure.path)}: {failure.reason}")
     if result.csv_path is not None:
         print(f"Added {len(result.added)} images; {CORRECTIONS_CSV} lists them: {result.csv_path}")
     return 1 if result.failed else 0

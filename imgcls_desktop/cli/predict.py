@@ -8,6 +8,7 @@ from pathlib import Path
 
 from imgcls_desktop.cli.model_options import add_model_options, open_model_from
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
+from imgcls_desktop.core.file_names import display_path
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.labelling import (
     LabellingResult,
@@ -57,12 +58,12 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _print_table(result: LabellingResult) -> None:
-    width = max((len(str(p.path)) for p in result.predictions), default=4)
+    width = max((len(display_path(p.path)) for p in result.predictions), default=4)
     print(f"{'path':<{width}}  {'label':<16} confidence  top-{result.top_k}")
     for prediction in result.predictions:
         others = ", ".join(f"{label} {p:.3f}" for label, p in prediction.top_k)
         print(
-            f"{prediction.path!s:<{width}}  {prediction.label:<16} "
+            f"{display_path(prediction.path):<{width}}  {prediction.label:<16} "
             f"{prediction.confidence:>10.3f}  {others}"
         )
 
@@ -82,7 +83,7 @@ def run_predict(args: argparse.Namespace) -> int:
         predictor, args.inputs, top_k=args.top_k, progress=ProgressBar("Labelling")
     )
     for unreadable in result.unreadable:
-        print(f"skipped {unreadable.path}: {unreadable.reason}", file=sys.stderr)
+        print(f"skipped {display_path(unreadable.path)}: {unreadable.reason}", file=sys.stderr)
     if not result.predictions:
         raise CommandError("no image could be labelled")
     if writer is not None:
@@ -98,8 +99,9 @@ def run_predict(args: argparse.Namespace) -> int:
             min_confidence=args.min_confidence,
             progress=ProgressBar("Sorting"),
         )
+        not_done = "not moved" if args.move else "not sorted"
         for failed in sorted_result.failed:
-            print(f"not sorted {failed.path}: {failed.reason}", file=sys.stderr)
+            print(f"{not_done} {display_path(failed.path)}: {failed.reason}", file=sys.stderr)
         verb = "Moved" if args.move else "Copied"
         print(
             f"{verb} {len(sorted_result.sorted)} images into {args.sort_into} "

@@ -5,24 +5,23 @@ class; :func:`add_to_dataset` copies each such image into the class folder of a
 folder-per-class data set, ready for the next training run. An image is a file, or an
 :class:`ImageRef` to a record of a ``.rec`` whose bytes are written out. Originals are never
 moved or changed and nothing is overwritten (a taken name becomes ``name (1).jpg``); what
-went where is appended to ``DIR/corrections.csv``.
+went where is appended to ``DIR/corrections.csv``, a line per image as it is copied.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
 
-from imgcls_desktop.core.atomic import atomic_write_text
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe, sniff_format
 from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
-from imgcls_desktop.core.labelling import Unreadable, class_folder_name, reserve_name
+from imgcls_desktop.core.labelling import Unreadable, class_folder_name
+from imgcls_desktop.core.placing import CsvRecord, place_new_file
 
 CORRECTIONS_CSV = "corrections.csv"
 CSV_HEADER = ("source", "class", "copied_to")
@@ -138,9 +137,12 @@ def add_to_dataset(
     under the record's name). Every class name is checked first (:class:`CorrectionError`,
     nothing copied). An image that is missing or not a usable image is listed in ``failed``
     and the others go on.
-    ``corrections.csv`` (source, class, copied_to) in ``dataset_dir`` gets one row per
-    image added, also when the job is cancelled (a set ``cancel`` raises
-    :class:`~imgcls_desktop.core.jobs.Cancelled` between images).
+    ``corrections.csv`` (source, class, copied_to) in ``dataset_dir`` gets a line per image
+    as it is added (appended to the record of earlier runs; a set ``cancel`` raises
+    :class:`~imgcls_desktop.core.jobs.Cancelled` between images). Each image is written
+    under a temporary name, recorded, then given its final name (see
+    :mod:`imgcls_desktop.core.placing`): when the job is killed, every image under a final
+    name is whole and recorded.
     """
     checked = [
         (image if isinstance(image, ImageRef) else ImageRef(str(image)), check_class_name(name))
@@ -149,7 +151,7 @@ def add_to_dataset(
     dataset_dir = Path(dataset_dir)
     dataset_dir.mkdir(parents=True, exist_ok=True)
     result = CorrectionResult()
-    with ExitStack() as readers_to_close:
+    with ExitStack() as to_close:
         readers: dict[int, ImageReader] = {}
 
         def read(image: ImageRef) -> bytes:
@@ -157,55 +159,53 @@ def add_to_dataset(
                 return Path(image.path).read_bytes()
             reader = readers.get(id(image.dataset))
             if reader is None:
-                reader = readers_to_close.enter_context(ImageReader(image.dataset))
+                reader = to_close.enter_context(ImageReader(image.dataset))
                 readers[id(image.dataset)] = reader
             return reader.read(image.sample())
 
-        try:
-            for done, (image, class_name) in enumerate(checked, start=1):
-                check_cancel(cancel)
-                try:
-                    result.added.append(_copy_image(image, read, class_name, dataset_dir))
-                except (OSError, ImageError) as error:
-                    result.failed.append(Unreadable(Path(image.source), _reason(error)))
-                progress(done, len(checked))
-        finally:
-            if result.added:
-                result.csv_path = _append_csv(dataset_dir / CORRECTIONS_CSV, result.added)
+        record: CsvRecord | None = None
+
+        def write_line(image: ImageRef, class_name: str, destination: Path) -> None:
+            nonlocal record
+            if record is None:  # made with the first image added
+                record = to_close.enter_context(
+                    CsvRecord(dataset_dir / CORRECTIONS_CSV, CSV_HEADER)
+                )
+                result.csv_path = record.path
+            record.write([image.source, class_name, destination])
+
+        for done, (image, class_name) in enumerate(checked, start=1):
+            check_cancel(cancel)
+            try:
+                added = _copy_image(
+                    image, read, class_name, dataset_dir, partial(write_line, image, class_name)
+                )
+            except (OSError, ImageError) as error:
+                result.failed.append(Unreadable(Path(image.source), _reason(error)))
+            else:
+                result.added.append(added)
+            progress(done, len(checked))
     return result
 
 
 def _copy_image(
-    image: ImageRef, read: Callable[[ImageRef], bytes], class_name: str, dataset_dir: Path
+    image: ImageRef,
+    read: Callable[[ImageRef], bytes],
+    class_name: str,
+    dataset_dir: Path,
+    record: Callable[[Path], None],
 ) -> AddedImage:
-    """Check that ``image`` is a usable image, then write it under a name not yet taken."""
+    """Check that ``image`` is a usable image, then write it under a name not yet taken,
+    ``record(destination)`` called before it gets that name."""
     data = read(image)
     name = image.file_name(data)
     probe(data)
     folder = dataset_dir / class_name
     folder.mkdir(exist_ok=True)
-    destination = reserve_name(folder / name)
-    try:
-        destination.write_bytes(data)
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
+    destination = place_new_file(
+        folder / name, lambda temporary: temporary.write_bytes(data), record
+    )
     return AddedImage(image.source, class_name, destination)
-
-
-def _append_csv(path: Path, added: list[AddedImage]) -> Path:
-    """Add rows to the CSV (made with its header when new), rewriting it atomically."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if text and not text.endswith("\n"):
-        text += "\n"
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")
-    if not text:
-        writer.writerow(CSV_HEADER)
-    for image in added:
-        writer.writerow([image.source, image.class_name, image.destination])
-    atomic_write_text(path, text + rows.getvalue())
-    return path
 
 
 def _reason(error: OSError | ImageError) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import json
 import os
-import shutil
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from imgcls_desktop.core.atomic import atomic_write_text
+from imgcls_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, display_path, json_text
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD, Predictor, labels_above, top_k
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+from imgcls_desktop.core.placing import CsvRecord, copy_file, link_or_copy_file, place_new_file
 
 UNCERTAIN_FOLDER = "_uncertain"
 SORTED_CSV = "sorted.csv"
+SORTED_CSV_HEADER = ("source", "destination", "label", "confidence", "folder")
 _UNSAFE_CHARACTERS = set('/\\:*?"<>|')
 
 
@@ -196,7 +197,8 @@ def _predictions(
 
 def write_csv(result: LabellingResult, path: Path) -> None:
     """``path,label,confidence`` (``labels`` for a multi-label model), then
-    ``top1_label,top1_probability,...`` columns; written atomically."""
+    ``top1_label,top1_probability,...`` columns; written atomically, paths as the file
+    system has them (see :mod:`imgcls_desktop.core.file_names`)."""
     ranks = min(result.top_k, len(result.class_names))
     header = ["path", "label", "confidence"] + (["labels"] if result.multi_label else [])
     for rank in range(1, ranks + 1):
@@ -210,13 +212,14 @@ def write_csv(result: LabellingResult, path: Path) -> None:
         for label, probability in p.top_k:
             row += [label, f"{probability:.6f}"]
         writer.writerow(row)
-    atomic_write_text(path, text.getvalue())
+    atomic_write_bytes(path, text.getvalue().encode("utf-8", PATH_TEXT_ERRORS))
 
 
 def write_jsonl(result: LabellingResult, path: Path) -> None:
     """SageMaker batch-transform JSON Lines, one object per image: ``{"source": PATH,
     "prediction": [p0, p1, ...], "label": NAME, "confidence": P}`` (and ``labels`` for a
-    multi-label model); written atomically."""
+    multi-label model); written atomically, a file name that is not UTF-8 as its escaped
+    code points (see :mod:`imgcls_desktop.core.file_names`)."""
     lines = []
     for p in result.predictions:
         item = {
@@ -227,7 +230,7 @@ def write_jsonl(result: LabellingResult, path: Path) -> None:
         }
         if result.multi_label:
             item["labels"] = list(p.labels)
-        lines.append(json.dumps(item, ensure_ascii=False) + "\n")
+        lines.append(json_text(item) + "\n")
     atomic_write_text(path, "".join(lines))
 
 
@@ -240,66 +243,76 @@ def sort_into_folders(
     progress: ProgressFn = no_progress,
     cancel: CancelFlag | None = None,
 ) -> SortResult:
-    """Copy (or move) each image into ``out_dir/<label>/``, or ``out_dir/_uncertain/`` when
-    its confidence is below ``min_confidence``.
+    """Copy (or move) each image into ``out_dir/<class folder>/``, or ``out_dir/_uncertain/``
+    when its confidence is below ``min_confidence``; :func:`sort_folders` names the class
+    folders, one per class, none of them ``_uncertain``.
 
     A name already taken is never overwritten: ``name (1).jpg``, ``name (2).jpg``... are
-    used instead. ``sorted.csv`` (source, destination, label, confidence) is written in
-    ``out_dir`` (under a new name when there is one already), also when cancelled.
+    used instead. ``out_dir/sorted.csv`` (source, destination, label, confidence, folder)
+    gets a line per image as it is sorted (a re-run appends to it). Each image is copied
+    under a temporary name, recorded, then given its final name, and a move deletes the
+    source last (see :mod:`imgcls_desktop.core.placing`): when the job is killed, every
+    file under a final name is whole and recorded, and every image is in its source folder
+    or recorded and in its destination.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    folders = sort_folders(result.class_names)
     outcome = SortResult()
     total = len(result.predictions)
-    try:
+    with CsvRecord(out_dir / SORTED_CSV, SORTED_CSV_HEADER) as record:
+        outcome.csv_path = record.path
         for done, p in enumerate(result.predictions, start=1):
             check_cancel(cancel)
             uncertain = min_confidence is not None and p.confidence < min_confidence
-            folder = out_dir / (UNCERTAIN_FOLDER if uncertain else class_folder_name(p.label))
-            folder.mkdir(exist_ok=True)
-            destination = reserve_name(folder / p.path.name)
+            folder = UNCERTAIN_FOLDER if uncertain else folders[p.label]
             try:
-                if move:
-                    shutil.move(p.path, destination)
-                else:
-                    shutil.copy2(p.path, destination)
+                (out_dir / folder).mkdir(exist_ok=True)
+                destination = place_new_file(
+                    out_dir / folder / p.path.name,
+                    (link_or_copy_file if move else copy_file)(p.path),
+                    lambda final, p=p, folder=folder: record.write(
+                        [p.path, final, p.label, f"{p.confidence:.6f}", folder]
+                    ),
+                )
             except OSError as error:
-                destination.unlink(missing_ok=True)
                 outcome.failed.append(Unreadable(p.path, error.strerror or str(error)))
             else:
                 outcome.sorted.append(SortedImage(p.path, destination, p.label, p.confidence))
+                if move:
+                    _remove_original(p.path, destination, outcome)
             progress(done, total)
-    finally:
-        outcome.csv_path = _write_sorted_csv(outcome.sorted, out_dir)
     return outcome
 
 
-def _write_sorted_csv(images: list[SortedImage], out_dir: Path) -> Path:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["source", "destination", "label", "confidence"])
-    for image in images:
-        row = [image.source, image.destination, image.label, f"{image.confidence:.6f}"]
-        writer.writerow(row)
-    path = reserve_name(out_dir / SORTED_CSV)
-    atomic_write_text(path, text.getvalue())
-    return path
+def _remove_original(path: Path, copy: Path, outcome: SortResult) -> None:
+    try:
+        os.unlink(path)
+    except OSError as error:
+        reason = f"copied to {display_path(copy)}, but the original could not be removed"
+        outcome.failed.append(Unreadable(path, f"{reason}: {error.strerror or error}"))
 
 
-def reserve_name(path: Path) -> Path:
-    """Create an empty file at ``path``, or ``stem (n).suffix`` when taken; the name used.
+def sort_folders(class_names: Sequence[str]) -> dict[str, str]:
+    """Class name -> the name of its folder when sorting: distinct for every class, also
+    on a file system that ignores case, and never ``_uncertain``.
 
-    The file is created exclusively, so two writers never get the same name and nothing
-    is ever overwritten."""
-    candidate = path
-    number = 0
-    while True:
-        try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return candidate
-        except FileExistsError:
+    A class keeps its own name when it is a usable folder name (``a_b``); otherwise (``a/b``,
+    or a name that differs from an earlier one only in case) it gets the safe form of its
+    name, with `` (1)``, `` (2)``... added when that is taken.
+    """
+    taken = {UNCERTAIN_FOLDER.casefold()}
+    folders: dict[str, str] = {}
+    as_is = [name for name in class_names if class_folder_name(name) == name]
+    for name in as_is + [name for name in class_names if name not in as_is]:
+        base = class_folder_name(name)
+        folder, number = base, 0
+        while folder.casefold() in taken:
             number += 1
-            candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
+            folder = f"{base} ({number})"
+        taken.add(folder.casefold())
+        folders[name] = folder
+    return folders
 
 
 def class_folder_name(label: str) -> str:

@@ -48,6 +48,7 @@ from imgcls_desktop.core.corrections import (
 )
 from imgcls_desktop.core.dataset.model import Dataset, SourceKind
 from imgcls_desktop.core.evaluation import ImageOutcome
+from imgcls_desktop.core.file_names import display_path
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.dialogs import show_error, show_info
 from imgcls_desktop.gui.thumbnails import ThumbnailLoader, placeholder_pixmap
@@ -57,8 +58,10 @@ from imgcls_desktop.gui.workers import JobHandle, JobSlot
 ROW_THUMBNAIL_SIZE = 48
 """Side of the thumbnails in the tables' rows, in pixels."""
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_VALUE_ROLE = Qt.ItemDataRole.UserRole  # a file: its ImageRef.source; a label: before corrections
-_IMAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # a file: its ImageRef
+_VALUE_ROLE = Qt.ItemDataRole.UserRole  # a label: the label before corrections
+# A file: its ImageRef, kept as the Python object (as text, Qt would drop the surrogate
+# escapes of a file name that is not UTF-8, and two such names could become one).
+_IMAGE_ROLE = Qt.ItemDataRole.UserRole + 1
 _DECORATION = Qt.ItemDataRole.DecorationRole
 
 
@@ -77,8 +80,9 @@ class NumberItem(QTableWidgetItem):
 
 
 def shown_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when it lies under it, else in full."""
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    """``path`` relative to ``root`` when it lies under it, else in full; bytes that are not
+    UTF-8 shown as ``\\xNN`` (Qt would drop them)."""
+    return display_path(path.relative_to(root) if path.is_relative_to(root) else path)
 
 
 class _ThumbnailItem(QTableWidgetItem):
@@ -270,8 +274,7 @@ class ReviewTable(QWidget):
         thumbnails = self.thumbnails.items([image for image, _label, _cells in rows])
         for row, ((image, label, cells), thumbnail) in enumerate(zip(rows, thumbnails)):
             file_item = QTableWidgetItem(shown_path(Path(image.path), root))
-            file_item.setToolTip(image.source)
-            file_item.setData(_VALUE_ROLE, image.source)
+            file_item.setToolTip(display_path(image.source))
             file_item.setData(_IMAGE_ROLE, image)
             label_item = QTableWidgetItem(label)
             label_item.setData(_VALUE_ROLE, label)  # the label before any correction
@@ -284,7 +287,7 @@ class ReviewTable(QWidget):
 
     def path_at(self, row: int) -> str:
         """The full path of the image in ``row`` (``<.rec path>#<key>`` for a record)."""
-        return self.table.item(row, self.FILE).data(_VALUE_ROLE)
+        return self.image_at(row).source
 
     def image_at(self, row: int) -> ImageRef:
         """Where the image in ``row`` is read from."""
@@ -359,7 +362,7 @@ class ReviewTable(QWidget):
             (self.table.item(row, self.FILE), self.table.item(row, self.LABEL)) for row in rows
         ]
         for file_item, label_item in targets:
-            path = file_item.data(_VALUE_ROLE)
+            path = file_item.data(_IMAGE_ROLE).source
             if name == label_item.data(_VALUE_ROLE):
                 self._corrections.pop(path, None)
             else:

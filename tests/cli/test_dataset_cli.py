@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,14 @@ import pytest
 from conftest import CLASS_COLOURS, write_image
 
 from imgcls_desktop.cli import main
+from imgcls_desktop.core.corrections import CORRECTIONS_CSV
 from imgcls_desktop.core.runtime import mxnet
+from tests.file_name_fixtures import (
+    check_nothing_lost,
+    run_cli,
+    run_cli_killed_at,
+    undecodable_path,
+)
 
 
 def test_sample_then_scan_then_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,3 +241,54 @@ def test_packing_over_the_file_being_read_is_refused_even_with_overwrite(
     assert "dataset-train.rec" in err and "part of the data set" in err and "Traceback" not in err
     assert _split_files(out) == before
     assert not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize(("function", "call"), [("link", 1), ("link", 4), ("unlink", 3)])
+def test_add_killed_midway_leaves_whole_recorded_files(
+    tmp_path: Path, function: str, call: int
+) -> None:
+    images = [write_image(undecodable_path(tmp_path / "new"), CLASS_COLOURS["owl"], seed=99)]
+    images += [
+        write_image(tmp_path / "new" / f"img{index}.jpg", CLASS_COLOURS["owl"], seed=index)
+        for index in range(5)
+    ]
+    originals = {image: image.read_bytes() for image in images}
+    data = tmp_path / "data"
+    command = ["dataset", "add", *map(str, images), "--label", "owl", "--into", str(data)]
+
+    assert run_cli_killed_at(function, call, command) == -signal.SIGKILL
+    record = data / CORRECTIONS_CSV
+    rows = check_nothing_lost(originals, data, record, "source", "copied_to")
+    assert len(rows) == call  # a line for each image begun
+    interrupted = Path(rows[-1]["copied_to"])
+    if function == "link":  # killed between the record and the final name
+        assert not interrupted.exists()
+        waiting = interrupted.with_name(f".{interrupted.name}.partial")
+        assert waiting.read_bytes() == originals[Path(rows[-1]["source"])]
+
+    assert main(command) == 0  # the same command again: the record grows
+    rows = check_nothing_lost(originals, data, record, "source", "copied_to")
+    finished = {Path(row["source"]) for row in rows if Path(row["copied_to"]).is_file()}
+    assert finished == set(images)
+
+
+def test_pack_keeps_an_image_whose_name_is_not_utf8(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_image(undecodable_path(class_folder / "dog"), CLASS_COLOURS["dog"], seed=5)
+    out = tmp_path / "packed"
+    assert main(["dataset", "pack", str(class_folder), str(out), "--val-ratio", "0"]) == 0
+    assert "Wrote 19 images" in capsys.readouterr().out
+    assert b"\tdog/caf\xe9.jpg\n" in (out / "dataset-train.lst").read_bytes()
+    assert (
+        main(["dataset", "scan", str(out / "dataset-train.lst"), "--root", str(class_folder)]) == 0
+    )
+
+
+def test_scan_prints_a_bad_file_whose_name_is_not_utf8(class_folder: Path) -> None:
+    undecodable_path(class_folder / "dog").write_bytes(b"not an image")
+    # PYTHONIOENCODING: a stdout that fails on such bytes, as under a UTF-8 desktop locale
+    completed = run_cli(["dataset", "scan", str(class_folder)], PYTHONIOENCODING="utf-8:strict")
+    assert completed.returncode == 0, completed.stderr
+    assert b"dog/caf\\xe9.jpg: not an image" in completed.stdout
+    assert b"dog/caf\\xe9.jpg: not an image" in completed.stderr

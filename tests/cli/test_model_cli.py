@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
 import tarfile
 from pathlib import Path
 
@@ -13,6 +14,12 @@ import pytest
 from imgcls_desktop.cli import main
 from tests.conftest import write_image
 from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
+from tests.file_name_fixtures import (
+    check_nothing_lost,
+    read_record,
+    run_cli_killed_at,
+    undecodable_path,
+)
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +222,60 @@ def test_a_checkpoint_without_shapes_takes_image_shape_or_says_what_it_assumed(
     with pytest.raises(SystemExit):  # argparse's one-line usage error
         main(["evaluate", str(prefix), str(new_images), "--image-shape", "224,224"])
     assert "not C,H,W" in capsys.readouterr().err
+
+
+def test_predict_keeps_images_whose_names_are_not_utf8(
+    run_dir: Path, new_images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = write_image(undecodable_path(new_images), (30, 80, 200), seed=11)
+    model = [str(run_dir), str(new_images), "--device", "cpu"]
+
+    assert main(["predict", *model, "--output", str(tmp_path / "out.csv")]) == 0
+    paths = [Path(row["path"]) for row in read_record(tmp_path / "out.csv")]
+    assert len(paths) == 7 and odd in paths
+
+    assert main(["predict", *model, "--output", str(tmp_path / "out.jsonl")]) == 0
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert odd in [Path(json.loads(line)["source"]) for line in lines]
+
+    assert main(["predict", *model]) == 0
+    assert "caf\\xe9.jpg" in capsys.readouterr().out  # the table shows the byte
+
+    originals = {path: path.read_bytes() for path in paths}
+    assert main(["predict", *model, "--sort-into", str(tmp_path / "sorted"), "--move"]) == 0
+    record = tmp_path / "sorted" / "sorted.csv"
+    rows = check_nothing_lost(originals, tmp_path / "sorted", record, "source", "destination")
+    assert {Path(row["source"]) for row in rows} == set(paths)
+    assert not any(path.exists() for path in paths)
+
+
+@pytest.mark.parametrize(
+    ("function", "call", "move"),
+    [
+        ("link", 4, True),  # the second image: recorded, not yet under its final name
+        ("unlink", 6, True),  # the second image: in place, the original not yet removed
+        ("sendfile", 3, False),  # in the middle of copying the second image
+    ],
+)
+def test_sorting_killed_midway_loses_nothing(
+    run_dir: Path, new_images: Path, tmp_path: Path, function: str, call: int, move: bool
+) -> None:
+    write_image(undecodable_path(new_images), (30, 80, 200), seed=11)
+    originals = {
+        path: path.read_bytes()
+        for path in new_images.rglob("*")
+        if path.is_file() and path.name != "broken.jpg"
+    }
+    target = tmp_path / "sorted"
+    command = ["predict", str(run_dir), str(new_images), "--sort-into", str(target)]
+    command += ["--device", "cpu"] + (["--move"] if move else [])
+
+    assert run_cli_killed_at(function, call, command) == -signal.SIGKILL
+    record = target / "sorted.csv"
+    rows = check_nothing_lost(originals, target, record, "source", "destination")
+    assert len(rows) == (2 if function in ("link", "unlink") else 1)
+
+    assert main(command) == 0  # run again: the record grows, nothing is lost
+    rows = check_nothing_lost(originals, target, record, "source", "destination")
+    done = {Path(row["source"]) for row in rows if Path(row["destination"]).is_file()}
+    assert done == set(originals)

@@ -18,6 +18,7 @@ from imgcls_desktop.core.labelling import (
     SORTED_CSV,
     UNCERTAIN_FOLDER,
     LabellingResult,
+    Prediction,
     label_images,
     sort_into_folders,
     write_csv,
@@ -180,7 +181,10 @@ def test_copy_into_class_folders_never_overwrites(
         same.confidence, abs=1e-6
     )
     again = sort_into_folders(result, out)
-    assert again.csv_path == out / "sorted (1).csv"
+    assert again.csv_path == out / SORTED_CSV  # the record of a re-run is appended
+    assert outcome.csv_path.read_text(encoding="utf-8").count("source,destination") == 1
+    assert len(_read_sorted_csv(out / SORTED_CSV)) == 2 * len(outcome.sorted)
+    assert not list(out.rglob(".*"))  # no temporary file left
 
 
 def test_below_min_confidence_goes_to_uncertain_and_move_removes_sources(
@@ -207,3 +211,63 @@ def test_empty_result_still_writes_the_csv(tmp_path: Path) -> None:
     result = LabellingResult([], [], ["a", "b"], False, 5, 0.5)
     outcome = sort_into_folders(result, tmp_path / "out")
     assert _read_sorted_csv(outcome.csv_path) == []
+
+
+def _predicted(paths: list[Path], labels: list[str], class_names: list[str]) -> LabellingResult:
+    predictions = []
+    for path, label in zip(paths, labels):
+        probabilities = np.array([0.9 if name == label else 0.1 for name in class_names])
+        ranked = [(label, 0.9)]
+        predictions.append(Prediction(path, label, 0.9, probabilities, ranked, (label,)))
+    return LabellingResult(predictions, [], class_names, False, 1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("class_names", "expected"),
+    [
+        (["Cat", "cat"], {"Cat": "Cat", "cat": "cat (1)"}),  # one folder on macOS / Windows
+        (["a/b", "a_b"], {"a/b": "a_b (1)", "a_b": "a_b"}),  # the same once made safe
+        (["_uncertain", "dog"], {"_uncertain": "_uncertain (1)", "dog": "dog"}),
+        (["x", "X", "x (1)"], {"x": "x", "X": "X (1)", "x (1)": "x (1) (1)"}),
+    ],
+)
+def test_every_class_sorts_into_its_own_folder(
+    class_names: list[str], expected: dict[str, str], tmp_path: Path
+) -> None:
+    paths = [_write(tmp_path / "in" / f"{index}.jpg", index) for index in range(len(class_names))]
+    result = _predicted(paths, class_names, class_names)
+    outcome = sort_into_folders(result, tmp_path / "out", min_confidence=0.5)
+
+    assert {image.label: image.destination.parent.name for image in outcome.sorted} == expected
+    folders = [folder.name.casefold() for folder in (tmp_path / "out").iterdir() if folder.is_dir()]
+    assert len(folders) == len(set(folders)) == len(class_names)
+    rows = _read_sorted_csv(outcome.csv_path)
+    assert {row["label"]: row["folder"] for row in rows} == expected
+    assert all(Path(row["destination"]).parent.name == row["folder"] for row in rows)
+
+
+def test_the_uncertain_folder_is_recorded_as_the_folder(tmp_path: Path) -> None:
+    paths = [_write(tmp_path / "in" / "0.jpg", 0)]
+    result = _predicted(paths, ["_uncertain"], ["_uncertain", "b"])
+    outcome = sort_into_folders(result, tmp_path / "out", min_confidence=0.95)
+    (row,) = _read_sorted_csv(outcome.csv_path)
+    assert (row["label"], row["folder"]) == ("_uncertain", UNCERTAIN_FOLDER)
+    assert outcome.sorted[0].destination.parent == tmp_path / "out" / UNCERTAIN_FOLDER
+
+
+def test_a_record_from_an_older_version_is_kept_and_a_new_one_started(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    older = "source,destination,label,confidence\nx.jpg,out/a/x.jpg,a,0.5"  # no final newline
+    (out / SORTED_CSV).write_text(older, encoding="utf-8")
+    paths = [_write(tmp_path / "in" / "0.jpg", 0)]
+
+    outcome = sort_into_folders(_predicted(paths, ["a"], ["a", "b"]), out)
+    assert (out / SORTED_CSV).read_text(encoding="utf-8") == older
+    assert outcome.csv_path == out / "sorted (1).csv"
+    again = sort_into_folders(_predicted(paths, ["a"], ["a", "b"]), out)
+    assert again.csv_path == outcome.csv_path
+    assert [row["destination"] for row in _read_sorted_csv(outcome.csv_path)] == [
+        str(out / "a" / "0.jpg"),
+        str(out / "a" / "0 (1).jpg"),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -166,11 +167,12 @@ def test_malformed_lines(tmp_path: Path, text: str, message: str) -> None:
     assert str(lst) in str(caught.value)
 
 
-def test_not_utf8(tmp_path: Path) -> None:
-    lst = tmp_path / "bad.lst"
-    lst.write_bytes(b"0\t1\t\xff.jpg\n")
-    with pytest.raises(DatasetError, match="is not UTF-8 text"):
-        import_lst(lst)
+def test_a_path_that_is_not_utf8_is_the_file_system_name(tmp_path: Path) -> None:
+    lst = tmp_path / "latin1.lst"
+    lst.write_bytes(b"0\t1\tcaf\xe9.jpg\n")
+    (sample,) = import_lst(lst).samples
+    assert os.fsencode(sample.path) == os.fsencode(tmp_path) + b"/caf\xe9.jpg"
+    assert read_lst_names(lst) == {0: os.fsdecode(b"caf\xe9.jpg")}
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ data set (originals kept, nothing overwritten), and the confusion matrix's click
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from imgcls_desktop.gui.review import (
     ReviewTable,
 )
 from imgcls_desktop.gui.workers import JobRunner, JobSlot
+from tests.file_name_fixtures import undecodable_path
 
 CLASSES = sorted(CLASS_COLOURS)  # cat, dog, owl
 DECORATION = Qt.ItemDataRole.DecorationRole
@@ -347,3 +349,27 @@ def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
     assert cell.corrections() == {}
     assert cell.table.item(row_of(cell, "owl_2.jpg"), ReviewTable.LABEL).text() == "owl → bird"
     assert cell.shutdown()
+
+
+def test_names_that_differ_only_in_bytes_that_are_not_utf8_stay_apart(
+    qtbot: QtBot, table: PredictionTable, tmp_path: Path
+) -> None:
+    folder = tmp_path / "old disk"
+    first = write_image(undecodable_path(folder, os.fsdecode(b"caf\xe9.jpg")), (40, 40, 200))
+    second = write_image(undecodable_path(folder, os.fsdecode(b"caf\xe8.jpg")), (40, 200, 40))
+    answers = {path.stem: ("cat", 0.9) for path in (first, second)}
+    table.show_predictions(predictions(folder, answers), folder, CLASSES)
+    shown = {table.table.item(row, ReviewTable.FILE).text() for row in range(2)}
+    assert shown == {"caf\\xe9.jpg", "caf\\xe8.jpg"}  # Qt would drop the bytes
+
+    select(table, first.name)
+    table.correct_selected("owl")
+    select(table, second.name)
+    table.correct_selected("dog")
+    assert table.corrections() == {str(first): "owl", str(second): "dog"}
+
+    job = table.add_corrected_to(tmp_path / "dataset")
+    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    assert (tmp_path / "dataset" / "owl" / first.name).read_bytes() == first.read_bytes()
+    assert (tmp_path / "dataset" / "dog" / second.name).read_bytes() == second.read_bytes()
+    assert table.corrections() == {}

@@ -22,10 +22,13 @@ LABELS_TXT = "labels.txt"
 MAX_CLASSES = 100_000
 
 
-def read_text(path: Path) -> str:
-    """The text of a UTF-8 file (a byte-order mark is allowed); :class:`DatasetError` if not."""
+def read_text(path: Path, errors: str = "strict") -> str:
+    """The text of a UTF-8 file (a byte-order mark is allowed); :class:`DatasetError` if not.
+
+    ``errors``: the decoding error handler (``surrogateescape`` keeps file names that are not
+    UTF-8, see :mod:`imgcls_desktop.core.file_names`)."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig", errors)
     except OSError as error:
         raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:

@@ -6,7 +6,8 @@ multi-label: the multi-hot vector, ``flag`` = number of classes, which
 ``ImageRecordIter(label_width=num_classes)`` reads) followed by the image, encoded with
 the same OpenCV parameters as ``mx.recordio.pack_img``; from the same ``.lst`` im2rec writes
 the same bytes. The ``.lst`` index is the record key, which is the
-sample's index in the data set, so keys are unique across the splits of one export.
+sample's index in the data set, so keys are unique across the splits of one export; its
+paths are the file system's bytes, also for a name that is not UTF-8 (see ``lst``).
 
 Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized and encoded
 on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -56,6 +56,7 @@ from imgcls_desktop.core.dataset.lst import format_lst_line
 from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.runtime import mxnet
 
@@ -412,7 +413,9 @@ class _SplitWriter:
         self.class_counts = [0] * dataset.num_classes
         rec_path = staging.new_file(f"{stem}.rec")
         idx_path = staging.new_file(f"{stem}.idx")
-        self._lst: IO[str] = staging.new_file(f"{stem}.lst").open("w", encoding="utf-8")
+        self._lst: IO[str] = staging.new_file(f"{stem}.lst").open(
+            "w", encoding="utf-8", errors=PATH_TEXT_ERRORS
+        )
         self._record = mxnet().recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
 
     def write(self, key: int, sample: Sample, lst_path: str, record: bytes) -> None:
@@ -444,7 +447,7 @@ class _Staging:
 
     def write_text(self, name: str, text: str) -> None:
         """Create a temporary text file that becomes ``name`` on commit."""
-        self.new_file(name).write_text(text, encoding="utf-8")
+        self.new_file(name).write_text(text, encoding="utf-8", errors=PATH_TEXT_ERRORS)
 
     def commit(self) -> tuple[Path, ...]:
         """Flush every temporary file to disk, then rename each to its final name; returns
@@ -475,7 +478,7 @@ def _write_metadata(
     staging: _Staging,
 ) -> None:
     """``classes.json``, ``labels.txt`` and our own ``dataset.json`` describing the export."""
-    staging.write_text("classes.json", json.dumps(dataset.class_names, ensure_ascii=False) + "\n")
+    staging.write_text("classes.json", json_text(dataset.class_names) + "\n")
     staging.write_text(
         "labels.txt", "".join(f"{class_name}\n" for class_name in dataset.class_names)
     )
@@ -504,4 +507,4 @@ def _write_metadata(
             "root": None if dataset.root is None else str(dataset.root),
         },
     }
-    staging.write_text("dataset.json", json.dumps(description, indent=2, ensure_ascii=False) + "\n")
+    staging.write_text("dataset.json", json_text(description, indent=2) + "\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.file_names import display_path
 
 
 def import_folder(root: Path) -> Dataset:
@@ -18,7 +19,8 @@ def import_folder(root: Path) -> Dataset:
     folders (leading dot) are ignored, and so are images lying directly in ``root``.
     Images are recognised by extension (see ``IMAGE_EXTENSIONS``, any case); samples come
     in im2rec's order too: by class, then sorted path, a folder's files before its
-    sub-folders'.
+    sub-folders'. Paths are kept as the file system has them; a class folder whose name is
+    not UTF-8 gives a class name with those bytes shown as ``\\xNN`` (class names are text).
     """
     root = Path(os.path.abspath(root))
     if not root.is_dir():
@@ -45,12 +47,12 @@ def import_folder(root: Path) -> Dataset:
             by_class.setdefault(relative.split(os.sep)[0], []).extend(images)
     if not by_class:
         raise DatasetError(_no_images_message(root, loose))
-    class_names = sorted(by_class)
+    folder_names = sorted(by_class)
     return Dataset(
-        class_names=class_names,
+        class_names=[display_path(name) for name in folder_names],
         samples=[
             Sample(path=path, labels=(label,))
-            for label, name in enumerate(class_names)
+            for label, name in enumerate(folder_names)
             for path in by_class[name]
         ],
         kind=SourceKind.FOLDER,

@@ -1,4 +1,9 @@
-"""The im2rec / SageMaker ``.lst`` format: ``index<TAB>label(s)<TAB>path``."""
+"""The im2rec / SageMaker ``.lst`` format: ``index<TAB>label(s)<TAB>path``.
+
+A ``.lst`` is UTF-8 text whose paths are the file system's bytes: a name that is not UTF-8
+is written and read with :data:`~imgcls_desktop.core.file_names.PATH_TEXT_ERRORS`, so it
+round-trips to the same file (as MXNet's C++ readers, which take the bytes as they are).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,12 @@ from imgcls_desktop.core.dataset.class_names import (
     read_text,
 )
 from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS
 
 
 def format_lst_line(index: int, labels: Sequence[float], path: str) -> str:
-    """One ``.lst`` line exactly as im2rec writes it (labels as ``%f``), newline included."""
+    """One ``.lst`` line exactly as im2rec writes it (labels as ``%f``), newline included;
+    write it with :data:`~imgcls_desktop.core.file_names.PATH_TEXT_ERRORS`."""
     columns = [str(index), *(f"{float(label):f}" for label in labels), path]
     return "\t".join(columns) + "\n"
 
@@ -74,7 +81,7 @@ def _read_rows(path: Path) -> list[_Row]:
     """The rows of a ``.lst``, checked for shape: columns, index, a path, same width."""
     rows: list[_Row] = []
     first_line_of: dict[int, int] = {}
-    for number, text in enumerate(read_text(path).split("\n"), start=1):
+    for number, text in enumerate(read_text(path, PATH_TEXT_ERRORS).split("\n"), start=1):
         if not text.strip():
             continue
         where = f"{path}, line {number}"

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from imgcls_desktop.core.dataset.class_names import (
@@ -31,6 +31,7 @@ from imgcls_desktop.core.dataset.class_names import (
     read_text,
 )
 from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS
 
 MultiLabelFormat = Literal["multi-hot", "class-id"]
 MULTI_LABEL_FORMATS: tuple[MultiLabelFormat, ...] = ("multi-hot", "class-id")
@@ -137,7 +138,10 @@ def _image_path(record: dict[str, object], root: Path) -> str:
         raise DatasetError(f"{quote(reference)} is not a valid file URI") from None
     if parts.netloc not in ("", "localhost"):
         raise DatasetError(f"the file URI {quote(reference)} names another host")
-    return os.path.normpath(url2pathname(parts.path))
+    if os.name == "nt":
+        return os.path.normpath(url2pathname(parts.path))
+    # %XX escapes are the name's bytes, UTF-8 or not (url2pathname would replace the others).
+    return os.path.normpath(unquote(parts.path, errors=PATH_TEXT_ERRORS))
 
 
 def _labels(value: object, state: _Labels) -> tuple[int, ...]:
