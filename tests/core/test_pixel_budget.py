@@ -186,6 +186,24 @@ def test_pack_skips_each_troublemaker_with_its_reason(mixed: Path, tmp_path: Pat
     assert result.counts == {"train": 9}
 
 
+def test_a_strip_too_long_for_a_jpeg_is_skipped_unless_packed_as_png(
+    bad: dict[str, Path], tmp_path: Path
+) -> None:
+    write_image(tmp_path / "images" / "a" / "good.png", (10, 20, 30))
+    (tmp_path / "images" / "b").mkdir()
+    shutil.copy(bad["strip.png"], tmp_path / "images" / "b" / "strip.png")
+    dataset = import_folder(tmp_path / "images")
+    as_jpeg = _pack(dataset, tmp_path / "jpeg")
+    assert [(Path(s.path).name, s.reason) for s in as_jpeg.skipped] == [
+        (
+            "strip.png",
+            f"1 x {STRIP_LENGTH} is too long for a JPEG (at most 65,500 pixels a "
+            "side): pack it as .png",
+        )
+    ]
+    assert _pack(dataset, tmp_path / "png", encoding=".png").counts == {"train": 2}
+
+
 def test_an_opencv_failure_on_an_image_is_its_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
