@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imgcls_desktop.core.dataset.images import ImageError
+from imgcls_desktop.core.dataset.images import IMAGE_ERRORS, image_error_reason
 from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD
@@ -235,9 +235,10 @@ def evaluate_dataset(
 ) -> EvaluationReport:
     """Predict every image of a labelled data set and evaluate the predictions.
 
-    Classes are matched by name; images that cannot be read are left out and listed in
-    :attr:`EvaluationReport.skipped`. ``progress(done, total)`` counts images; a set
-    ``cancel`` flag raises :class:`~imgcls_desktop.core.jobs.Cancelled` between batches.
+    Classes are matched by name; images that cannot be read, decoded or prepared are left
+    out and listed in :attr:`EvaluationReport.skipped` with the reason.
+    ``progress(done, total)`` counts images; a set ``cancel`` flag raises
+    :class:`~imgcls_desktop.core.jobs.Cancelled` between batches.
     """
     model = predictor.model
     if dataset.multi_label != model.multi_label:
@@ -259,8 +260,8 @@ def evaluate_dataset(
         def prepare(sample: Sample) -> np.ndarray | str:
             try:
                 return predictor.preprocess(reader.read(sample))
-            except (OSError, ImageError) as error:
-                return str(error) or type(error).__name__
+            except IMAGE_ERRORS as error:
+                return image_error_reason(error)
 
         for start in range(0, total, predictor.batch_size):
             check_cancel(cancel)

@@ -9,6 +9,10 @@ Images are prepared with the model's own preprocessing record
 - SageMaker and plain MXNet models: the whole image resized to ``H x W`` (bilinear), as
   SageMaker's hosting does.
 
+An image far longer than wide (a 1 x 999,999 strip enlarged to a shorter side of 224 px
+would take 150 GB) is never resized whole: only the part the centre crop sees is, so memory
+stays a few times the crop's; its pixels differ from a whole resize by a sub-pixel shift.
+
 Either way the network gets RGB (or grey) 0-255 float32 pixels in NCHW. The network is a
 hybridized ``gluon.SymbolBlock`` on the model's probability symbol (no label input); batches
 always have ``batch_size`` rows (the last one padded), so its static memory plan is reused.
@@ -17,6 +21,7 @@ always have ``batch_size`` rows (the last one padded), so its static memory plan
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Union
@@ -24,7 +29,12 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
-from imgcls_desktop.core.dataset.images import decode_bgr, probe, resize_shorter_side
+from imgcls_desktop.core.dataset.images import (
+    decode_bgr,
+    probe,
+    shorter_side_size,
+    shrink_interpolation,
+)
 from imgcls_desktop.core.devices import parse_devices
 from imgcls_desktop.core.models import LoadedModel
 from imgcls_desktop.core.runtime import mxnet
@@ -38,6 +48,9 @@ DEFAULT_THRESHOLD = 0.5
 # ``interpolation`` in a run's preprocessing record when ``ImageRecordIter`` resized the
 # validation images itself (a ``.rec`` read where it was).
 _RECORD_ITER_RESIZE = "linear"
+# Up to this many times the crop's pixels, the whole image is resized (exactly as
+# validation did it); beyond, only the window the crop sees.
+_WHOLE_RESIZE_LIMIT = 16
 
 
 class Predictor:
@@ -86,10 +99,7 @@ class Predictor:
             reduce_to = side if side and p.get("interpolation") != _RECORD_ITER_RESIZE else None
             image = decode_bgr(data, probe(data), reduce_to)
         if side:
-            image = _resize_as_validation(image, int(side), p.get("interpolation"))
-            top = (image.shape[0] - height) // 2
-            left = (image.shape[1] - width) // 2
-            image = image[top : top + height, left : left + width]
+            image = _center_crop_as_validation(image, int(side), (height, width), p)
         else:
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         if int(p.get("channels", 3)) == 1:
@@ -145,14 +155,43 @@ def labels_above(
     return [np.flatnonzero(row >= threshold).tolist() for row in probabilities]
 
 
-def _resize_as_validation(image: np.ndarray, side: int, interpolation: Any) -> np.ndarray:
-    """Shorter side to ``side`` exactly as validation did it (see the module docstring)."""
-    if interpolation != _RECORD_ITER_RESIZE:
-        return resize_shorter_side(image, side)
-    # ImageRecordIter's ``resize``: the longer side in integer arithmetic, bilinear.
+def _center_crop_as_validation(
+    image: np.ndarray, side: int, crop: tuple[int, int], preprocessing: dict[str, Any]
+) -> np.ndarray:
+    """The central ``crop`` (height, width) of the image with its shorter side resized to
+    ``side`` as validation did it (see the module docstring)."""
     height, width = image.shape[:2]
-    size = (side, side * height // width) if height > width else (side * width // height, side)
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    if preprocessing.get("interpolation") == _RECORD_ITER_RESIZE:
+        # ImageRecordIter's ``resize``: the longer side in integer arithmetic, bilinear.
+        longer = side * max(height, width) // min(height, width)
+        size = (side, longer) if height > width else (longer, side)
+        interpolation = cv2.INTER_LINEAR
+    else:
+        size = shorter_side_size(width, height, side)
+        interpolation = shrink_interpolation(side / min(height, width))
+    (resized_width, resized_height), (crop_height, crop_width) = size, crop
+    top, left = (resized_height - crop_height) // 2, (resized_width - crop_width) // 2
+    if resized_width * resized_height > _WHOLE_RESIZE_LIMIT * crop_height * crop_width:
+        rows, resized_height, top = _crop_window(top, crop_height, resized_height, height)
+        columns, resized_width, left = _crop_window(left, crop_width, resized_width, width)
+        image = image[rows, columns]
+    if image.shape[:2] != (resized_height, resized_width):
+        image = cv2.resize(image, (resized_width, resized_height), interpolation=interpolation)
+    return image[top : top + crop_height, left : left + crop_width]
+
+
+def _crop_window(start: int, length: int, resized: int, source: int) -> tuple[slice, int, int]:
+    """Along one axis, the source pixels that ``length`` resized pixels from ``start`` come
+    from (plus what the interpolation reads around them): (source slice, their resized
+    length, the crop's start in it)."""
+    scale = resized / source
+    margin = math.ceil(1 / scale) + 1
+    first = max(0, math.floor(start / scale) - margin)
+    last = min(source, math.ceil((start + length) / scale) + margin)
+    if first == 0 and last == source:
+        return slice(None), resized, start
+    start = round(start - first * scale)
+    return slice(first, last), max(round((last - first) * scale), start + length), start
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

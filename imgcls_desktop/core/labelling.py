@@ -2,8 +2,9 @@
 
 Images are read, decoded and prepared in a thread pool while the network works on the
 previous batch (OpenCV and MXNet both release the GIL); a bounded number of images is in
-flight, and results keep the input order. An image that cannot be read is listed with the
-reason and labelling goes on.
+flight, and results keep the input order. An image that cannot be read, decoded or prepared
+(over the pixel budget, damaged, out of memory) is listed with the reason and labelling goes
+on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from imgcls_desktop.core.atomic import atomic_write_bytes, atomic_write_text
-from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError
+from imgcls_desktop.core.dataset.images import (
+    IMAGE_ERRORS,
+    IMAGE_EXTENSIONS,
+    image_error_reason,
+)
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, display_path, json_text
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD, Predictor, labels_above, top_k
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
@@ -168,11 +173,11 @@ def _prepared_in_order(
                 check_cancel(cancel)
                 path, future = pending.popleft()
                 try:
-                    yield path, future.result()
-                except ImageError as error:
-                    yield path, Unreadable(path, str(error))
-                except OSError as error:
-                    yield path, Unreadable(path, error.strerror or str(error))
+                    prepared = future.result()
+                except IMAGE_ERRORS as error:
+                    yield path, Unreadable(path, image_error_reason(error))
+                else:
+                    yield path, prepared
         finally:
             for _path, future in pending:
                 future.cancel()

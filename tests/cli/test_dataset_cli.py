@@ -15,6 +15,7 @@ from conftest import CLASS_COLOURS, write_image
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
 from imgcls_desktop.core.runtime import mxnet
+from tests.core.bad_images import BIG_REASON, DECLARED_REASON, TRUNCATED_REASON, write_bad_images
 from tests.file_name_fixtures import (
     check_nothing_lost,
     run_cli,
@@ -292,3 +293,32 @@ def test_scan_prints_a_bad_file_whose_name_is_not_utf8(class_folder: Path) -> No
     assert completed.returncode == 0, completed.stderr
     assert b"dog/caf\\xe9.jpg: not an image" in completed.stdout
     assert b"dog/caf\\xe9.jpg: not an image" in completed.stderr
+
+
+def test_scan_and_pack_report_images_that_would_take_gigabytes(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 1.2 MB PNG of 400 megapixels, a JPEG declaring 3,600 and a truncated one are
+    reported from their headers; a 1 x 999,999 strip is usable but cannot be resized."""
+    bad = write_bad_images(tmp_path / "bad")
+    for name, folder in (("big.png", "cat"), ("declared.jpg", "dog"), ("strip.png", "owl")):
+        shutil.copy(bad[name], class_folder / folder / name)
+    shutil.copy(bad["truncated.jpg"], class_folder / "owl" / "truncated.jpg")
+
+    assert main(["dataset", "scan", str(class_folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    reasons = {Path(f["path"]).name: f["reason"] for f in report["bad_files"]}
+    assert reasons == {
+        "big.png": BIG_REASON,
+        "declared.jpg": DECLARED_REASON,
+        "truncated.jpg": TRUNCATED_REASON,
+    }
+
+    out = tmp_path / "out"
+    assert main(["dataset", "pack", str(class_folder), str(out), "--resize", "32"]) == 0
+    captured = capsys.readouterr()
+    for name, reason in reasons.items():
+        assert f"{name}: {reason}" in captured.err
+    assert "strip.png: resized to a shorter side of 32 px it would be 32 x 31999968" in captured.err
+    assert "Traceback" not in captured.err
+    assert "Wrote 18 images" in captured.out

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 
 from imgcls_desktop.cli import main
 from tests.conftest import write_image
+from tests.core.bad_images import BIG_REASON, DECLARED_REASON, TRUNCATED_REASON, write_bad_images
 from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
 from tests.file_name_fixtures import (
     check_nothing_lost,
@@ -20,6 +24,8 @@ from tests.file_name_fixtures import (
     run_cli_killed_at,
     undecodable_path,
 )
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +285,113 @@ def test_sorting_killed_midway_loses_nothing(
     rows = check_nothing_lost(originals, target, record, "source", "destination")
     done = {Path(row["source"]) for row in rows if Path(row["destination"]).is_file()}
     assert done == set(originals)
+
+
+@pytest.fixture(scope="module")
+def run_224(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared run as one of 224 px (its ResNet ends in global pooling, so it takes any
+    size): shorter side resized to 224, the central 224 x 224 cropped."""
+    run = tmp_path_factory.mktemp("run224") / "run"
+    shutil.copytree(run_dir, run)
+    preprocessing = json.loads((run / "preprocessing.json").read_text())
+    preprocessing.update(resize_shorter_side=224, height=224, width=224)
+    (run / "preprocessing.json").write_text(json.dumps(preprocessing))
+    (run / "model-shapes.json").write_text(
+        json.dumps([{"name": "data", "shape": [1, 3, 224, 224]}])
+    )
+    return run
+
+
+@pytest.fixture(scope="module")
+def troublemakers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_bad_images(tmp_path_factory.mktemp("bad"))
+
+
+def test_predict_labels_the_good_images_and_reports_the_troublemakers(
+    run_224: Path,
+    troublemakers: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The 1 x 999,999 strip once asked OpenCV for 150 GB (a traceback and no CSV); now it
+    is labelled like the good images and the images over the budget are reported."""
+    images = tmp_path / "images"
+    for index in range(3):
+        write_image(images / f"good{index}.jpg", (60 * index, 90, 150), seed=index)
+    for path in troublemakers.values():
+        shutil.copy(path, images / path.name)
+    out, sorted_dir = tmp_path / "labels.csv", tmp_path / "sorted"
+    arguments = ["predict", str(run_224), str(images), "--output", str(out), "--device", "cpu"]
+    assert main([*arguments, "--batch-size", "2", "--sort-into", str(sorted_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert f"skipped {images / 'big.png'}: {BIG_REASON}" in captured.err
+    assert f"skipped {images / 'declared.jpg'}: {DECLARED_REASON}" in captured.err
+    assert f"skipped {images / 'truncated.jpg'}: {TRUNCATED_REASON}" in captured.err
+    labelled = sorted(Path(row["path"]).name for row in csv.DictReader(out.open()))
+    assert labelled == ["good0.jpg", "good1.jpg", "good2.jpg", "strip.png"]
+    assert sorted(path.name for path in sorted_dir.rglob("*.*") if path.parent != sorted_dir) == (
+        labelled
+    )
+
+
+def test_evaluate_leaves_out_the_troublemakers_and_scores_the_rest(
+    run_224: Path,
+    troublemakers: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    classes = json.loads((run_224 / "classes.json").read_text())
+    labelled = tmp_path / "labelled"
+    for index, name in enumerate(classes):
+        write_image(labelled / name / "good.jpg", (60 * index, 90, 150), seed=index)
+    for path in troublemakers.values():
+        shutil.copy(path, labelled / classes[0] / path.name)
+    report_path = tmp_path / "report.json"
+    arguments = ["evaluate", str(run_224), str(labelled), "--output", str(report_path)]
+    assert main([*arguments, "--batch-size", "2", "--device", "cpu"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    report = json.loads(report_path.read_text())
+    assert report["count"] == len(classes) + 1  # the good images and the strip
+    assert {Path(item["path"]).name: item["reason"] for item in report["skipped"]} == {
+        "big.png": BIG_REASON,
+        "declared.jpg": DECLARED_REASON,
+        "truncated.jpg": TRUNCATED_REASON,
+    }
+
+
+def test_predicting_a_strip_takes_little_more_memory_than_a_small_image(
+    run_dir: Path, troublemakers: dict[str, Path], tmp_path: Path
+) -> None:
+    """A 4 KB PNG of 1 x 999,999 pixels took 3.5 GB to predict with a 32 px model (its
+    shorter side enlarged 32 times, then cropped); now only the window the crop sees is
+    resized. One fresh process predicts a small image, then the strip; its peak resident
+    memory is read after each: Linux's VmHWM, since ``ru_maxrss`` of a child starts at its
+    parent's peak (here, the test run's)."""
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("reads the peak resident memory from /proc")
+    script = (
+        "import sys\n"
+        "from imgcls_desktop.cli import main\n"
+        "for image in sys.argv[2:]:\n"
+        "    arguments = [sys.argv[1], image, '--output', image + '.csv', '--device', 'cpu']\n"
+        "    assert main(['predict', *arguments]) == 0\n"
+        "    with open('/proc/self/status') as status:\n"
+        "        print(*[line for line in status if line.startswith('VmHWM:')])\n"
+    )
+    small = write_image(tmp_path / "small.png", (10, 200, 10))
+    strip = shutil.copy(troublemakers["strip.png"], tmp_path / "strip.png")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), *sys.path])}
+    finished = subprocess.run(
+        [sys.executable, "-c", script, str(run_dir), str(small), str(strip)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPOSITORY,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    peaks = [line.split()[1] for line in finished.stdout.splitlines() if "VmHWM:" in line]
+    baseline, after_strip = map(int, peaks)
+    assert len((tmp_path / "strip.png.csv").read_text().splitlines()) == 2
+    assert after_strip - baseline < 500_000, f"{baseline} kB, then {after_strip} kB"

@@ -12,6 +12,8 @@ paths are the file system's bytes, also for a name that is not UTF-8 (see ``lst`
 Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized and encoded
 on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
 thread, with a bounded number of images in flight so memory stays flat on large data sets.
+An image that cannot be read or decoded, or is over the pixel budget (or would be once
+resized), is skipped and listed with the reason.
 
 Every file is written under a hidden temporary name in the output folder
 (``.<file>.<token>.partial``), fsynced, and renamed into place only when all of them are
@@ -46,9 +48,11 @@ import numpy as np
 
 from imgcls_desktop.core.atomic import _sync_folder
 from imgcls_desktop.core.dataset.images import (
+    IMAGE_ERRORS,
     ImageError,
     ImageInfo,
     decode_bgr,
+    image_error_reason,
     probe,
     resize_shorter_side,
 )
@@ -66,12 +70,12 @@ _DEFAULT_QUALITY = {".jpg": 95, ".png": 3}
 _QUALITY_RANGE = {".jpg": (1, 100), ".png": (0, 9)}
 _QUALITY_PARAMETER = {".jpg": cv2.IMWRITE_JPEG_QUALITY, ".png": cv2.IMWRITE_PNG_COMPRESSION}
 _IN_FLIGHT_PER_WORKER = 4
-_BAD_IMAGE_ERRORS = (ImageError, OSError, cv2.error)
 _LST_SEPARATORS = frozenset("\t\n\r")
 _IR_FORMAT = "IfQQ"  # mx.recordio.IRHeader: flag, label, id, id2
 _SPLIT_SUFFIXES = (".lst", ".rec", ".idx")
 _METADATA_FILES = ("classes.json", "labels.txt", "dataset.json")
 _PARTIAL_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.partial")
+_JPEG_MAX_SIDE = 65500  # what OpenCV's JPEG encoder takes
 
 
 class ExportError(Exception):
@@ -324,8 +328,8 @@ def _write_records(
                     if _LST_SEPARATORS.intersection(lst_path):
                         raise ImageError("its name holds a tab or line break, which a .lst cannot")
                     record = future.result()
-                except _BAD_IMAGE_ERRORS as error:
-                    skipped.append(SkippedImage(sample.path, _reason(error)))
+                except IMAGE_ERRORS as error:
+                    skipped.append(SkippedImage(sample.path, image_error_reason(error)))
                 else:
                     if split not in writers:
                         writers[split] = _SplitWriter(staging, f"{name}-{split}", dataset)
@@ -367,6 +371,11 @@ def _encode_record(
         image = decode_bgr(data, info, options.resize)
         if options.resize:
             image = resize_shorter_side(image, options.resize)
+        if options.encoding == ".jpg" and max(image.shape[:2]) > _JPEG_MAX_SIDE:
+            raise ImageError(
+                f"{image.shape[1]} x {image.shape[0]} is too long for a JPEG "
+                f"(at most {_JPEG_MAX_SIDE:,} pixels a side): pack it as .png"
+            )
         parameters = [_QUALITY_PARAMETER[options.encoding], options.effective_quality]
         ok, encoded = cv2.imencode(options.encoding, image, parameters)
         if not ok:
@@ -394,14 +403,6 @@ def _passes_through(info: ImageInfo, options: ExportOptions) -> bool:
         and not info.needs_conversion
         and (options.resize is None or min(info.width, info.height) == options.resize)
     )
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError):
-        return f"cannot be read: {error.strerror or error}"
-    if isinstance(error, cv2.error):
-        return f"cannot be decoded: {error.err or error}"
-    return str(error)
 
 
 class _SplitWriter:

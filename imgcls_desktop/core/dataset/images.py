@@ -1,11 +1,20 @@
 """Reading image bytes: what an image is (probe) and its pixels as 8-bit BGR (decode).
 
 Headers of JPEG and PNG are parsed directly, which is cheap and tells what OpenCV hides
-(CMYK JPEGs, truncated files, 16-bit and palette PNGs). Other formats are probed by decoding.
+(CMYK JPEGs, truncated files, 16-bit and palette PNGs). BMP, TIFF and WebP headers give
+the size; their channels and depth are then learned by decoding.
+
+A pixel budget guards memory: a few kilobytes of PNG can declare 400 megapixels (1.2 GB
+decoded). :func:`probe` refuses, from the header and before anything is decoded, an image
+of more than :func:`max_pixels` (100 megapixels unless ``$IMGCLS_MAX_PIXELS`` says
+otherwise), and :func:`resize_shorter_side` refuses to make one. Every step that reads one
+image among many catches :data:`IMAGE_ERRORS` and reports :func:`image_error_reason` for
+that image.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 
@@ -13,6 +22,10 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: The environment variable that sets the pixel budget (a whole number of pixels).
+MAX_PIXELS_VARIABLE = "IMGCLS_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 100_000_000
 
 _JPEG_EOI = b"\xff\xd9"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,6 +37,63 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 
 class ImageError(Exception):
     """The bytes are not a usable image; the message is the reason."""
+
+
+#: What reading, decoding or resizing one image can raise: that image's problem, not the job's.
+IMAGE_ERRORS = (ImageError, OSError, cv2.error, MemoryError)
+
+
+def image_error_reason(error: BaseException) -> str:
+    """Why one image could not be used, in words for users (one of :data:`IMAGE_ERRORS`)."""
+    if isinstance(error, FileNotFoundError):
+        return "file not found"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, IsADirectoryError):
+        return "is a folder, not a file"
+    if isinstance(error, OSError):
+        return f"cannot be read ({error.strerror or error})"
+    if isinstance(error, MemoryError):
+        return "not enough memory to decode it"
+    if isinstance(error, cv2.error):
+        detail = (error.err or str(error)).strip().splitlines()[0]
+        return f"OpenCV could not process it ({detail})"
+    return str(error) or type(error).__name__
+
+
+def max_pixels() -> int:
+    """The pixel budget: ``$IMGCLS_MAX_PIXELS`` when set, else :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(
+            f"{MAX_PIXELS_VARIABLE} must be a whole number of pixels, at least 1 (not {text!r})"
+        )
+    return limit
+
+
+def check_pixel_budget(width: int, height: int, what: str = "") -> None:
+    """Raise :class:`ImageError` when ``width x height`` is over :func:`max_pixels`.
+
+    ``what`` starts the message (e.g. ``"resized, it would be "``)."""
+    limit = max_pixels()
+    if width * height > limit:
+        raise ImageError(
+            f"{what}{width} x {height} = {_megapixels(width * height)} megapixels, more than "
+            f"the {_megapixels(limit)}-megapixel limit ({MAX_PIXELS_VARIABLE} changes it)"
+        )
+
+
+def _megapixels(pixels: int) -> str:
+    value = pixels / 1e6
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}".removesuffix(".0") if value >= 1 else f"{value:.3g}"
 
 
 @dataclass(frozen=True)
@@ -75,17 +145,22 @@ def probe(data: bytes) -> ImageInfo:
     """Size, channels, bit depth and colour model of an image; :class:`ImageError` if unusable.
 
     Truncated JPEG and PNG files are refused here: OpenCV would decode them with a grey
-    bottom and only a warning on stderr.
+    bottom and only a warning on stderr. So is an image over the pixel budget (see
+    :func:`check_pixel_budget`), before any of it is decoded.
     """
     if not data:
         raise ImageError("empty file (0 bytes)")
     image_format = sniff_format(data)
     if image_format is None:
         raise ImageError("not an image (unknown file signature)")
-    if image_format == "jpeg":
-        return _probe_jpeg(data)
-    if image_format == "png":
-        return _probe_png(data)
+    if image_format in ("jpeg", "png"):
+        info = _probe_jpeg(data) if image_format == "jpeg" else _probe_png(data)
+        check_pixel_budget(info.width, info.height)
+        return info
+    width, height = _HEADER_SIZE[image_format](data)
+    if width < 1 or height < 1:
+        raise ImageError(f"corrupt {image_format.upper()} header (no image size)")
+    check_pixel_budget(width, height)
     return _probe_by_decoding(data, image_format)
 
 
@@ -134,6 +209,57 @@ def _probe_png(data: bytes) -> ImageInfo:
         raise ImageError("truncated PNG (no end chunk)")
     bit_depth = 8 if color_type == 3 else bit_depth
     return ImageInfo("png", width, height, _PNG_CHANNELS[color_type], max(bit_depth, 8))
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    if len(data) < 26:
+        raise ImageError("truncated or corrupt BMP (no header)")
+    (header_size,) = struct.unpack_from("<I", data, 14)
+    # The old OS/2 header has 16-bit sizes; a negative height means rows stored top-down.
+    width, height = struct.unpack_from("<HH" if header_size == 12 else "<ii", data, 18)
+    return width, abs(height)
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: 24-bit canvas size minus one
+        return _uint24(data, 24) + 1, _uint24(data, 27) + 1
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:  # lossless: 14 bits each
+        (bits,) = struct.unpack_from("<I", data, 21)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":  # lossy
+        width, height = struct.unpack_from("<HH", data, 26)
+        return width & 0x3FFF, height & 0x3FFF
+    raise ImageError("truncated or corrupt WebP (no header)")
+
+
+def _uint24(data: bytes, offset: int) -> int:
+    return int.from_bytes(data[offset : offset + 3], "little")
+
+
+_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
+_TIFF_VALUE_FORMATS = {3: "H", 4: "I"}  # SHORT, LONG
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    """The size in the first image directory (the page OpenCV decodes)."""
+    order = "<" if data[:2] == b"II" else ">"
+    found: dict[int, int] = {}
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        for entry in range(count):
+            tag, kind, _count, value = struct.unpack_from(
+                order + "HHI4s", data, offset + 2 + 12 * entry
+            )
+            if tag in (_TIFF_WIDTH, _TIFF_HEIGHT) and kind in _TIFF_VALUE_FORMATS:
+                found[tag] = struct.unpack_from(order + _TIFF_VALUE_FORMATS[kind], value)[0]
+    except struct.error:
+        raise ImageError("truncated or corrupt TIFF (no image directory)") from None
+    return found.get(_TIFF_WIDTH, 0), found.get(_TIFF_HEIGHT, 0)
+
+
+_HEADER_SIZE = {"bmp": _bmp_size, "tiff": _tiff_size, "webp": _webp_size}
 
 
 def _probe_by_decoding(data: bytes, image_format: str) -> ImageInfo:
@@ -207,14 +333,28 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def resize_shorter_side(image: np.ndarray, shorter_side: int) -> np.ndarray:
-    """Resize so the shorter side is ``shorter_side`` pixels, keeping the aspect ratio."""
-    height, width = image.shape[:2]
+def shorter_side_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
+    """(width, height) after :func:`resize_shorter_side`."""
     scale = shorter_side / min(height, width)
-    if scale == 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def shrink_interpolation(scale: float) -> int:
+    """The OpenCV interpolation :func:`resize_shorter_side` uses for a ``scale`` factor."""
     # Area averaging avoids aliasing on strong shrinks; above half size linear is as good
     # and faster (a reduced JPEG decode leaves at most a 2x shrink).
-    interpolation = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+    return cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+
+
+def resize_shorter_side(image: np.ndarray, shorter_side: int) -> np.ndarray:
+    """Resize so the shorter side is ``shorter_side`` pixels, keeping the aspect ratio.
+
+    :class:`ImageError` when the result would be over the pixel budget (a thin strip
+    enlarged: 1 x 999,999 to a shorter side of 224 px would take 150 GB)."""
+    height, width = image.shape[:2]
+    if shorter_side == min(height, width):
+        return image
+    size = shorter_side_size(width, height, shorter_side)
+    check_pixel_budget(*size, f"resized to a shorter side of {shorter_side} px it would be ")
+    interpolation = shrink_interpolation(shorter_side / min(height, width))
     return cv2.resize(image, size, interpolation=interpolation)
