@@ -296,8 +296,10 @@ class TrainingTab(QWidget):
     # Set-up -------------------------------------------------------------------------------
 
     def showEvent(self, event: QShowEvent) -> None:
-        """List the devices the first time the tab is shown (it imports MXNet)."""
+        """List the runs again (another process may have started or ended one) and, the first
+        time the tab is shown, the devices (it imports MXNet)."""
         super().showEvent(event)
+        self.refresh_runs()
         if not self._devices_filled:
             self._devices_filled = True
             QTimer.singleShot(0, self._fill_devices)
@@ -691,8 +693,11 @@ class TrainingTab(QWidget):
         self.refresh_runs()
 
     def refresh_runs(self) -> None:
-        """List the runs in :meth:`runs_folder` and the known runs, newest first."""
+        """List the runs in :meth:`runs_folder` and the known runs, newest first; the selected
+        run stays selected."""
+        selected = self._selected_run()
         runs = find_runs(self.runs_folder(), also=self._known_runs)
+        self.runs.clearSelection()
         self.runs.setRowCount(len(runs))
         for row, run in enumerate(runs):
             tip = str(run.path) if run.damaged is None else f"{run.path}\n{run.damaged}"
@@ -702,6 +707,8 @@ class TrainingTab(QWidget):
                 item.setData(_DAMAGE_ROLE, run.damaged)
                 item.setToolTip(tip)
                 self.runs.setItem(row, column, item)
+            if run.path == selected:
+                self.runs.selectRow(row)
         for column in range(1, self.runs.columnCount()):  # a few rows: fit their values
             self.runs.resizeColumnToContents(column)
 

@@ -16,7 +16,7 @@ from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.training.run import RunInfo, read_run, write_run
 from imgcls_desktop.gui.main_window import MainWindow
-from imgcls_desktop.gui.training_tab import TrainingTab
+from imgcls_desktop.gui.training_tab import TrainingTab, default_runs_folder
 from tests.core.lock_fixtures import lock_held_by_another_process
 
 RUN_TIMEOUT_MS = 120_000
@@ -174,6 +174,26 @@ def test_resume_is_not_offered_for_a_run_another_process_trains(
     tab.runs.selectRow(0)
     assert tab.runs.item(0, 1).text() == "running"
     assert tab.resume_button.isEnabled() and "Continue the run" in tab.resume_button.toolTip()
+
+
+def test_showing_the_tab_lists_runs_another_process_started_meanwhile(
+    qtbot: QtBot, window: MainWindow, shapes: Path
+) -> None:
+    tab = window.training_tab
+    tab.run_folder.setText("")  # the app's runs folder
+    old, new = default_runs_folder() / "old", default_runs_folder() / "started-meanwhile"
+    old.mkdir(parents=True)
+    write_run(old, RunInfo(status="finished", epochs=2, train=str(shapes)))
+    tab.refresh_runs()
+    tab.runs.selectRow(0)
+    window.tabs.setCurrentWidget(window.dataset_tab)
+    new.mkdir()
+    write_run(new, RunInfo(status="running", epochs=2, train=str(shapes), created="2999-01-01"))
+    with lock_held_by_another_process(new) as pid:
+        window.tabs.setCurrentWidget(tab)
+        assert [tab.runs.item(row, 0).text() for row in range(2)] == [new.name, old.name]
+        assert tab.runs.item(0, 1).text().startswith(f"training: process {pid}")
+        assert tab._selected_run() == old  # the selection follows its run, not its row
 
 
 def test_training_yields_the_cpu_to_the_event_loop(
