@@ -1,0 +1,101 @@
+"""``imgcls predict --sort-into DIR`` (moving, then copying) killed while it sorts, then run
+again on what is left: no image lost, every sorted image whole and recorded."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CLASS_COLOURS, write_image
+
+from .harness import Outcome, clean_exit, run_imgcls, sample_points
+from .invariants import (
+    Checks,
+    check_sorted,
+    read_csv_rows,
+    report,
+    sha,
+    sorted_outcome,
+    temporaries,
+)
+
+IMAGES = 10
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Images to sort, of every colour; copied for each run, never written into."""
+    folder = tmp_path_factory.mktemp("sort_faults") / "inbox"
+    colours = sorted(CLASS_COLOURS.values())
+    for i in range(IMAGES):
+        write_image(folder / f"photo_{i:02d}.jpg", colours[i % len(colours)], seed=500 + i)
+    return folder
+
+
+def sort_command(model: Path, inputs: list[Path], out: Path, *, move: bool) -> list[str]:
+    """``imgcls predict MODEL INPUTS --sort-into OUT [--move]``."""
+    return [
+        "predict",
+        str(model),
+        *map(str, inputs),
+        "--sort-into",
+        str(out),
+        *(["--move"] if move else []),
+        "--device",
+        "cpu",
+    ]
+
+
+def reference_sort(model: Path, inbox: Path, folder: Path, *, move: bool) -> Outcome:
+    """An uninterrupted sort of a copy of the inbox into ``folder/out``; its outcome."""
+    shutil.copytree(inbox, folder / "inbox")
+    outcome = run_imgcls(
+        sort_command(model, [folder / "inbox"], folder / "out", move=move), folder / "trace"
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    return outcome
+
+
+def unsorted(inbox: Path, out: Path, checks: Checks, *, move: bool) -> list[Path]:
+    """What a user sorts again: with ``--move``, the images still in the inbox; when
+    copying, the ones no ``sorted*.csv`` records."""
+    images = sorted(inbox.glob("*.jpg"))
+    if move:
+        return images
+    rows = read_csv_rows(sorted(out.glob("sorted*.csv")), checks)
+    done = {Path(row["source"]).resolve() for row in rows}
+    return [image for image in images if image.resolve() not in done]
+
+
+@pytest.mark.parametrize("move", [True, False], ids=["move", "copy"])
+def test_sort_killed_mid_way_loses_nothing_and_sorts_the_rest_again(
+    move: bool, trained_model: Path, inbox: Path, tmp_path: Path
+) -> None:
+    originals = {path.name: sha(path) for path in inbox.glob("*.jpg")}
+    counted = reference_sort(trained_model, inbox, tmp_path / "reference", move=move)
+    expected = sorted_outcome(tmp_path / "reference" / "out")
+    assert expected["recorded"] == IMAGES
+    points = sample_points(counted.trace, spread=6 if move else 3)
+    violations: list[str] = []
+    for point, after in points:
+        folder = tmp_path / f"at-{point.number}-{int(after)}"
+        shutil.copytree(inbox, folder / "inbox")
+        out = folder / "out"
+        command = sort_command(trained_model, [folder / "inbox"], out, move=move)
+        killed = run_imgcls(command, folder / "t", kill_at=point.number, after=after)
+        checks = Checks(
+            f"sort ({'move' if move else 'copy'}) killed at {killed.describe(point, after)}"
+        )
+        checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
+        check_sorted(folder / "inbox", out, originals, checks, move=move)
+        rest = unsorted(folder / "inbox", out, checks, move=move)
+        if rest:
+            again = run_imgcls(sort_command(trained_model, rest, out, move=move), folder / "t")
+            checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
+            checks.that(clean_exit(again) is None, f"sorting again: {clean_exit(again)}")
+        check_sorted(folder / "inbox", out, originals, checks, move=move)
+        checks.same(sorted_outcome(out), expected, "sorting the rest again differs from one sort")
+        checks.that(not temporaries(out), f"left-over temporary files: {temporaries(out)}")
+        violations += checks.violations
+    assert not violations, report(violations)
