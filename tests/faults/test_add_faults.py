@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import CLASS_COLOURS, write_image
 
-from .harness import clean_exit, run_imgcls, sample_points
+from .harness import clean_exit, enospc_points, run_imgcls, sample_points
 from .invariants import (
     Checks,
+    check_clear_failure,
     check_corrections,
     check_images_decode,
     read_csv_rows,
@@ -79,5 +80,33 @@ def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
             not temporaries(target / "cat"),
             f"left-over temporary files: {temporaries(target / 'cat')}",
         )
+        violations += checks.violations
+    assert not violations, report(violations)
+
+
+def test_add_out_of_space_says_so_and_adds_the_rest(
+    corrected: tuple[Path, Path], tmp_path: Path
+) -> None:
+    dataset, found = corrected
+    images = sorted(found.iterdir())
+    reference = tmp_path / "reference"
+    shutil.copytree(dataset, reference)
+    counted = run_imgcls(add_command(images, reference), tmp_path / "trace")
+    expected = outcome(reference)
+    violations: list[str] = []
+    for point in enospc_points(counted.trace, 3):
+        target = tmp_path / f"at-{point.number}"
+        shutil.copytree(dataset, target)
+        failed = run_imgcls(add_command(images, target), tmp_path / "t", enospc_at=point.number)
+        checks = Checks(f"add out of space at {failed.describe(point, False)}")
+        check_clear_failure(failed, checks, "No space left on device")
+        rows = check_corrections(target, "cat", {"cat_0.jpg"}, checks)
+        done = {Path(row["source"]).resolve() for row in rows}
+        rest = [image for image in images if image.resolve() not in done]
+        if rest:
+            again = run_imgcls(add_command(rest, target), tmp_path / "t")
+            checks.that(again.returncode == 0, f"adding again failed: {again.stderr[-400:]}")
+        check_corrections(target, "cat", {"cat_0.jpg"}, checks)
+        checks.same(outcome(target), expected, "adding the rest again differs from one add")
         violations += checks.violations
     assert not violations, report(violations)

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from .harness import accepts_option, clean_exit, run_imgcls, sample_points
-from .invariants import Checks, check_export, export_outcome, report, temporaries
+from .harness import accepts_option, clean_exit, enospc_points, run_imgcls, sample_points
+from .invariants import (
+    Checks,
+    check_clear_failure,
+    check_export,
+    export_outcome,
+    report,
+    temporaries,
+)
 
 TARGETS = {"sagemaker": "model.tar.gz", "mxnet": "model"}
 
@@ -43,5 +50,30 @@ def test_export_killed_mid_way_leaves_whole_files_and_exports_again(
         check_export(out, probe_image, checks)
         checks.same(export_outcome(out), expected, "exporting again differs from one export")
         checks.that(not temporaries(out), f"left-over temporary files: {temporaries(out)}")
+        violations += checks.violations
+    assert not violations, report(violations)
+
+
+@pytest.mark.parametrize("fmt", sorted(TARGETS))
+def test_export_out_of_space_says_so_and_exports_again(
+    fmt: str, trained_model: Path, probe_image: Path, tmp_path: Path
+) -> None:
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    counted = run_imgcls(export_command(trained_model, fmt, reference), tmp_path / "trace")
+    expected = export_outcome(reference)
+    violations: list[str] = []
+    for point in enospc_points(counted.trace, 3):
+        out = tmp_path / f"at-{point.number}"
+        out.mkdir()
+        command = export_command(trained_model, fmt, out)
+        failed = run_imgcls(command, tmp_path / "t", enospc_at=point.number)
+        checks = Checks(f"export {fmt} out of space at {failed.describe(point, False)}")
+        check_clear_failure(failed, checks, "No space left on device")
+        check_export(out, probe_image, checks)
+        checks.that(not temporaries(out), f"left-over temporary files: {temporaries(out)}")
+        again = run_imgcls(export_command(trained_model, fmt, out, again=True), tmp_path / "t")
+        checks.that(again.returncode == 0, f"exporting again failed: {again.stderr[-400:]}")
+        checks.same(export_outcome(out), expected, "exporting again differs from one export")
         violations += checks.violations
     assert not violations, report(violations)

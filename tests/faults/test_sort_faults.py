@@ -1,17 +1,31 @@
-"""``imgcls predict --sort-into DIR`` (moving, then copying) killed while it sorts, then run
-again on what is left: no image lost, every sorted image whole and recorded."""
+"""``imgcls predict --sort-into DIR`` (moving, then copying) killed while it sorts, out of
+space, or printing into a closed pipe, then run again on what is left: no image lost,
+every sorted image whole and recorded."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import CLASS_COLOURS, write_image
 
-from .harness import Outcome, clean_exit, run_imgcls, sample_points
+from .harness import (
+    TALLY,
+    TRACEBACK,
+    Outcome,
+    clean_exit,
+    enospc_points,
+    environment,
+    launcher_command,
+    run_imgcls,
+    sample_points,
+)
 from .invariants import (
     Checks,
+    check_clear_failure,
     check_sorted,
     read_csv_rows,
     report,
@@ -99,3 +113,71 @@ def test_sort_killed_mid_way_loses_nothing_and_sorts_the_rest_again(
         checks.that(not temporaries(out), f"left-over temporary files: {temporaries(out)}")
         violations += checks.violations
     assert not violations, report(violations)
+
+
+def test_sort_out_of_space_says_so_loses_nothing_and_sorts_the_rest_again(
+    trained_model: Path, inbox: Path, tmp_path: Path
+) -> None:
+    originals = {path.name: sha(path) for path in inbox.glob("*.jpg")}
+    counted = reference_sort(trained_model, inbox, tmp_path / "reference", move=True)
+    expected = sorted_outcome(tmp_path / "reference" / "out")
+    violations: list[str] = []
+    for point in enospc_points(counted.trace, 3):
+        folder = tmp_path / f"at-{point.number}"
+        shutil.copytree(inbox, folder / "inbox")
+        out = folder / "out"
+        command = sort_command(trained_model, [folder / "inbox"], out, move=True)
+        failed = run_imgcls(command, folder / "t", enospc_at=point.number)
+        checks = Checks(f"sort (move) out of space at {failed.describe(point, False)}")
+        check_clear_failure(failed, checks, "No space left on device")
+        check_sorted(folder / "inbox", out, originals, checks, move=True)
+        rest = unsorted(folder / "inbox", out, checks, move=True)
+        if rest:
+            again = run_imgcls(sort_command(trained_model, rest, out, move=True), folder / "t")
+            checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
+        check_sorted(folder / "inbox", out, originals, checks, move=True)
+        checks.same(sorted_outcome(out), expected, "sorting the rest again differs from one sort")
+        violations += checks.violations
+    assert not violations, report(violations)
+
+
+def test_predict_into_a_closed_pipe_stops_cleanly_and_loses_nothing(
+    trained_model: Path, tmp_path: Path
+) -> None:
+    """``imgcls predict MODEL DIR --sort-into OUT --move | head`` with head already gone:
+    the table (more than a buffer's worth: long paths) cannot be printed."""
+    TALLY.faults["broken pipe"] += 1
+    inbox = tmp_path / ("long_folder_name_" * 8) / "inbox"
+    colours = sorted(CLASS_COLOURS.values())
+    for i in range(40):
+        write_image(inbox / f"photo_{i:02d}.jpg", colours[i % len(colours)], seed=700 + i)
+    originals = {path.name: sha(path) for path in inbox.glob("*.jpg")}
+    out = tmp_path / "out"
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has gone before the first line
+    try:
+        done = subprocess.run(
+            launcher_command(sort_command(trained_model, [inbox], out, move=True), tmp_path / "t"),
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+            timeout=240,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    checks = Checks("predict --sort-into --move | (closed)")
+    for noise in (TRACEBACK, "Exception ignored"):
+        checks.that(noise not in done.stderr, f"stderr has {noise!r}: {done.stderr[-1500:]}")
+    check_sorted(inbox, out, originals, checks, move=True)
+    rest = unsorted(inbox, out, checks, move=True)
+    if rest:
+        again = run_imgcls(sort_command(trained_model, rest, out, move=True), tmp_path / "t2")
+        checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
+    check_sorted(inbox, out, originals, checks, move=True)
+    checks.that(
+        sorted_outcome(out)["recorded"] == len(originals),
+        f"{sorted_outcome(out)['recorded']} of {len(originals)} images recorded",
+    )
+    assert not checks.violations, report(checks.violations)
