@@ -107,7 +107,7 @@ def final_files(folder: Path) -> Iterator[Path]:
     """The files under ``folder`` under their final names (temporary ones left out)."""
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not any(is_temporary(Path(p)) for p in path.parts[-1:]):
+            if path.is_file() and not is_temporary(path):
                 yield path
 
 
@@ -128,11 +128,13 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 def check_images_decode(folder: Path, checks: Checks) -> None:
     """Every image file under a final name in ``folder`` is whole: OpenCV decodes it."""
+    broken = []
     for path in final_files(folder):
         if path.suffix.lower() in IMAGE_SUFFIXES:
             data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-            checks.that(image is not None, f"{path} ({data.size} bytes) is not a whole image")
+            if data.size == 0 or cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is None:
+                broken.append(f"{path.relative_to(folder)} ({data.size} bytes)")
+    checks.that(not broken, f"not whole images under their final names: {broken}")
 
 
 def check_json_files(folder: Path, checks: Checks) -> None:
@@ -353,14 +355,17 @@ def check_sorted(
     original (name -> SHA-256) is still in the inbox or at its recorded destination."""
     check_images_decode(out, checks)
     rows = read_csv_rows(sorted(out.glob("sorted*.csv")), checks)
-    recorded = {Path(row["destination"]).resolve(): row for row in rows}
-    for row in rows:
-        destination = Path(row["destination"])
-        checks.that(destination.is_file(), f"sorted.csv records {destination}, which is missing")
-    for path in final_files(out):
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            checks.that(path.resolve() in recorded, f"{path.relative_to(out)} is in no sorted.csv")
+    recorded = {Path(row["destination"]).resolve() for row in rows}
+    missing = [row["destination"] for row in rows if not Path(row["destination"]).is_file()]
+    checks.that(not missing, f"sorted.csv records missing files: {missing}")
+    unrecorded = [
+        str(path.relative_to(out))
+        for path in final_files(out)
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.resolve() not in recorded
+    ]
+    checks.that(not unrecorded, f"sorted images in no sorted.csv: {unrecorded}")
     if move:
+        lost = []
         for name, digest in originals.items():
             at_source = (inbox / name).is_file() and sha(inbox / name) == digest
             moved = [
@@ -368,10 +373,9 @@ def check_sorted(
                 for r in rows
                 if Path(r["source"]).name == name and Path(r["destination"]).is_file()
             ]
-            checks.that(
-                at_source or any(sha(path) == digest for path in moved),
-                f"{name} is lost: not in the inbox, and no sorted.csv row leads to it",
-            )
+            if not (at_source or any(sha(path) == digest for path in moved)):
+                lost.append(name)
+        checks.that(not lost, f"images lost (not in the inbox, no sorted.csv row): {lost}")
     return rows
 
 
@@ -399,14 +403,14 @@ def check_corrections(
     csv_path = dataset / "corrections.csv"
     rows = read_csv_rows([csv_path] if csv_path.is_file() else [], checks)
     recorded = {Path(row["copied_to"]).resolve() for row in rows}
-    for row in rows:
-        copied = Path(row["copied_to"])
-        checks.that(copied.is_file(), f"corrections.csv records {copied}, which is missing")
-    for path in final_files(folder):
-        if path.name not in before:
-            checks.that(
-                path.resolve() in recorded, f"{path.relative_to(dataset)} is in no corrections.csv"
-            )
+    missing = [row["copied_to"] for row in rows if not Path(row["copied_to"]).is_file()]
+    checks.that(not missing, f"corrections.csv records missing files: {missing}")
+    unrecorded = [
+        str(path.relative_to(dataset))
+        for path in final_files(folder)
+        if path.name not in before and path.resolve() not in recorded
+    ]
+    checks.that(not unrecorded, f"copies in no corrections.csv: {unrecorded}")
     return rows
 
 

@@ -11,7 +11,8 @@ numbered from 1 in call order and each is appended to the trace file as
 trace survives a kill). ``--kill-at N`` sends SIGKILL to this process just before fault
 point N runs, or just after it returned with ``--after``; ``--enospc-at N`` makes point N
 raise ``OSError(ENOSPC)`` instead of running. Then ``imgcls_desktop.cli.main(ARGS)`` runs
-and its exit code is this process's.
+and its exit code is this process's. ``--serve`` runs such jobs one after another, each in
+a child forked from a process that has already imported MXNet (see :func:`serve`).
 
 Nothing of the application is replaced: the real calls run, only a kill or an error is
 added at one of them.
@@ -78,7 +79,7 @@ class _Faults:
         if number == self._kill_at and not self._after:
             os.kill(os.getpid(), signal.SIGKILL)
         if number == self._enospc_at:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), _describe(args[0]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), paths)
         return number
 
 

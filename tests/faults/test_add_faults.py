@@ -58,7 +58,7 @@ def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
     expected = outcome(reference)
     assert expected["rows"] == IMAGES
     violations: list[str] = []
-    for point, after in sample_points(counted.trace, spread=6):
+    for point, after in sample_points(counted.trace, spread=4):
         target = tmp_path / f"at-{point.number}-{int(after)}"
         shutil.copytree(dataset, target)
         killed = run_imgcls(
@@ -94,7 +94,7 @@ def test_add_out_of_space_says_so_and_adds_the_rest(
     counted = run_imgcls(add_command(images, reference), tmp_path / "trace")
     expected = outcome(reference)
     violations: list[str] = []
-    for point in enospc_points(counted.trace, 3):
+    for point in enospc_points(counted.trace, 2):
         target = tmp_path / f"at-{point.number}"
         shutil.copytree(dataset, target)
         failed = run_imgcls(add_command(images, target), tmp_path / "t", enospc_at=point.number)

@@ -36,7 +36,7 @@ def test_export_killed_mid_way_leaves_whole_files_and_exports_again(
     assert counted.returncode == 0, counted.stderr
     expected = export_outcome(reference)
     violations: list[str] = []
-    for point, after in sample_points(counted.trace, spread=5):
+    for point, after in sample_points(counted.trace, spread=4):
         out = tmp_path / f"at-{point.number}-{int(after)}"
         out.mkdir()
         command = export_command(trained_model, fmt, out)
@@ -63,7 +63,7 @@ def test_export_out_of_space_says_so_and_exports_again(
     counted = run_imgcls(export_command(trained_model, fmt, reference), tmp_path / "trace")
     expected = export_outcome(reference)
     violations: list[str] = []
-    for point in enospc_points(counted.trace, 3):
+    for point in enospc_points(counted.trace, 2):
         out = tmp_path / f"at-{point.number}"
         out.mkdir()
         command = export_command(trained_model, fmt, out)

@@ -70,7 +70,7 @@ def test_pack_killed_anywhere_leaves_whole_records_and_packs_again(
     earlier, reference, counted = packs
     points = sample_points(
         counted.trace,
-        spread=8,
+        spread=6,
         focus=[(r"os\.replace .*dataset-val\.rec$", 1, (False, True))],
     )
     violations: list[str] = []
@@ -96,7 +96,7 @@ def test_pack_out_of_space_says_so_keeps_the_earlier_export_and_packs_again(
 ) -> None:
     earlier, reference, counted = packs
     violations: list[str] = []
-    for point in enospc_points(counted.trace, 3):
+    for point in enospc_points(counted.trace, 2):
         out = tmp_path / f"out-{point.number}"
         shutil.copytree(earlier, out)
         failed = run_imgcls(

@@ -90,7 +90,7 @@ def test_sort_killed_mid_way_loses_nothing_and_sorts_the_rest_again(
     counted = reference_sort(trained_model, inbox, tmp_path / "reference", move=move)
     expected = sorted_outcome(tmp_path / "reference" / "out")
     assert expected["recorded"] == IMAGES
-    points = sample_points(counted.trace, spread=6 if move else 3)
+    points = sample_points(counted.trace, spread=4 if move else 3)
     violations: list[str] = []
     for point, after in points:
         folder = tmp_path / f"at-{point.number}-{int(after)}"
@@ -122,7 +122,7 @@ def test_sort_out_of_space_says_so_loses_nothing_and_sorts_the_rest_again(
     counted = reference_sort(trained_model, inbox, tmp_path / "reference", move=True)
     expected = sorted_outcome(tmp_path / "reference" / "out")
     violations: list[str] = []
-    for point in enospc_points(counted.trace, 3):
+    for point in enospc_points(counted.trace, 2):
         folder = tmp_path / f"at-{point.number}"
         shutil.copytree(inbox, folder / "inbox")
         out = folder / "out"

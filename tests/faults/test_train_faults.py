@@ -110,11 +110,10 @@ def test_train_killed_at_any_commit_point_keeps_a_consistent_resumable_run(
     expected = run_outcome(reference_run)
     points = sample_points(
         counted.trace,
-        spread=4,
+        spread=3,
         focus=[
             (r"os\.replace .*image-classification-0001\.params$", 1, (True,)),
             (r"os\.replace .*/run\.json$", 2, (False, True)),  # epoch 1's commit
-            (r"os\.replace .*resume/epoch-0002\.states$", 1, (True,)),
             (r"os\.unlink .*resume/epoch-0001", 1, (False,)),  # epoch 1's state pruned
         ],
     )
@@ -147,7 +146,7 @@ def test_resume_killed_at_any_commit_point_resumes_again(
     assert resumed.returncode == 0, resumed.stderr
     points = sample_points(
         resumed.trace,
-        spread=3,
+        spread=2,
         focus=[
             (r"os\.replace .*resume/epoch-0002\.params$", 1, (True,)),
             (r"os\.replace .*/run\.json$", 2, (False,)),  # epoch 2's commit
@@ -176,7 +175,7 @@ def test_train_out_of_space_says_so_and_resumes(
     reference_run, counted = reference
     expected = run_outcome(reference_run)
     violations: list[str] = []
-    for point in enospc_points(counted.trace, 3):
+    for point in enospc_points(counted.trace, 2):
         run = tmp_path / f"run-{point.number}"
         failed = run_imgcls(new_run(images, run), tmp_path / "t", enospc_at=point.number)
         checks = Checks(f"train out of space at {failed.describe(point, False)}")
