@@ -349,15 +349,21 @@ def read_csv_rows(paths: list[Path], checks: Checks) -> list[dict[str, str]]:
 
 def check_sorted(
     inbox: Path, out: Path, originals: dict[str, str], checks: Checks, *, move: bool
-) -> list[dict[str, str]]:
+) -> None:
     """After ``predict --sort-into OUT [--move]``: every file in OUT's class folders is a
     whole image recorded in a ``sorted*.csv`` at its destination; with ``--move``, every
-    original (name -> SHA-256) is still in the inbox or at its recorded destination."""
+    original (name -> SHA-256) is still in the inbox or at its recorded destination. A row
+    written ahead of its move (the destination not there yet) is allowed while the source
+    is still in place."""
     check_images_decode(out, checks)
     rows = read_csv_rows(sorted(out.glob("sorted*.csv")), checks)
     recorded = {Path(row["destination"]).resolve() for row in rows}
-    missing = [row["destination"] for row in rows if not Path(row["destination"]).is_file()]
-    checks.that(not missing, f"sorted.csv records missing files: {missing}")
+    missing = [
+        row["destination"]
+        for row in rows
+        if not Path(row["destination"]).is_file() and not Path(row["source"]).is_file()
+    ]
+    checks.that(not missing, f"sorted.csv leads from nowhere to nothing: {missing}")
     unrecorded = [
         str(path.relative_to(out))
         for path in final_files(out)
@@ -376,42 +382,41 @@ def check_sorted(
             if not (at_source or any(sha(path) == digest for path in moved)):
                 lost.append(name)
         checks.that(not lost, f"images lost (not in the inbox, no sorted.csv row): {lost}")
-    return rows
 
 
 def sorted_outcome(out: Path) -> dict[str, Any]:
-    """The images a sort left, by class folder and content, and how many rows record them."""
+    """The images a sort left, by class folder and content, and how many rows record them
+    where they are."""
     images = sorted(
         (path.parent.name, sha(path))
         for path in final_files(out)
         if path.suffix.lower() in IMAGE_SUFFIXES
     )
-    rows = sum(
-        len(list(csv.DictReader(p.read_text(encoding="utf-8").splitlines())))
-        for p in out.glob("sorted*.csv")
-    )
-    return {"images": images, "recorded": rows}
+    return {"images": images, "recorded": len(done_rows(sorted(out.glob("sorted*.csv"))))}
 
 
-def check_corrections(
-    dataset: Path, class_name: str, before: set[str], checks: Checks
-) -> list[dict[str, str]]:
+def done_rows(paths: list[Path], destination: str = "destination") -> list[dict[str, str]]:
+    """The rows of the CSVs whose ``destination`` column names a file that is there (a row
+    written ahead of a copy or move that did not happen is not done)."""
+    rows = read_csv_rows([path for path in paths if path.is_file()], Checks("reading"))
+    return [row for row in rows if Path(row[destination]).is_file()]
+
+
+def check_corrections(dataset: Path, class_name: str, before: set[str], checks: Checks) -> None:
     """After ``dataset add``: every file of the class folder is a whole image, and every one
-    not there before is listed in ``corrections.csv`` at its destination."""
+    not there before is listed in ``corrections.csv`` at its destination (a row may be
+    written ahead of its copy)."""
     folder = dataset / class_name
     check_images_decode(folder, checks)
     csv_path = dataset / "corrections.csv"
     rows = read_csv_rows([csv_path] if csv_path.is_file() else [], checks)
     recorded = {Path(row["copied_to"]).resolve() for row in rows}
-    missing = [row["copied_to"] for row in rows if not Path(row["copied_to"]).is_file()]
-    checks.that(not missing, f"corrections.csv records missing files: {missing}")
     unrecorded = [
         str(path.relative_to(dataset))
         for path in final_files(folder)
         if path.name not in before and path.resolve() not in recorded
     ]
     checks.that(not unrecorded, f"copies in no corrections.csv: {unrecorded}")
-    return rows
 
 
 # --- exports ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .invariants import (
     check_clear_failure,
     check_corrections,
     check_images_decode,
-    read_csv_rows,
+    done_rows,
     report,
     sha,
     temporaries,
@@ -40,10 +40,16 @@ def add_command(images: list[Path], dataset: Path) -> list[str]:
 
 
 def outcome(dataset: Path) -> dict[str, object]:
-    """The images of the class folder by content, and how many rows the CSV has."""
-    csv_path = dataset / "corrections.csv"
-    rows = read_csv_rows([csv_path] if csv_path.is_file() else [], Checks("outcome"))
+    """The images of the class folder by content, and how many CSV rows record them."""
+    rows = done_rows([dataset / "corrections.csv"], "copied_to")
     return {"images": sorted(sha(p) for p in (dataset / "cat").iterdir()), "rows": len(rows)}
+
+
+def not_added(images: list[Path], dataset: Path) -> list[Path]:
+    """The images ``corrections.csv`` does not record as copied: what a user adds again."""
+    rows = done_rows([dataset / "corrections.csv"], "copied_to")
+    done = {Path(row["source"]).resolve() for row in rows}
+    return [image for image in images if image.resolve() not in done]
 
 
 def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
@@ -66,9 +72,8 @@ def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
         )
         checks = Checks(f"add killed at {killed.describe(point, after)}")
         checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
-        rows = check_corrections(target, "cat", {"cat_0.jpg"}, checks)
-        done = {Path(row["source"]).resolve() for row in rows}
-        rest = [image for image in images if image.resolve() not in done]
+        check_corrections(target, "cat", {"cat_0.jpg"}, checks)
+        rest = not_added(images, target)
         if rest:
             again = run_imgcls(add_command(rest, target), tmp_path / "t")
             checks.that(again.returncode == 0, f"adding again failed: {again.stderr[-400:]}")
@@ -100,9 +105,8 @@ def test_add_out_of_space_says_so_and_adds_the_rest(
         failed = run_imgcls(add_command(images, target), tmp_path / "t", enospc_at=point.number)
         checks = Checks(f"add out of space at {failed.describe(point, False)}")
         check_clear_failure(failed, checks, "No space left on device")
-        rows = check_corrections(target, "cat", {"cat_0.jpg"}, checks)
-        done = {Path(row["source"]).resolve() for row in rows}
-        rest = [image for image in images if image.resolve() not in done]
+        check_corrections(target, "cat", {"cat_0.jpg"}, checks)
+        rest = not_added(images, target)
         if rest:
             again = run_imgcls(add_command(rest, target), tmp_path / "t")
             checks.that(again.returncode == 0, f"adding again failed: {again.stderr[-400:]}")

@@ -27,7 +27,7 @@ from .invariants import (
     Checks,
     check_clear_failure,
     check_sorted,
-    read_csv_rows,
+    done_rows,
     report,
     sha,
     sorted_outcome,
@@ -71,13 +71,13 @@ def reference_sort(model: Path, inbox: Path, folder: Path, *, move: bool) -> Out
     return outcome
 
 
-def unsorted(inbox: Path, out: Path, checks: Checks, *, move: bool) -> list[Path]:
+def unsorted(inbox: Path, out: Path, *, move: bool) -> list[Path]:
     """What a user sorts again: with ``--move``, the images still in the inbox; when
     copying, the ones no ``sorted*.csv`` records."""
     images = sorted(inbox.glob("*.jpg"))
     if move:
         return images
-    rows = read_csv_rows(sorted(out.glob("sorted*.csv")), checks)
+    rows = done_rows(sorted(out.glob("sorted*.csv")))
     done = {Path(row["source"]).resolve() for row in rows}
     return [image for image in images if image.resolve() not in done]
 
@@ -103,7 +103,7 @@ def test_sort_killed_mid_way_loses_nothing_and_sorts_the_rest_again(
         )
         checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
         check_sorted(folder / "inbox", out, originals, checks, move=move)
-        rest = unsorted(folder / "inbox", out, checks, move=move)
+        rest = unsorted(folder / "inbox", out, move=move)
         if rest:
             again = run_imgcls(sort_command(trained_model, rest, out, move=move), folder / "t")
             checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
@@ -131,7 +131,7 @@ def test_sort_out_of_space_says_so_loses_nothing_and_sorts_the_rest_again(
         checks = Checks(f"sort (move) out of space at {failed.describe(point, False)}")
         check_clear_failure(failed, checks, "No space left on device")
         check_sorted(folder / "inbox", out, originals, checks, move=True)
-        rest = unsorted(folder / "inbox", out, checks, move=True)
+        rest = unsorted(folder / "inbox", out, move=True)
         if rest:
             again = run_imgcls(sort_command(trained_model, rest, out, move=True), folder / "t")
             checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
@@ -171,7 +171,7 @@ def test_predict_into_a_closed_pipe_stops_cleanly_and_loses_nothing(
     for noise in (TRACEBACK, "Exception ignored"):
         checks.that(noise not in done.stderr, f"stderr has {noise!r}: {done.stderr[-1500:]}")
     check_sorted(inbox, out, originals, checks, move=True)
-    rest = unsorted(inbox, out, checks, move=True)
+    rest = unsorted(inbox, out, move=True)
     if rest:
         again = run_imgcls(sort_command(trained_model, rest, out, move=True), tmp_path / "t2")
         checks.that(again.returncode == 0, f"sorting again failed: {again.stderr[-400:]}")
