@@ -112,6 +112,7 @@ def test_train_killed_at_any_commit_point_keeps_a_consistent_resumable_run(
         counted.trace,
         spread=3,
         focus=[
+            (r"os\.replace .*/hyperparameters\.json$", 1, (True,)),  # before any run.json
             (r"os\.replace .*image-classification-0001\.params$", 1, (True,)),
             (r"os\.replace .*/run\.json$", 2, (False, True)),  # epoch 1's commit
             (r"os\.unlink .*resume/epoch-0001", 1, (False,)),  # epoch 1's state pruned
