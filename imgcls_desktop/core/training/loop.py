@@ -327,10 +327,11 @@ class _Session:
             )
         _check_before_work(job, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
-        killed_at_its_end = (
-            info.status == RunStatus.RUNNING.value and info.last_completed_epoch == hp.epochs
+        # Killed (or stopped) after its last epoch was recorded: resuming only records the end.
+        unfinished_end = (
+            info.status != RunStatus.FINISHED.value and info.last_completed_epoch == hp.epochs
         )
-        if hp.epochs <= info.last_completed_epoch and not killed_at_its_end:
+        if hp.epochs <= info.last_completed_epoch and not unfinished_end:
             raise RunError(
                 f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
                 "higher to train on"
@@ -398,7 +399,8 @@ class _Session:
                 self._train_end(state)
             raise
         info = self.info
-        info.status, info.stop_reason = status.value, state.stop_reason
+        stop_reason = None if status is RunStatus.FINISHED else state.stop_reason
+        info.status, info.stop_reason = status.value, stop_reason
         write_run(self.run_dir, info)
         self._train_end(state)
         return TrainingResult(
@@ -408,7 +410,7 @@ class _Session:
             last_epoch=info.last_completed_epoch,
             best_epoch=info.best_epoch,
             best_val_accuracy=info.best_val_accuracy,
-            stop_reason=state.stop_reason,
+            stop_reason=stop_reason,
             warnings=tuple(self.warnings),
         )
 
@@ -464,7 +466,7 @@ class _Session:
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, logs)
             self._commit(state, epoch)
-            if state.stop_requested:
+            if state.stop_requested and epoch < self.hp.epochs:  # at the last epoch: finished
                 return RunStatus.EARLY_STOPPED if state.early_stopped else RunStatus.STOPPED
         return RunStatus.FINISHED
 
