@@ -10,12 +10,16 @@ is written atomically: a crash at any moment leaves the last good checkpoint loa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 from imgcls_desktop.core.atomic import atomic_save, atomic_write_json, atomic_write_text
 from imgcls_desktop.core.runtime import mxnet
@@ -191,8 +195,28 @@ def _checkpoint_arrays(net: HybridBlock, symbol: Symbol) -> dict[str, NDArray]:
 
 def _save_arrays(path: Path, arrays: dict[str, NDArray]) -> None:
     """Save float32 arrays (what plain MXNet loads, whatever precision trained them)."""
-    as_float32 = {name: value.astype("float32") for name, value in arrays.items()}
-    atomic_save(path, lambda file_name: mxnet().nd.save(file_name, as_float32))
+    save_arrays(path, {name: value.astype("float32") for name, value in arrays.items()})
+
+
+def save_arrays(path: Path, arrays: Mapping[str, NDArray]) -> None:
+    """Write named arrays in MXNet's ``.params`` format (``mx.nd.save``), atomically."""
+    named = dict(arrays)
+    needed = sum(value.size * np.dtype(value.dtype).itemsize for value in named.values())
+    save_with_mxnet(path, lambda file_name: mxnet().nd.save(file_name, named), needed)
+
+
+def save_with_mxnet(path: Path, save: Callable[[str], object], needed_bytes: int) -> None:
+    """``atomic_save`` for MXNet's writers, which report a short write only as an
+    ``MXNetError`` ("FileStream.Write incomplete"): raised as an :class:`OSError` instead,
+    ENOSPC when the folder has less room than the ``needed_bytes`` being written."""
+    mx = mxnet()
+    try:
+        atomic_save(path, save)
+    except mx.base.MXNetError as error:
+        if shutil.disk_usage(path.parent).free < needed_bytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        reason = f"MXNet could not write it ({first_line(error)})"
+        raise OSError(errno.EIO, reason, str(path)) from None
 
 
 def _data_shape(path: Path) -> tuple[int, ...] | None:

@@ -55,11 +55,11 @@ def atomic_save(path: str | os.PathLike[str], save: Callable[[str], object]) -> 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); folders cannot be opened for fsync on Windows."""
+def sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder to fsync it)."""
     if os.name != "posix":
         return
     descriptor = os.open(folder, os.O_RDONLY)
@@ -79,7 +79,12 @@ def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for path in Path(folder).iterdir():
-            if _TEMPORARY_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            if is_leftover_temporary(path):
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
+
+
+def is_leftover_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_save` (a plain file, no link)."""
+    return bool(_TEMPORARY_NAME.fullmatch(path.name)) and path.is_file() and not path.is_symlink()

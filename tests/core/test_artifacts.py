@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ from imgcls_desktop.core.artifacts import (
     load_symbol_model,
     params_file,
     remove_checkpoint,
+    save_arrays,
     save_checkpoint,
+    save_with_mxnet,
 )
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import build_network
@@ -226,3 +230,24 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path: Path, blocked: st
         save_checkpoint(tmp_path, later, 2, batch_size=BATCH)
     np.testing.assert_allclose(module_outputs(tmp_path, 1, pixels), expected, atol=1e-6)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_write_mxnet_cannot_finish_is_an_os_error(tmp_path: Path) -> None:
+    """MXNet reports a short write only as "FileStream.Write incomplete": a full disk must
+    reach the user as "No space left on device", any other failure as an OSError."""
+    mx = mxnet()
+    arrays = {"a": mx.nd.zeros((256, 256))}
+
+    def write_to_a_full_device(_file_name: str) -> None:
+        mx.nd.save("/dev/full", arrays)  # the real MXNet writer, meeting a full device
+
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(OSError) as no_room:
+        save_with_mxnet(tmp_path / "a.params", write_to_a_full_device, free + 1)
+    assert no_room.value.errno == errno.ENOSPC and "No space left on device" in str(no_room.value)
+    with pytest.raises(OSError, match="MXNet could not write it") as other:
+        save_with_mxnet(tmp_path / "a.params", write_to_a_full_device, 1)
+    assert other.value.errno == errno.EIO
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+    save_arrays(tmp_path / "b.params", arrays)
+    assert mx.nd.load(str(tmp_path / "b.params"))["a"].shape == (256, 256)

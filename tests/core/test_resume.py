@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,14 +15,20 @@ import time
 from pathlib import Path
 
 import pytest
-from training_fixtures import quick_hp, shared_colour_folder
+from training_fixtures import CLASS_NAMES, quick_hp, shared_colour_folder
 
 from imgcls_desktop.core.artifacts import ModelError, list_checkpoints
 from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.loop import TrainingJob, train
-from imgcls_desktop.core.training.run import RunError, RunStatus, read_metrics, read_run
+from imgcls_desktop.core.training.run import (
+    RunError,
+    RunStatus,
+    read_metrics,
+    read_run,
+    write_run,
+)
 
 BATCHES = 5  # 72 training images in batches of 16
 
@@ -306,3 +313,63 @@ def test_resuming_keeps_each_optimizers_state(colour_folder: Path, tmp_path: Pat
         record = json.loads((run_dir / "resume" / "epoch-0002.optimizer.json").read_text())
         assert (record["optimizer"], record["num_update"]) == (optimizer, 2 * BATCHES)
         assert_contiguous_history(run_dir, 2)
+
+
+class StopsAtEpochEnd(Callback):
+    """Asks to stop at the end of ``epoch``, as a closed output does."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            self.state.request_stop("the output was closed")
+
+
+def test_a_stop_asked_at_the_last_epoch_end_finishes_the_run(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    job = TrainingJob(quick_hp(epochs=2), colour_folder, run_dir)
+    result = train(job, callbacks=[StopsAtEpochEnd(2)])
+    assert (result.status, result.stop_reason) == (RunStatus.FINISHED, None)
+    assert read_run(run_dir).stop_reason is None
+    assert_contiguous_history(run_dir, 2)
+
+
+def test_a_run_killed_after_recording_its_last_epoch_resumes_to_finished(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    train(TrainingJob(quick_hp(epochs=2), colour_folder, run_dir))
+    # What a kill between the last epoch's commit and the end leaves: run.json still says
+    # running, and the previous epoch's resume files are not yet deleted.
+    info = read_run(run_dir)
+    info.status = RunStatus.RUNNING.value
+    write_run(run_dir, info)
+    for path in list((run_dir / "resume").iterdir()):
+        shutil.copyfile(path, path.with_name(path.name.replace("0002", "0001")))
+    recorder = resume(colour_folder, run_dir, epochs=2)
+    assert recorder.start_epoch == 3 and recorder.epochs == {}  # nothing trained again
+    assert_contiguous_history(run_dir, 2)
+
+
+def test_a_start_killed_before_its_first_run_json_starts_again(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("classes.json", "hyperparameters.json", "preprocessing.json"):
+        (run_dir / name).write_text("{}")  # written by the killed start before run.json
+    (run_dir / ".run.json.0123abcd.tmp").write_text("{")
+    train(TrainingJob(quick_hp(epochs=1), colour_folder, run_dir))
+    assert read_run(run_dir).status == "finished"
+    assert json.loads((run_dir / "classes.json").read_text()) == list(CLASS_NAMES)
+    assert not list(run_dir.glob(".*"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "classes.json").write_text("{}")
+    (mine / "notes.txt").write_text("not the app's")
+    with pytest.raises(RunError, match="is not empty"):
+        train(TrainingJob(quick_hp(epochs=1), colour_folder, mine))
+    assert (mine / "classes.json").read_text() == "{}"

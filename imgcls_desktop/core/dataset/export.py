@@ -46,7 +46,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from imgcls_desktop.core.atomic import _sync_folder
+from imgcls_desktop.core.atomic import sync_folder
 from imgcls_desktop.core.dataset.images import (
     IMAGE_ERRORS,
     ImageError,
@@ -220,9 +220,9 @@ def export_recordio(
     stale = _export_files(out, name, unwritten, metadata=False)
     for path in set(stale) - set(_inputs_among(dataset, stale)):
         path.unlink(missing_ok=True)
-    _sync_folder(out)
+    sync_folder(out)
     if created_out:
-        _sync_folder(out.parent)
+        sync_folder(out.parent)
     return ExportResult(
         out, name, files, counts, tuple(skipped), seconds=time.perf_counter() - started
     )

@@ -50,7 +50,11 @@ from imgcls_desktop.core.artifacts import (
     load_symbol_model,
     save_checkpoint,
 )
-from imgcls_desktop.core.atomic import atomic_write_json, remove_leftover_temporaries
+from imgcls_desktop.core.atomic import (
+    atomic_write_json,
+    is_leftover_temporary,
+    remove_leftover_temporaries,
+)
 from imgcls_desktop.core.dataset.class_names import read_class_names_file
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -128,6 +132,10 @@ RESUMABLE_CHANGES = frozenset(
         "checkpoint_frequency",
         "top_k",
     }
+)
+# What a start writes before its first run.json (the commit point of a new run).
+_UNCOMMITTED_START = frozenset(
+    {DATA_FOLDER, LOCK_FILE, CLASSES_FILE, HYPERPARAMETERS_FILE, PREPROCESSING_FILE}
 )
 
 
@@ -252,6 +260,7 @@ class _Session:
         try:
             lock_note = lock.acquire()
             _check_new_run_folder(output)  # again: another process may have used it meanwhile
+            _remove_leftovers(output)
             data_created = not (output / DATA_FOLDER).exists()
             data = prepare_data(
                 job.train,
@@ -299,6 +308,7 @@ class _Session:
         lock_note = lock.acquire()
         _remove_leftovers(output)
         info = read_run(output)  # as the previous trainer left it
+        prune_resume_state(output, info.last_completed_epoch)  # a kill may have left others
         try:
             data = TrainingData.from_dict(info.data, output)
         except (KeyError, TypeError, ValueError) as error:
@@ -317,7 +327,11 @@ class _Session:
             )
         _check_before_work(job, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
-        if hp.epochs <= info.last_completed_epoch:
+        # Killed (or stopped) after its last epoch was recorded: resuming only records the end.
+        unfinished_end = (
+            info.status != RunStatus.FINISHED.value and info.last_completed_epoch == hp.epochs
+        )
+        if hp.epochs <= info.last_completed_epoch and not unfinished_end:
             raise RunError(
                 f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
                 "higher to train on"
@@ -385,7 +399,8 @@ class _Session:
                 self._train_end(state)
             raise
         info = self.info
-        info.status, info.stop_reason = status.value, state.stop_reason
+        stop_reason = None if status is RunStatus.FINISHED else state.stop_reason
+        info.status, info.stop_reason = status.value, stop_reason
         write_run(self.run_dir, info)
         self._train_end(state)
         return TrainingResult(
@@ -395,7 +410,7 @@ class _Session:
             last_epoch=info.last_completed_epoch,
             best_epoch=info.best_epoch,
             best_val_accuracy=info.best_val_accuracy,
-            stop_reason=state.stop_reason,
+            stop_reason=stop_reason,
             warnings=tuple(self.warnings),
         )
 
@@ -451,7 +466,7 @@ class _Session:
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, logs)
             self._commit(state, epoch)
-            if state.stop_requested:
+            if state.stop_requested and epoch < self.hp.epochs:  # at the last epoch: finished
                 return RunStatus.EARLY_STOPPED if state.early_stopped else RunStatus.STOPPED
         return RunStatus.FINISHED
 
@@ -593,13 +608,18 @@ class _LogClock:
 
 
 def _check_new_run_folder(output: Path) -> None:
-    """A new run needs a new or empty folder; a ``data`` folder left by a start that was
-    interrupted while packing is allowed (and packed again), and so is the lock."""
+    """A new run needs a new or empty folder. What a start that was interrupted before its
+    first ``run.json`` leaves (the packed ``data``, the files written just before
+    ``run.json``, the lock, temporary files) is allowed: that start never happened, and
+    starting again replaces it."""
     if is_run_folder(output):
         raise RunError(f"{output} already holds a training run: resume it, or choose a new folder")
     if output.exists() and not output.is_dir():
         raise RunError(f"{output} is a file; choose a folder for the run")
-    if output.is_dir() and {path.name for path in output.iterdir()} - {DATA_FOLDER, LOCK_FILE}:
+    if output.is_dir() and any(
+        path.name not in _UNCOMMITTED_START and not is_leftover_temporary(path)
+        for path in output.iterdir()
+    ):
         raise RunError(f"{output} is not empty; choose a new or empty folder for the run")
 
 

@@ -26,8 +26,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imgcls_desktop.core.artifacts import first_line
-from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
+from imgcls_desktop.core.artifacts import first_line, save_arrays
+from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.runtime import mxnet
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def save_optimizer_state(trainer: Trainer, arrays_path: Path, json_path: Path) -
         "updaters": layouts,
     }
     on_cpu = {name: array.copyto(mx.cpu()) for name, array in arrays.items()}
-    atomic_save(arrays_path, lambda file_name: mx.nd.save(file_name, on_cpu))
+    save_arrays(arrays_path, on_cpu)
     atomic_write_json(json_path, description)
 
 

@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from imgcls_desktop.core.artifacts import first_line
-from imgcls_desktop.core.atomic import atomic_save, atomic_write_json
+from imgcls_desktop.core.artifacts import first_line, save_with_mxnet
+from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.optimizer_state import (
     OptimizerStateError,
@@ -293,7 +293,8 @@ def save_resume_state(run_dir: Path, net: HybridBlock, trainer: Trainer, epoch: 
     """
     files = resume_files(run_dir, epoch)
     files.params.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(files.params, net.save_parameters)
+    weights = sum(param.data().size * 4 for param in net.collect_params().values())
+    save_with_mxnet(files.params, net.save_parameters, weights)
     save_optimizer_state(trainer, files.optimizer_arrays, files.optimizer_record)
 
 
