@@ -15,7 +15,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 
@@ -70,16 +70,20 @@ def sync_folder(folder: Path) -> None:
 
 
 # The temporary names atomic_save makes: "." + the destination's name + 8 hex digits + ".tmp".
-_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")
+_TEMPORARY_NAME = re.compile(r"\.(.+)\.[0-9a-f]{8}\.tmp")
 
 
-def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+def remove_leftover_temporaries(
+    folder: str | os.PathLike[str], names: Collection[str] | None = None
+) -> list[Path]:
     """Delete the temporary files a killed atomic write left in ``folder`` (not below it);
-    the paths removed. Only files named exactly as :func:`atomic_save` names them go."""
+    the paths removed. Only files named exactly as :func:`atomic_save` names them go, and
+    with ``names``, only those of writes to these file names."""
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for path in Path(folder).iterdir():
-            if is_leftover_temporary(path):
+            match = _TEMPORARY_NAME.fullmatch(path.name)
+            if match and (names is None or match.group(1) in names) and is_leftover_temporary(path):
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed

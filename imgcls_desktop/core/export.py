@@ -11,14 +11,20 @@ takes raw RGB pixels (0-255, NCHW) and gives probabilities, as the model does:
   manages one, else a batch of 1; the class names are in the model's metadata
   (``class_names``, a JSON list);
 - ``mxnet``: ``PREFIX-symbol.json`` and ``PREFIX-0001.params``, with ``model-shapes.json``
-  and ``labels.txt`` (one class name per line) beside them.
+  and ``labels.txt`` (one class name per line) beside them. They are written in the order
+  ``labels.txt``, ``model-shapes.json``, params, symbol: the symbol is what makes the files
+  a model, so a killed export never leaves one that opens with an assumed input shape.
 
-Every file is written to a temporary file and renamed into place.
+Every file is written to a temporary file (``.NAME.xxxxxxxx.tmp``) and renamed into place;
+an export first removes such files a killed export of the same names left. An export never
+writes over a file of the model it exports (its archive, or the checkpoint and run files in
+its folder), and replaces existing files only with ``overwrite``.
 """
 
 from __future__ import annotations
 
 import json
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -27,10 +33,21 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from imgcls_desktop.core.artifacts import CHECKPOINT_PREFIX, SHAPES_FILE, ModelError
-from imgcls_desktop.core.atomic import atomic_save, atomic_write_bytes, atomic_write_text
-from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.atomic import (
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    remove_leftover_temporaries,
+)
+from imgcls_desktop.core.models import LoadedModel, SourceKind, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
+from imgcls_desktop.core.training.run import (
+    CLASSES_FILE,
+    HYPERPARAMETERS_FILE,
+    PREPROCESSING_FILE,
+    RUN_FILE,
+)
 
 if TYPE_CHECKING:
     from mxnet.symbol import Symbol
@@ -42,6 +59,18 @@ ARCHIVE_NAME = "model.tar.gz"
 ONNX_NAME = "model.onnx"
 #: ``mxnet`` exports are written as this epoch.
 MXNET_EPOCH = 1
+# Files a model's folder may hold besides checkpoints (an export never writes over them).
+_MODEL_FOLDER_FILES = frozenset(
+    {SHAPES_FILE, LABELS_FILE, CLASSES_FILE, HYPERPARAMETERS_FILE, PREPROCESSING_FILE, RUN_FILE}
+)
+
+
+class ExistingExportError(ModelError):
+    """The export would replace existing files (``files``) and overwriting was not allowed."""
+
+    def __init__(self, message: str, files: list[Path]) -> None:
+        super().__init__(message)
+        self.files = files
 
 
 def export_model(
@@ -50,6 +79,7 @@ def export_model(
     output: Path,
     *,
     labels: Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Export a model (a path :func:`open_model` opens, or an opened model); the file written.
 
@@ -57,6 +87,10 @@ def export_model(
     existing folder receives ``model.tar.gz``, ``model.onnx`` or ``image-classification-*``.
     ``labels`` names the classes of a model opened from a path (see :func:`open_model`).
     Returns the archive, the ONNX file or the ``PREFIX-symbol.json`` written.
+
+    Refuses (:class:`ModelError`, before writing anything) to write over a file of the model
+    itself or over ``labels`` (also when an opened model is given), and, unless
+    ``overwrite``, over any of :func:`existing_export_files` (:class:`ExistingExportError`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
@@ -64,18 +98,85 @@ def export_model(
         model = model_or_run
     else:
         model = open_model(Path(model_or_run), labels=labels)
-    output = Path(output)
-    if fmt == "sagemaker":
-        return _export_sagemaker(model, _target(output, ARCHIVE_NAME))
-    if fmt == "onnx":
-        return _export_onnx(model, _target(output, ONNX_NAME))
-    return _export_mxnet(model, _target(output, CHECKPOINT_PREFIX))
-
-
-def _target(output: Path, name_in_folder: str) -> Path:
-    target = output / name_in_folder if output.is_dir() else output
+    files, target = export_files(Path(output), fmt), _target(Path(output), fmt)
+    _refuse_to_replace(model, labels, files, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return target
+    remove_leftover_temporaries(target.parent, names={path.name for path in files})
+    if fmt == "sagemaker":
+        return _export_sagemaker(model, target)
+    if fmt == "onnx":
+        return _export_onnx(model, target)
+    return _export_mxnet(model, target)
+
+
+def export_files(output: Path, fmt: ExportFormat) -> list[Path]:
+    """The files exporting as ``fmt`` to ``output`` writes (see :func:`export_model`)."""
+    target = _target(Path(output), fmt)
+    if fmt != "mxnet":
+        return [target]
+    return [
+        target.with_name(f"{target.name}-symbol.json"),
+        target.with_name(f"{target.name}-{MXNET_EPOCH:04d}.params"),
+        target.parent / SHAPES_FILE,
+        target.parent / LABELS_FILE,
+    ]
+
+
+def _target(output: Path, fmt: ExportFormat) -> Path:
+    """The archive, the ONNX file or the checkpoint prefix ``output`` names."""
+    in_folder = {"sagemaker": ARCHIVE_NAME, "onnx": ONNX_NAME, "mxnet": CHECKPOINT_PREFIX}[fmt]
+    return output / in_folder if output.is_dir() else output
+
+
+def existing_export_files(output: Path, fmt: ExportFormat) -> list[Path]:
+    """The files an export as ``fmt`` to ``output`` would replace."""
+    return [path for path in export_files(output, fmt) if path.is_file()]
+
+
+def _refuse_to_replace(
+    model: LoadedModel, labels: Path | None, targets: list[Path], overwrite: bool
+) -> None:
+    """ModelError when an export to ``targets`` would write over the model's own files or
+    its ``labels``, or over existing files without ``overwrite``."""
+    read = [*_model_files(model), *([Path(labels)] if labels else [])]
+    sources = {identity for path in read if (identity := _file_identity(path))}
+    inputs = [path for path in targets if _file_identity(path) in sources]
+    if inputs:
+        raise ModelError(
+            f"cannot write {', '.join(path.name for path in inputs)} in {inputs[0].parent}: "
+            f"they are files of the model being exported ({model.path}); export to another "
+            "folder"
+        )
+    existing = [] if overwrite else [path for path in targets if path.is_file()]
+    if existing:
+        raise ExistingExportError(
+            f"{existing[0].parent} already holds {', '.join(path.name for path in existing)}; "
+            "export to another place, or allow overwriting them",
+            existing,
+        )
+
+
+def _model_files(model: LoadedModel) -> list[Path]:
+    """The files ``model`` was opened from, or may be: its archive, or in its folder (a run
+    folder, or the folder of a checkpoint) every checkpoint file and model record."""
+    if model.source_kind == SourceKind.SAGEMAKER_ARCHIVE:
+        return [model.path]
+    folder = model.path if model.path.is_dir() else model.path.parent
+    return [
+        path
+        for path in folder.iterdir()
+        if path.name in _MODEL_FOLDER_FILES or path.name.endswith(("-symbol.json", ".params"))
+    ]
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, whatever the path says (links, case); None for
+    anything else."""
+    try:
+        status = path.stat()
+    except (OSError, ValueError):
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
 
 
 def _export_sagemaker(model: LoadedModel, archive: Path) -> Path:
@@ -92,23 +193,24 @@ def _export_sagemaker(model: LoadedModel, archive: Path) -> Path:
 
 
 def _export_mxnet(model: LoadedModel, prefix: Path) -> Path:
-    symbol_path, _params, _shapes = _write_checkpoint(model, prefix, MXNET_EPOCH)
     atomic_write_text(prefix.parent / LABELS_FILE, "".join(f"{n}\n" for n in model.class_names))
+    symbol_path, _params, _shapes = _write_checkpoint(model, prefix, MXNET_EPOCH)
     return symbol_path
 
 
 def _write_checkpoint(model: LoadedModel, prefix: Path, epoch: int) -> tuple[Path, Path, Path]:
-    """``PREFIX-symbol.json``, ``PREFIX-NNNN.params`` and ``model-shapes.json`` beside them."""
+    """``model-shapes.json``, ``PREFIX-NNNN.params`` and ``PREFIX-symbol.json``, in this
+    order: the symbol, which makes the files a model, comes last."""
     mx = mxnet()
+    shapes_path = prefix.parent / SHAPES_FILE
+    shapes = [{"name": DATA_NAME, "shape": [1, *model.input_shape]}]
+    atomic_write_text(shapes_path, json.dumps(shapes) + "\n")
     arrays = {f"arg:{name}": value for name, value in model.arg_params.items()}
     arrays.update({f"aux:{name}": value for name, value in model.aux_params.items()})
     params_path = prefix.with_name(f"{prefix.name}-{epoch:04d}.params")
     atomic_save(params_path, lambda file_name: mx.nd.save(file_name, arrays))
     symbol_path = prefix.with_name(f"{prefix.name}-symbol.json")
     atomic_write_text(symbol_path, model.symbol.tojson())
-    shapes_path = prefix.parent / SHAPES_FILE
-    shapes = [{"name": DATA_NAME, "shape": [1, *model.input_shape]}]
-    atomic_write_text(shapes_path, json.dumps(shapes) + "\n")
     return symbol_path, params_path, shapes_path
 
 

@@ -148,6 +148,43 @@ def test_export_writes_the_format(
         assert "image-classification-symbol.json" in names and "model-shapes.json" in names
 
 
+def test_export_into_the_model_s_own_folder_is_refused_in_one_line(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = tmp_path / "run"
+    shutil.copytree(run_dir, own)
+    before = {path.name: path.read_bytes() for path in own.iterdir() if path.is_file()}
+
+    for overwrite in ([], ["--overwrite"]):
+        assert (
+            main(["export", str(own), "--format", "mxnet", "--output", str(own), *overwrite]) == 1
+        )
+        err = capsys.readouterr().err
+        assert err.startswith("imgcls: error: cannot write image-classification-symbol.json")
+        assert "files of the model being exported" in err and len(err.strip().splitlines()) == 1
+    assert {path.name: path.read_bytes() for path in own.iterdir() if path.is_file()} == before
+
+
+def test_export_over_an_earlier_export_needs_overwrite(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model.tar.gz"
+    command = ["export", str(run_dir), "--format", "sagemaker", "--output", str(out)]
+    assert main(command) == 0
+    out.write_bytes(b"an earlier export")
+    capsys.readouterr()
+
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"imgcls: error: {tmp_path} already holds model.tar.gz: add --overwrite to replace "
+        "them, or choose another --output"
+    )
+    assert out.read_bytes() == b"an earlier export"
+    assert main([*command, "--overwrite"]) == 0
+    assert tarfile.is_tarfile(out)
+
+
 def test_evaluate_prints_the_table_and_writes_the_report(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

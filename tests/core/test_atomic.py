@@ -13,6 +13,7 @@ from imgcls_desktop.core.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    remove_leftover_temporaries,
 )
 
 
@@ -98,3 +99,15 @@ def test_atomic_save_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) ->
         atomic_save(target, failing)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["weights.params"]
+
+
+def test_leftover_temporaries_of_named_files_only_are_removed(tmp_path: Path) -> None:
+    names = [".a.json.0a1b2c3d.tmp", ".b.json.0a1b2c3d.tmp", ".a.json.tmp", "a.json"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+
+    removed = remove_leftover_temporaries(tmp_path, names={"a.json"})
+
+    assert removed == [tmp_path / ".a.json.0a1b2c3d.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    assert remove_leftover_temporaries(tmp_path) == [tmp_path / ".b.json.0a1b2c3d.tmp"]

@@ -3,8 +3,11 @@ and outputs that never replace inputs or an earlier export unasked."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -551,3 +554,94 @@ def test_every_written_file_and_the_folder_are_flushed_to_disk(class_folder, tmp
     for path in (*result.files, tmp_path / "new" / "out", tmp_path / "new"):
         status = path.stat()
         assert (status.st_dev, status.st_ino) in synced, path
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9 at one step of the commit (nothing after it runs)."""
+
+
+def split_files_agree(out: Path, stem: str) -> int:
+    """Check that ``stem.idx`` and ``stem.lst``, when there, describe the records of
+    ``stem.rec`` (the same keys, each offset at its record); the number of records."""
+    mx = mxnet()
+    keys = sorted(header.id for header, _payload in records(out, stem))
+    idx, lst = out / f"{stem}.idx", out / f"{stem}.lst"
+    if idx.exists():
+        indexed = mx.recordio.MXIndexedRecordIO(str(idx), str(out / f"{stem}.rec"), "r")
+        assert sorted(indexed.keys) == keys, f"{idx.name} is stale"
+        assert all(mx.recordio.unpack(indexed.read_idx(k))[0].id == k for k in keys), idx.name
+        indexed.close()
+    if lst.exists():
+        listed = sorted(int(line.split("\t")[0]) for line in lst.read_text().splitlines())
+        assert listed == keys, f"{lst.name} is stale"
+    return len(keys)
+
+
+def test_a_kill_at_any_step_of_the_commit_leaves_each_rec_with_its_own_idx_and_lst(
+    class_folder, tmp_path, monkeypatch
+):
+    dataset = folder_dataset(class_folder)
+    earlier = tmp_path / "earlier"
+    export(dataset, earlier, split_dataset(dataset, val_ratio=0.2, test_ratio=0.2, seed=1))
+    new_split = split_dataset(dataset, val_ratio=0.4, test_ratio=0.2, seed=0)
+    steps = {"done": 0, "kill_at": -1}
+
+    def interruptible(real, is_step):  # the real call, killed before the kill_at-th step
+        def call(path, *args, **kwargs):
+            if is_step(Path(path)):
+                if steps["done"] == steps["kill_at"]:
+                    raise _Killed
+                steps["done"] += 1
+            return real(path, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(os, "replace", interruptible(os.replace, lambda path: True))
+    # removing a file under its final name (not a temporary one) is a step too
+    monkeypatch.setattr(
+        os, "unlink", interruptible(os.unlink, lambda path: not path.name.startswith("."))
+    )
+    export(dataset, tmp_path / "counted", new_split, overwrite=True)
+    commit_steps, killed_states = steps["done"], set()
+    assert commit_steps >= 12  # 9 split files and 3 metadata files renamed, old files removed
+    for kill_at in range(commit_steps):
+        out = tmp_path / f"killed-{kill_at}"
+        shutil.copytree(earlier, out)
+        steps.update(done=0, kill_at=kill_at)
+        with pytest.raises(_Killed):
+            export(dataset, out, new_split, overwrite=True)
+        counts = {rec.stem: split_files_agree(out, rec.stem) for rec in out.glob("*.rec")}
+        strays = [
+            path.name
+            for path in out.iterdir()
+            if path.suffix in (".idx", ".lst") and not path.with_suffix(".rec").exists()
+        ]
+        assert not strays, f"killed at step {kill_at}: {strays} without their .rec"
+        if (out / "dataset.json").exists():
+            described = json.loads((out / "dataset.json").read_text())["counts"]
+            assert all(counts.get(f"dataset-{split}") == n for split, n in described.items()), (
+                f"killed at step {kill_at}: dataset.json describes other files"
+            )
+        killed_states.add(tuple(sorted(snapshot(out).items())))
+    assert len(killed_states) > commit_steps // 2  # the kills did fall between different steps
+
+
+def test_an_export_whose_folder_cannot_be_synced_after_the_renames_has_still_happened(
+    class_folder, tmp_path, monkeypatch
+):
+    dataset = folder_dataset(class_folder)
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    export(dataset, out, split_dataset(dataset, val_ratio=0.2, seed=1))
+    export(dataset, reference)
+    real_fsync = os.fsync
+
+    def full_disk_on_folders(descriptor: int) -> None:
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", full_disk_on_folders)
+    result = export(dataset, out, overwrite=True)
+
+    assert result.written == len(dataset.samples)
+    assert snapshot(out) == snapshot(reference)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from inference_fixtures import shared_run, write_sagemaker_archive
 
 from imgcls_desktop.core.artifacts import ModelError, save_checkpoint
-from imgcls_desktop.core.export import export_model
+from imgcls_desktop.core.export import ExistingExportError, export_model
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import build_network
@@ -167,3 +169,110 @@ def test_unknown_format_and_missing_model_are_refused(tmp_path: Path) -> None:
         export_model(tmp_path, "tflite", tmp_path / "out")  # type: ignore[arg-type]
     with pytest.raises(ModelError):
         export_model(tmp_path / "nothing", "onnx", tmp_path / "out.onnx")
+
+
+def file_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "output", "leftovers"),
+    [
+        (
+            "mxnet",
+            "flowers",
+            [
+                ".flowers-symbol.json.0a1b2c3d.tmp",
+                ".flowers-0001.params.deadbeef.tmp",
+                ".model-shapes.json.01234567.tmp",
+                ".labels.txt.89abcdef.tmp",
+            ],
+        ),
+        ("sagemaker", "model.tar.gz", [".model.tar.gz.0a1b2c3d.tmp"]),
+    ],
+)
+def test_an_export_removes_what_a_killed_export_of_the_same_files_left(
+    run: Path, tmp_path: Path, fmt: str, output: str, leftovers: list[str]
+) -> None:
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    others = [".other-symbol.json.0a1b2c3d.tmp", ".model.tar.gz.tmp", ".flowers.0a1b2c3d.tmp"]
+    for name in [*leftovers, *others, "notes.txt"]:
+        (folder / name).write_bytes(b"left over")
+
+    export_model(run, fmt, folder / output)  # type: ignore[arg-type]
+
+    names = {path.name for path in folder.iterdir()}
+    assert names.isdisjoint(leftovers) and {*others, "notes.txt"} <= names
+
+
+def test_an_mxnet_export_writes_its_symbol_last(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renamed: list[str] = []
+    real_replace = os.replace
+
+    def recording_replace(source: str, destination: str) -> None:
+        renamed.append(Path(destination).name)
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    export_model(run, "mxnet", tmp_path / "flowers")
+
+    # a kill between two of them never leaves a model that opens with an assumed input shape
+    assert renamed == [
+        "labels.txt",
+        "model-shapes.json",
+        "flowers-0001.params",
+        "flowers-symbol.json",
+    ]
+
+
+def test_an_export_never_writes_over_the_model_it_exports(run: Path, tmp_path: Path) -> None:
+    own = tmp_path / "run"
+    shutil.copytree(run, own)
+    archive = write_sagemaker_archive(tmp_path / "sm")
+    (tmp_path / "link.tar.gz").symlink_to(archive)
+    labels = tmp_path / "out" / "labels.txt"
+    labels.parent.mkdir()
+    labels.write_text("ant\nbee\ncow\n", encoding="utf-8")
+    before = file_bytes(tmp_path)
+
+    for model, fmt, output, given_labels in [
+        (own, "mxnet", own, None),
+        (own, "mxnet", own / "image-classification", None),
+        (archive, "sagemaker", archive, None),
+        (archive, "sagemaker", tmp_path / "link.tar.gz", None),
+        (archive, "mxnet", tmp_path / "out" / "model", labels),
+    ]:
+        with pytest.raises(ModelError, match="files of the model being exported"):
+            export_model(model, fmt, output, labels=given_labels, overwrite=True)  # type: ignore[arg-type]
+    assert file_bytes(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("fmt", "output", "names"),
+    [
+        ("sagemaker", "model.tar.gz", ["model.tar.gz"]),
+        (
+            "mxnet",
+            "flowers",
+            ["flowers-symbol.json", "flowers-0001.params", "model-shapes.json", "labels.txt"],
+        ),
+    ],
+)
+def test_an_earlier_export_is_replaced_only_when_overwriting_is_allowed(
+    run: Path, tmp_path: Path, fmt: str, output: str, names: list[str]
+) -> None:
+    export_model(run, fmt, tmp_path / output)  # type: ignore[arg-type]
+    (tmp_path / names[0]).write_bytes(b"an earlier export")
+    before = file_bytes(tmp_path)
+
+    with pytest.raises(ExistingExportError) as refused:
+        export_model(run, fmt, tmp_path / output)  # type: ignore[arg-type]
+    assert [path.name for path in refused.value.files] == names
+    assert file_bytes(tmp_path) == before
+
+    export_model(run, fmt, tmp_path / output, overwrite=True)  # type: ignore[arg-type]
+    assert (tmp_path / names[0]).read_bytes() != b"an earlier export"
+    assert open_model(tmp_path / names[0]).input_shape == (3, 32, 32)

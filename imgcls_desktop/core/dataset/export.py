@@ -16,11 +16,22 @@ An image that cannot be read or decoded, or is over the pixel budget (or would b
 resized), is skipped and listed with the reason.
 
 Every file is written under a hidden temporary name in the output folder
-(``.<file>.<token>.partial``), fsynced, and renamed into place only when all of them are
-complete; the folder is fsynced after the renames. A cancelled or failed export removes its
-temporary files and leaves files from an earlier export untouched; a successful one also
-removes an earlier export's split files of the same name that it did not write again.
-Temporary files a killed export left in the folder are removed by the next export into it.
+(``.<file>.<token>.partial``) and fsynced; only when all of them are complete does the
+commit replace the earlier files, in this order, so that a kill between two steps never
+leaves a ``.rec`` beside an ``.idx`` or ``.lst`` of another export:
+
+1. the ``.idx`` and ``.lst`` of every split being written, and ``dataset.json``, are removed
+   (an old ``.rec`` alone is still read whole: its records are keyed by position);
+2. each split's ``.rec``, then its ``.idx`` and ``.lst``, are renamed into place;
+3. ``classes.json`` and ``labels.txt``, then ``dataset.json`` last: it is there only when
+   every file it describes is;
+4. an earlier export's split files of the same name that were not written again are removed,
+   and the folder is fsynced.
+
+A cancelled or failed export removes its temporary files and leaves files from an earlier
+export untouched (a failure before step 1). After step 1 the export has happened: a failing
+fsync of the folder does not make it a failure. Temporary files a killed export left in the
+folder are removed by the next export into it.
 
 Outputs never replace inputs: an export refuses to write a file the data set is read from
 (its ``.rec``, ``.idx``, ``.lst``, manifest or images), and its clean-up never removes one.
@@ -205,7 +216,10 @@ def export_recordio(
             raise ExportError("no image could be exported: every image was skipped", tuple(skipped))
         counts = {split: writer.count for split, writer in writers.items()}
         _write_metadata(dataset, name, assignment, options, writers, skipped, staging)
-        files = staging.commit()
+        replaced = [
+            out / f"{name}-{split}{suffix}" for split in counts for suffix in (".idx", ".lst")
+        ]
+        files = staging.commit(removed_first=[*replaced, out / "dataset.json"])
     except BaseException as error:
         staging.discard()
         if created_out:
@@ -220,9 +234,13 @@ def export_recordio(
     stale = _export_files(out, name, unwritten, metadata=False)
     for path in set(stale) - set(_inputs_among(dataset, stale)):
         path.unlink(missing_ok=True)
-    sync_folder(out)
-    if created_out:
-        sync_folder(out.parent)
+    # The files are in place and were fsynced: the export has happened, and saying it failed
+    # would be wrong. A folder that cannot be fsynced (a full disk, a file system without
+    # it) only leaves the renames' durability to the file system's own flushing.
+    with contextlib.suppress(OSError):
+        sync_folder(out)
+        if created_out:
+            sync_folder(out.parent)
     return ExportResult(
         out, name, files, counts, tuple(skipped), seconds=time.perf_counter() - started
     )
@@ -406,7 +424,8 @@ def _passes_through(info: ImageInfo, options: ExportOptions) -> bool:
 
 
 class _SplitWriter:
-    """The ``.lst``, ``.rec`` and ``.idx`` files of one split, under temporary names."""
+    """The ``.lst``, ``.rec`` and ``.idx`` files of one split, under temporary names (created
+    ``.rec`` first: the commit renames them in that order)."""
 
     def __init__(self, staging: _Staging, stem: str, dataset: Dataset) -> None:
         self._dataset = dataset
@@ -450,12 +469,15 @@ class _Staging:
         """Create a temporary text file that becomes ``name`` on commit."""
         self.new_file(name).write_text(text, encoding="utf-8", errors=PATH_TEXT_ERRORS)
 
-    def commit(self) -> tuple[Path, ...]:
-        """Flush every temporary file to disk, then rename each to its final name; returns
-        the final paths (the caller syncs the folder once its clean-up is done too)."""
+    def commit(self, removed_first: Sequence[Path] = ()) -> tuple[Path, ...]:
+        """Flush every temporary file to disk, delete ``removed_first``, then rename each
+        temporary file to its final name in the order they were created; returns the final
+        paths (the caller syncs the folder once its clean-up is done too)."""
         for temporary in self._final_names:
             with temporary.open("rb+") as file:
                 os.fsync(file.fileno())
+        for path in removed_first:
+            path.unlink(missing_ok=True)
         for temporary, final in self._final_names.items():
             os.replace(temporary, final)
         finals = tuple(self._final_names.values())
