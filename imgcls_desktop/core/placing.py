@@ -3,14 +3,17 @@ names, and an append-only CSV record with a line for each.
 
 :func:`place_new_file` writes a file's bytes under a hidden temporary name beside its
 destination (``.NAME.partial``), then calls ``record(final_path)``, and only then gives the
-file its final name, with a hard link that never overwrites (or, on a file system without
-hard links, a rename after checking that the name is free). So whenever a process is killed:
+file its final name, with a rename that never overwrites (one atomic step on Linux, macOS
+and Windows; elsewhere a hard link, then removal of the temporary name, or, on a file system
+without hard links, a rename after checking that the name is free). So whenever a process
+is killed:
 
 - a file under a final name is whole, and its line is already in the record;
 - a recorded line whose file is missing was killed between the two steps: its whole copy
   waits in ``.NAME.partial`` beside it, and its source is untouched (a move deletes the
   source only after the file has its final name);
-- any other ``.NAME.partial`` holds a copy that was never recorded (perhaps cut short).
+- any other ``.NAME.partial`` holds a copy that was never recorded (perhaps cut short), or
+  (where the rename is not one step) a second name of a file already under its final name.
 
 The next job into the same folders first calls :func:`recover_placements`: a recorded
 ``.NAME.partial`` whose ``NAME`` is free gets that name (the line becomes true; the job
@@ -30,10 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import errno
 import filecmp
+import functools
 import os
 import shutil
+import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,9 +139,10 @@ def place_new_file(
         fill(temporary)
         record(final)
         _commit(temporary, final)
-    finally:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        raise
     return final
 
 
@@ -188,6 +195,7 @@ def recover_placements(
                 with contextlib.suppress(OSError):
                     _commit(temporary, final)
                     finished.append(line)
+                    continue
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     return finished
@@ -244,8 +252,12 @@ def same_content(first: Path, second: Path) -> bool:
 
 
 def _commit(temporary: Path, final: Path) -> None:
-    """Give ``temporary`` the name ``final`` without overwriting: a hard link, or (a file
-    system without hard links: FAT, exFAT, some network shares) a rename of a free name."""
+    """Rename ``temporary`` to ``final`` without overwriting (FileExistsError when taken): in
+    one step where the system can; else a hard link, then the temporary name removed; else
+    (a file system without hard links: FAT, exFAT, some network shares) a rename of a free
+    name."""
+    if _rename_without_replacing(temporary, final):
+        return
     try:
         os.link(temporary, final)
     except FileExistsError:
@@ -254,6 +266,51 @@ def _commit(temporary: Path, final: Path) -> None:
         if os.path.lexists(final):
             raise FileExistsError(errno.EEXIST, "name taken meanwhile", str(final)) from None
         os.rename(temporary, final)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+_RENAME_NOREPLACE = 1  # Linux renameat2 flag
+_RENAME_EXCL = 4  # macOS renamex_np flag
+_AT_FDCWD = -100
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def _rename_without_replacing(source: Path, target: Path) -> bool:
+    """Rename ``source`` to ``target`` in one step unless ``target`` exists (then
+    FileExistsError); False when this system or file system cannot."""
+    if os.name == "nt":
+        os.rename(source, target)  # never replaces on Windows
+        return True
+    rename = _native_rename()
+    if rename is None:
+        return False
+    if rename(os.fsencode(source), os.fsencode(target)) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in _UNSUPPORTED:
+        return False
+    raise OSError(error, os.strerror(error), os.fsdecode(target))
+
+
+@functools.cache
+def _native_rename() -> Callable[[bytes, bytes], int] | None:
+    """The C library's rename that refuses a taken name (Linux, macOS), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    if sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        function = libc.renamex_np
+        function.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        return lambda old, new: function(old, new, _RENAME_EXCL)
+    if hasattr(libc, "renameat2"):
+        function = libc.renameat2
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+        function.argtypes += [ctypes.c_uint]
+        return lambda old, new: function(_AT_FDCWD, old, _AT_FDCWD, new, _RENAME_NOREPLACE)
+    return None
 
 
 def copy_file(source: Path) -> Callable[[Path], None]:
