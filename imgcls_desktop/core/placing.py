@@ -3,10 +3,10 @@ names, and an append-only CSV record with a line for each.
 
 :func:`place_new_file` writes a file's bytes under a hidden temporary name beside its
 destination (``.NAME.partial``), then calls ``record(final_path)``, and only then gives the
-file its final name, with a rename that never overwrites (one atomic step on Linux, macOS
-and Windows; elsewhere a hard link, then removal of the temporary name, or, on a file system
-without hard links, a rename after checking that the name is free). So whenever a process
-is killed:
+file its final name, with a rename that never overwrites (one atomic step where the system
+offers it: Windows, macOS, Linux on its usual local file systems; elsewhere a hard link, then
+removal of the temporary name, or, on a file system without hard links, a rename after
+checking that the name is free). So whenever a process is killed:
 
 - a file under a final name is whole, and its line is already in the record;
 - a recorded line whose file is missing was killed between the two steps: its whole copy
