@@ -5,7 +5,9 @@ class; :func:`add_to_dataset` copies each such image into the class folder of a
 folder-per-class data set, ready for the next training run. An image is a file, or an
 :class:`ImageRef` to a record of a ``.rec`` whose bytes are written out. Originals are never
 moved or changed and nothing is overwritten (a taken name becomes ``name (1).jpg``); what
-went where is appended to ``DIR/corrections.csv``, a line per image as it is copied.
+went where is appended to ``DIR/corrections.csv``, a line per image as it is copied. Adding
+again into ``DIR`` first finishes what a killed add left there (see
+:mod:`imgcls_desktop.core.placing`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.labelling import Unreadable, class_folder_name
-from imgcls_desktop.core.placing import CsvRecord, place_new_file
+from imgcls_desktop.core.placing import (
+    CsvRecord,
+    RecordedFile,
+    by_source,
+    place_new_file,
+    placement_key,
+    read_record,
+    recover_placements,
+)
 
 CORRECTIONS_CSV = "corrections.csv"
 CSV_HEADER = ("source", "class", "copied_to")
@@ -142,7 +152,10 @@ def add_to_dataset(
     :class:`~imgcls_desktop.core.jobs.Cancelled` between images). Each image is written
     under a temporary name, recorded, then given its final name (see
     :mod:`imgcls_desktop.core.placing`): when the job is killed, every image under a final
-    name is whole and recorded.
+    name is whole and recorded. Adding again first finishes the copies a killed add had
+    recorded in the class folders of ``items`` (and removes its unrecorded ones); an image
+    whose copy was finished so is not added a second time. So an add killed and run again on
+    the images the record does not list equals one add.
     """
     checked = [
         (image if isinstance(image, ImageRef) else ImageRef(str(image)), check_class_name(name))
@@ -150,6 +163,12 @@ def add_to_dataset(
     ]
     dataset_dir = Path(dataset_dir)
     dataset_dir.mkdir(parents=True, exist_ok=True)
+    recorded = [
+        RecordedFile(row["source"], dataset_dir / row["class"] / Path(row["copied_to"]).name)
+        for row in read_record(dataset_dir / CORRECTIONS_CSV, CSV_HEADER)
+    ]
+    classes = {class_name for _image, class_name in checked}
+    finished = by_source(recover_placements(recorded, [dataset_dir / c for c in classes]))
     result = CorrectionResult()
     with ExitStack() as to_close:
         readers: dict[int, ImageReader] = {}
@@ -178,7 +197,12 @@ def add_to_dataset(
             check_cancel(cancel)
             try:
                 added = _copy_image(
-                    image, read, class_name, dataset_dir, partial(write_line, image, class_name)
+                    image,
+                    read,
+                    class_name,
+                    dataset_dir,
+                    partial(write_line, image, class_name),
+                    finished.get(placement_key(image.source, class_name)),
                 )
             except (OSError, ImageError) as error:
                 result.failed.append(Unreadable(Path(image.source), _reason(error)))
@@ -194,18 +218,29 @@ def _copy_image(
     class_name: str,
     dataset_dir: Path,
     record: Callable[[Path], None],
+    finished: Path | None,
 ) -> AddedImage:
     """Check that ``image`` is a usable image, then write it under a name not yet taken,
-    ``record(destination)`` called before it gets that name."""
+    ``record(destination)`` called before it gets that name; or, when ``finished`` (the
+    copy a killed add recorded, placed now) holds its bytes, just that."""
     data = read(image)
     name = image.file_name(data)
     probe(data)
+    if finished is not None and _holds(finished, data):
+        return AddedImage(image.source, class_name, finished)
     folder = dataset_dir / class_name
     folder.mkdir(exist_ok=True)
     destination = place_new_file(
         folder / name, lambda temporary: temporary.write_bytes(data), record
     )
     return AddedImage(image.source, class_name, destination)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _reason(error: OSError | ImageError) -> str:

@@ -30,7 +30,18 @@ from imgcls_desktop.core.dataset.images import (
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, display_path, json_text
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD, Predictor, labels_above, top_k
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
-from imgcls_desktop.core.placing import CsvRecord, copy_file, link_or_copy_file, place_new_file
+from imgcls_desktop.core.placing import (
+    CsvRecord,
+    RecordedFile,
+    by_source,
+    copy_file,
+    link_or_copy_file,
+    place_new_file,
+    placement_key,
+    read_record,
+    recover_placements,
+    same_content,
+)
 
 UNCERTAIN_FOLDER = "_uncertain"
 SORTED_CSV = "sorted.csv"
@@ -259,10 +270,24 @@ def sort_into_folders(
     source last (see :mod:`imgcls_desktop.core.placing`): when the job is killed, every
     file under a final name is whole and recorded, and every image is in its source folder
     or recorded and in its destination.
+
+    Sorting again into ``out_dir`` first finishes what a killed sort left there
+    (:func:`~imgcls_desktop.core.placing.recover_placements`). An image that killed sort
+    had recorded into the same folder is not placed again: its copy, placed now, or (a
+    move) the identical file already there is its destination, and a move removes the
+    original. So a sort killed and run again on what is left equals one sort.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     folders = sort_folders(result.class_names)
+    recorded = [
+        RecordedFile(row["source"], out_dir / row["folder"] / Path(row["destination"]).name)
+        for row in read_record(out_dir / SORTED_CSV, SORTED_CSV_HEADER)
+    ]
+    targets = [out_dir / name for name in {*folders.values(), UNCERTAIN_FOLDER}]
+    earlier = by_source(recover_placements(recorded, targets))
+    if move:  # an original still there beside its recorded, identical copy: a killed move
+        earlier = by_source(recorded) | earlier
     outcome = SortResult()
     total = len(result.predictions)
     with CsvRecord(out_dir / SORTED_CSV, SORTED_CSV_HEADER) as record:
@@ -271,15 +296,17 @@ def sort_into_folders(
             check_cancel(cancel)
             uncertain = min_confidence is not None and p.confidence < min_confidence
             folder = UNCERTAIN_FOLDER if uncertain else folders[p.label]
+            destination = earlier.get(placement_key(p.path, folder))
             try:
-                (out_dir / folder).mkdir(exist_ok=True)
-                destination = place_new_file(
-                    out_dir / folder / p.path.name,
-                    (link_or_copy_file if move else copy_file)(p.path),
-                    lambda final, p=p, folder=folder: record.write(
-                        [p.path, final, p.label, f"{p.confidence:.6f}", folder]
-                    ),
-                )
+                if destination is None or not same_content(p.path, destination):
+                    (out_dir / folder).mkdir(exist_ok=True)
+                    destination = place_new_file(
+                        out_dir / folder / p.path.name,
+                        (link_or_copy_file if move else copy_file)(p.path),
+                        lambda final, p=p, folder=folder: record.write(
+                            [p.path, final, p.label, f"{p.confidence:.6f}", folder]
+                        ),
+                    )
             except OSError as error:
                 outcome.failed.append(Unreadable(p.path, error.strerror or str(error)))
             else:

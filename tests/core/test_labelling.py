@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.labelling import (
     SORTED_CSV,
+    SORTED_CSV_HEADER,
     UNCERTAIN_FOLDER,
     LabellingResult,
     Prediction,
@@ -25,6 +28,7 @@ from imgcls_desktop.core.labelling import (
     write_jsonl,
 )
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.placing import CsvRecord
 
 
 def _write(path: Path, seed: int) -> Path:
@@ -271,3 +275,83 @@ def test_a_record_from_an_older_version_is_kept_and_a_new_one_started(tmp_path: 
         str(out / "a" / "0.jpg"),
         str(out / "a" / "0 (1).jpg"),
     ]
+
+
+def _sort_state_left_by_a_kill(inbox: Path, out: Path, *, move: bool) -> list[Path]:
+    """Three images to sort (into ``a``, ``b``, ``a``), and in ``out`` what a sort killed
+    mid-way leaves (see placing's docstring): ``0.jpg`` recorded and placed, its
+    ``.partial`` not yet removed and (a move) its original not yet deleted; ``1.jpg``
+    recorded but killed before its final name; ``2.jpg`` cut short while copying, not
+    recorded. Returns the images."""
+    paths = [_write(inbox / f"{index}.jpg", index) for index in range(3)]
+    (out / "a").mkdir(parents=True)
+    (out / "b").mkdir()
+    with CsvRecord(out / SORTED_CSV, SORTED_CSV_HEADER) as record:
+        for path, folder in ((paths[0], "a"), (paths[1], "b")):
+            record.write([path, out / folder / path.name, folder, "0.900000", folder])
+    os.link(paths[0], out / "a" / "0.jpg")
+    os.link(paths[0], out / "a" / ".0.jpg.partial")
+    if move:
+        os.link(paths[1], out / "b" / ".1.jpg.partial")
+    else:
+        shutil.copyfile(paths[1], out / "b" / ".1.jpg.partial")
+    (out / "a" / ".2.jpg.partial").write_bytes(paths[2].read_bytes()[:40])
+    return paths
+
+
+def _what_was_sorted(out: Path) -> tuple[list[tuple[str, bytes]], int]:
+    """The images in the class folders (folder, content) and the lines recording them."""
+    images = sorted(
+        (path.parent.name, path.read_bytes()) for path in out.glob("*/*") if path.is_file()
+    )
+    return images, len(_read_sorted_csv(out / SORTED_CSV))
+
+
+@pytest.mark.parametrize("move", [True, False], ids=["move", "copy"])
+def test_sorting_again_after_a_kill_finishes_its_copies_and_equals_one_sort(
+    move: bool, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    paths = _sort_state_left_by_a_kill(tmp_path / "inbox", out, move=move)
+    contents = [path.read_bytes() for path in paths]
+    rows = _read_sorted_csv(out / SORTED_CSV)
+    done = {row["source"] for row in rows if Path(row["destination"]).is_file()}
+    rest = paths if move else [path for path in paths if str(path) not in done]
+
+    labels = ["a", "b", "a"][-len(rest) :]
+    again = sort_into_folders(_predicted(rest, labels, ["a", "b"]), out, move=move)
+
+    assert not again.failed
+    assert not list(out.rglob(".*"))  # no temporary file left
+    assert _what_was_sorted(out) == (
+        sorted([("a", contents[0]), ("b", contents[1]), ("a", contents[2])]),
+        3,  # one line per image: none written again for the finished copy
+    )
+    lines = {Path(row["destination"]): row["source"] for row in _read_sorted_csv(out / SORTED_CSV)}
+    assert lines == {
+        out / "a" / "0.jpg": str(paths[0]),
+        out / "b" / "1.jpg": str(paths[1]),
+        out / "a" / "2.jpg": str(paths[2]),
+    }
+    assert {image.source: image.destination for image in again.sorted} == {
+        Path(source): destination for destination, source in lines.items() if Path(source) in rest
+    }
+    assert [path.exists() for path in paths] == [not move] * 3  # moved: originals removed
+
+
+def test_a_recorded_name_whose_copy_is_of_another_size_is_not_finished(tmp_path: Path) -> None:
+    """An old line naming a file the user has since deleted is no proof that a partial copy
+    of a later, killed sort under that name is whole."""
+    out = tmp_path / "out"
+    path = _write(tmp_path / "inbox" / "0.jpg", 0)
+    (out / "a").mkdir(parents=True)
+    with CsvRecord(out / SORTED_CSV, SORTED_CSV_HEADER) as record:
+        record.write([path, out / "a" / "0.jpg", "a", "0.900000", "a"])
+    (out / "a" / ".0.jpg.partial").write_bytes(path.read_bytes()[:40])
+
+    again = sort_into_folders(_predicted([path], ["a"], ["a", "b"]), out)
+
+    assert not list(out.rglob(".*"))
+    assert [image.destination for image in again.sorted] == [out / "a" / "0.jpg"]
+    assert (out / "a" / "0.jpg").read_bytes() == path.read_bytes()
+    assert len(_read_sorted_csv(out / SORTED_CSV)) == 2  # the old line and the new one
