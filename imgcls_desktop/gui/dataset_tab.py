@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -53,7 +52,7 @@ from imgcls_desktop.gui.dataset_widgets import (
     Problem,
     ProblemsView,
 )
-from imgcls_desktop.gui.dialogs import show_error, show_info
+from imgcls_desktop.gui.dialogs import ask, show_error, show_info
 from imgcls_desktop.gui.thumbnails import ThumbnailGrid
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
@@ -376,27 +375,22 @@ class DatasetTab(QWidget):
     def _ask_to_replace(
         self, settings: ExportSettings, existing: list[Path], announce: bool
     ) -> None:
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
+        opened = self.opened
+        box = ask(
+            self,
+            "confirmReplaceExportDialog",
             "Replace the earlier export?",
             f"{settings.out_dir} already holds an export. Exporting replaces "
             f"{', '.join(path.name for path in existing)}.\n\nRuns trained on those files "
             "would no longer match them. Replace them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
+            yes="Replace",
+            no="Keep Them",
+            on_yes=lambda: self._start_export(opened, settings, announce, overwrite=True),
         )
-        box.setObjectName("confirmReplaceExportDialog")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.button(QMessageBox.StandardButton.Yes).setText("Replace")
-        box.button(QMessageBox.StandardButton.No).setText("Keep Them")
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        opened = self.opened
-        box.accepted.connect(lambda: self._start_export(opened, settings, announce, overwrite=True))
         box.rejected.connect(self._forget_sample)
         box.rejected.connect(
             lambda: self.status_message.emit("Export not started; the earlier export is kept")
         )
-        box.open()
 
     def _start_export(
         self, opened: OpenedDataset, settings: ExportSettings, announce: bool, overwrite: bool

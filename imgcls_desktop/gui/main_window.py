@@ -36,6 +36,7 @@ from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
 from imgcls_desktop.gui.dataset_tab import DatasetTab
+from imgcls_desktop.gui.dialogs import ask
 from imgcls_desktop.gui.inference_tab import InferenceTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.next_step import NextStepBanner
@@ -510,20 +511,17 @@ class MainWindow(DropPathMixin, QMainWindow):
         )
 
     def _ask_to_stop_training(self) -> None:
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        ask(
+            self,
+            "confirmCloseDialog",
             "Training is running",
             "Stop training and quit? The last finished epoch is kept, and the run can be "
             "resumed from the Training tab.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
+            yes="Stop and Quit",
+            no="Keep Training",
+            on_yes=self._stop_training_and_close,
+            icon=QMessageBox.Icon.Question,
         )
-        box.setObjectName("confirmCloseDialog")
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.button(QMessageBox.StandardButton.Yes).setText("Stop and Quit")
-        box.button(QMessageBox.StandardButton.No).setText("Keep Training")
-        box.accepted.connect(self._stop_training_and_close)
-        box.open()
 
     @Slot()
     def _stop_training_and_close(self) -> None:

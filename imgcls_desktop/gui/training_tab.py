@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -57,7 +56,7 @@ from imgcls_desktop.core.training.suggest import (
     summarize_training_data,
 )
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
-from imgcls_desktop.gui.dialogs import show_error
+from imgcls_desktop.gui.dialogs import ask, show_error
 from imgcls_desktop.gui.hyperparam_form import HyperparameterForm
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.training_bridge import MetricsBridge
@@ -467,19 +466,15 @@ class TrainingTab(QWidget):
         return [] if self.summary is None else start_warnings(self.summary, hp)
 
     def _confirm_start(self, warnings: list[str]) -> None:
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
+        ask(
+            self,
+            "confirmStartDialog",
             "These settings may not train well",
             "\n\n".join(warnings) + "\n\nStart training anyway?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            self,
+            yes="Start Anyway",
+            no="Change Settings",
+            on_yes=self.start_anyway,
         )
-        box.setObjectName("confirmStartDialog")
-        box.button(QMessageBox.StandardButton.Yes).setText("Start Anyway")
-        box.button(QMessageBox.StandardButton.No).setText("Change Settings")
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.accepted.connect(self.start_anyway)
-        box.open()
 
     @Slot()
     def resume(self) -> JobHandle | None:

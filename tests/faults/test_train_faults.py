@@ -94,6 +94,26 @@ def check_finished_like(run: Path, expected: dict[str, object], checks: Checks) 
     checks.that(not temporaries(run), f"left-over temporary files: {temporaries(run)}")
 
 
+def check_killed_then_finished(
+    what: str,
+    killed: Outcome,
+    images: Path,
+    run: Path,
+    probe_image: Path,
+    expected: dict[str, object],
+    trace: Path,
+) -> list[str]:
+    """The invariants after the kill, then after running the job again as a user would, and
+    that it ended as an uninterrupted run; the violations found."""
+    checks = Checks(what)
+    checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
+    check_run_folder(run, probe_image, checks)
+    finish(images, run, trace, checks)
+    check_run_folder(run, probe_image, checks)
+    check_finished_like(run, expected, checks)
+    return checks.violations
+
+
 @pytest.fixture(scope="module")
 def reference(images: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome]:
     """An uninterrupted run and its trace (the fault points of a new run)."""
@@ -124,13 +144,15 @@ def test_train_killed_at_any_commit_point_keeps_a_consistent_resumable_run(
         killed = run_imgcls(
             new_run(images, run), tmp_path / "trace", kill_at=point.number, after=after
         )
-        checks = Checks(f"train killed at {killed.describe(point, after)}")
-        checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
-        check_run_folder(run, probe_image, checks)
-        finish(images, run, tmp_path / "trace", checks)
-        check_run_folder(run, probe_image, checks)
-        check_finished_like(run, expected, checks)
-        violations += checks.violations
+        violations += check_killed_then_finished(
+            f"train killed at {killed.describe(point, after)}",
+            killed,
+            images,
+            run,
+            probe_image,
+            expected,
+            tmp_path / "trace",
+        )
     assert not violations, report(violations)
 
 
@@ -160,13 +182,15 @@ def test_resume_killed_at_any_commit_point_resumes_again(
         killed = run_imgcls(
             ["train", "--resume", str(run)], tmp_path / "t", kill_at=point.number, after=after
         )
-        checks = Checks(f"resume killed at {killed.describe(point, after)}")
-        checks.that(killed.killed, f"not killed: {killed.returncode} {killed.stderr[-300:]}")
-        check_run_folder(run, probe_image, checks)
-        finish(images, run, tmp_path / "t", checks)
-        check_run_folder(run, probe_image, checks)
-        check_finished_like(run, expected, checks)
-        violations += checks.violations
+        violations += check_killed_then_finished(
+            f"resume killed at {killed.describe(point, after)}",
+            killed,
+            images,
+            run,
+            probe_image,
+            expected,
+            tmp_path / "t",
+        )
     assert not violations, report(violations)
 
 
