@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgcls_desktop.core.dataset.export import ExportOptions, SkippedImage, export_recordio
+from imgcls_desktop.core.dataset.images import shorter_side_size
 from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
 from imgcls_desktop.core.dataset.scan import ScanReport, scan_dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
@@ -229,11 +230,11 @@ class DataPlan:
     def _min_image_size(self) -> tuple[int, int]:
         sources = [self.train] + ([self.validation] if self.validation else [])
         sizes = [
-            _resized(height, width, self.shorter_side)
+            shorter_side_size(width, height, self.shorter_side)
             for source in sources
             for height, width in source.sizes()
         ]
-        return min(h for h, _w in sizes), min(w for _h, w in sizes)
+        return min(h for _w, h in sizes), min(w for w, _h in sizes)
 
     def pack_total(self) -> int:
         """Images :meth:`pack` writes (its progress total)."""
@@ -487,12 +488,6 @@ def _size_warnings(
         f"{len(small)} image(s) are smaller than image_shape {height}x{width} (the smallest "
         f"is {h}x{w}); they are enlarged to a shorter side of {side} pixels"
     ]
-
-
-def _resized(height: int, width: int, side: int) -> tuple[int, int]:
-    """The size of an image after ``resize_shorter_side(side)`` (the same rounding)."""
-    scale = side / min(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def single_split(indices: Sequence[int], split: str) -> SplitAssignment:
