@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import CLASS_COLOURS, write_image
 
-from .harness import clean_exit, enospc_points, run_imgcls, sample_points
+from .harness import Outcome, clean_exit, enospc_points, run_imgcls, sample_points
 from .invariants import (
     Checks,
     check_clear_failure,
@@ -51,9 +51,11 @@ def not_added(images: list[Path], dataset: Path) -> list[Path]:
     return [image for image in images if image.resolve() not in done]
 
 
-def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
+def uninterrupted_add(
     corrected: tuple[Path, Path], tmp_path: Path
-) -> None:
+) -> tuple[Path, list[Path], Outcome, dict[str, object]]:
+    """The data set, the images to add, and an add of them without a fault into a copy of
+    the data set: its trace (the fault points) and its outcome."""
     dataset, found = corrected
     images = sorted(found.iterdir())
     reference = tmp_path / "reference"
@@ -62,6 +64,13 @@ def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
     assert counted.returncode == 0, counted.stderr
     expected = outcome(reference)
     assert expected["rows"] == IMAGES
+    return dataset, images, counted, expected
+
+
+def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
+    corrected: tuple[Path, Path], tmp_path: Path
+) -> None:
+    dataset, images, counted, expected = uninterrupted_add(corrected, tmp_path)
     violations: list[str] = []
     for point, after in sample_points(counted.trace, spread=4):
         target = tmp_path / f"at-{point.number}-{int(after)}"
@@ -90,12 +99,7 @@ def test_add_killed_mid_way_leaves_whole_recorded_copies_and_adds_the_rest(
 def test_add_out_of_space_says_so_and_adds_the_rest(
     corrected: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    dataset, found = corrected
-    images = sorted(found.iterdir())
-    reference = tmp_path / "reference"
-    shutil.copytree(dataset, reference)
-    counted = run_imgcls(add_command(images, reference), tmp_path / "trace")
-    expected = outcome(reference)
+    dataset, images, counted, expected = uninterrupted_add(corrected, tmp_path)
     violations: list[str] = []
     for point in enospc_points(counted.trace, 2):
         target = tmp_path / f"at-{point.number}"
