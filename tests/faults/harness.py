@@ -9,8 +9,6 @@ A job is first run without a fault: its trace lists every fault point (see
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -222,17 +220,6 @@ def sample_points(
         chosen |= {(matches[occurrence - 1].number, after) for after in sides}
     by_number = {point.number: point for point in trace}
     return [(by_number[number], after) for number, after in sorted(chosen)]
-
-
-def accepts_option(command: Sequence[str], option: str) -> bool:
-    """Whether ``imgcls COMMAND`` has ``option`` (e.g. ``--overwrite``, which writing over
-    existing outputs may require)."""
-    from imgcls_desktop.cli import build_parser
-
-    text = io.StringIO()
-    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
-        build_parser().parse_args([*command, "--help"])
-    return option in text.getvalue()
 
 
 def clean_exit(outcome: Outcome) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import accepts_option, clean_exit, enospc_points, run_imgcls, sample_points
+from .harness import Outcome, clean_exit, enospc_points, run_imgcls, sample_points
 from .invariants import (
     Checks,
     check_clear_failure,
@@ -26,19 +26,24 @@ FOCUS = {  # besides an even spread: the input shapes not written yet; the archi
 
 def export_command(model: Path, fmt: str, out: Path, *, again: bool = False) -> list[str]:
     """``imgcls export MODEL --format FMT --output OUT/<target>``."""
-    overwrite = ["--overwrite"] if again and accepts_option(("export",), "--overwrite") else []
+    overwrite = ["--overwrite"] if again else []
     return ["export", str(model), "--format", fmt, "--output", str(out / TARGETS[fmt]), *overwrite]
+
+
+def uninterrupted_export(model: Path, fmt: str, tmp_path: Path) -> tuple[Outcome, dict[str, str]]:
+    """An export without a fault: its trace (the fault points) and its outcome."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    counted = run_imgcls(export_command(model, fmt, reference), tmp_path / "trace")
+    assert counted.returncode == 0, counted.stderr
+    return counted, export_outcome(reference)
 
 
 @pytest.mark.parametrize("fmt", sorted(TARGETS))
 def test_export_killed_mid_way_leaves_whole_files_and_exports_again(
     fmt: str, trained_model: Path, probe_image: Path, tmp_path: Path
 ) -> None:
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    counted = run_imgcls(export_command(trained_model, fmt, reference), tmp_path / "trace")
-    assert counted.returncode == 0, counted.stderr
-    expected = export_outcome(reference)
+    counted, expected = uninterrupted_export(trained_model, fmt, tmp_path)
     violations: list[str] = []
     for point, after in sample_points(counted.trace, spread=4, focus=FOCUS[fmt]):
         out = tmp_path / f"at-{point.number}-{int(after)}"
@@ -62,10 +67,7 @@ def test_export_killed_mid_way_leaves_whole_files_and_exports_again(
 def test_export_out_of_space_says_so_and_exports_again(
     fmt: str, trained_model: Path, probe_image: Path, tmp_path: Path
 ) -> None:
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    counted = run_imgcls(export_command(trained_model, fmt, reference), tmp_path / "trace")
-    expected = export_outcome(reference)
+    counted, expected = uninterrupted_export(trained_model, fmt, tmp_path)
     violations: list[str] = []
     for point in enospc_points(counted.trace, 2):
         out = tmp_path / f"at-{point.number}"

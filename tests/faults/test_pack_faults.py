@@ -10,7 +10,6 @@ import pytest
 
 from .harness import (
     Outcome,
-    accepts_option,
     clean_exit,
     enospc_points,
     run_imgcls,
@@ -33,11 +32,10 @@ NO_SPACE = "No space left on device"
 
 def pack_command(source: Path, out: Path, seed: int) -> list[str]:
     """Pack ``source`` into ``out`` in three splits (over what is there)."""
-    overwrite = ["--overwrite"] if accepts_option(PACK, "--overwrite") else []
     return [
         *PACK,
         *(str(source), str(out), "--val-ratio", "0.2", "--test-ratio", "0.2"),
-        *("--seed", str(seed), "--workers", "1", *overwrite),
+        *("--seed", str(seed), "--workers", "1", "--overwrite"),
     ]
 
 
