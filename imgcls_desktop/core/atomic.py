@@ -15,7 +15,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Collection
+import stat
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 
 
@@ -92,3 +93,20 @@ def remove_leftover_temporaries(
 def is_leftover_temporary(path: Path) -> bool:
     """Whether ``path`` is a temporary file of :func:`atomic_save` (a plain file, no link)."""
     return bool(_TEMPORARY_NAME.fullmatch(path.name)) and path.is_file() and not path.is_symlink()
+
+
+def files_among(paths: Sequence[Path], others: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The existing files among ``paths`` that are one of ``others``: the same file on disk,
+    whatever the path says (links, case-insensitive names). For refusing to write over an
+    input."""
+    identities = {identity for other in others if (identity := _file_identity(other))}
+    return [path for path in paths if _file_identity(path) in identities]
+
+
+def _file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of an existing regular file; None for anything else."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None

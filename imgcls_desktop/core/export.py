@@ -24,7 +24,6 @@ its folder), and replaces existing files only with ``overwrite``.
 from __future__ import annotations
 
 import json
-import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from imgcls_desktop.core.atomic import (
     atomic_save,
     atomic_write_bytes,
     atomic_write_text,
+    files_among,
     remove_leftover_temporaries,
 )
 from imgcls_desktop.core.models import LoadedModel, SourceKind, open_model
@@ -138,9 +138,7 @@ def _refuse_to_replace(
 ) -> None:
     """ModelError when an export to ``targets`` would write over the model's own files or
     its ``labels``, or over existing files without ``overwrite``."""
-    read = [*_model_files(model), *([Path(labels)] if labels else [])]
-    sources = {identity for path in read if (identity := _file_identity(path))}
-    inputs = [path for path in targets if _file_identity(path) in sources]
+    inputs = files_among(targets, [*_model_files(model), *([Path(labels)] if labels else [])])
     if inputs:
         raise ModelError(
             f"cannot write {', '.join(path.name for path in inputs)} in {inputs[0].parent}: "
@@ -167,16 +165,6 @@ def _model_files(model: LoadedModel) -> list[Path]:
         for path in folder.iterdir()
         if path.name in _MODEL_FOLDER_FILES or path.name.endswith(("-symbol.json", ".params"))
     ]
-
-
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of an existing file, whatever the path says (links, case); None for
-    anything else."""
-    try:
-        status = path.stat()
-    except (OSError, ValueError):
-        return None
-    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
 
 
 def _export_sagemaker(model: LoadedModel, archive: Path) -> Path:

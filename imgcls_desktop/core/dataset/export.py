@@ -45,7 +45,6 @@ import contextlib
 import os
 import re
 import secrets
-import stat
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -57,7 +56,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from imgcls_desktop.core.atomic import sync_folder
+from imgcls_desktop.core.atomic import files_among, sync_folder
 from imgcls_desktop.core.dataset.images import (
     IMAGE_ERRORS,
     ImageError,
@@ -276,10 +275,10 @@ def _refuse_to_replace(
 def _inputs_among(dataset: Dataset, paths: Sequence[Path]) -> list[Path]:
     """The existing files among ``paths`` that ``dataset`` is read from (the same file,
     whatever the path says: links and case-insensitive names included)."""
-    by_identity = {identity: path for path in paths if (identity := _file_identity(path))}
-    if not by_identity:
+    existing = [path for path in paths if path.is_file()]
+    if not existing:
         return []
-    names = {path.name.casefold() for path in by_identity.values()}
+    names = {path.name.casefold() for path in existing}
     sources: list[str | Path] = [dataset.source]
     if dataset.record_file is not None:
         rec = dataset.record_file
@@ -289,17 +288,7 @@ def _inputs_among(dataset: Dataset, paths: Sequence[Path]) -> list[Path]:
         for sample in dataset.samples
         if sample.record is None and os.path.basename(sample.path).casefold() in names
     ]
-    found = {by_identity.get(_file_identity(source)) for source in sources}
-    return [path for path in paths if path in found]
-
-
-def _file_identity(path: str | Path) -> tuple[int, int] | None:
-    """(device, inode) of an existing file; None for anything else."""
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
+    return files_among(existing, sources)
 
 
 def _remove_leftover_partials(out: Path) -> None:
