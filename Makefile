@@ -1,10 +1,17 @@
 # imgcls-desktop: `make run` starts the app, `make test` runs every test.
-# Both build a local virtual environment in .venv first (Python 3.9-3.11).
+# Both build a local virtual environment first, with the newest supported Python found
+# (3.13 down to 3.9; PYTHON=/path/to/python chooses one).
+#   DEPS=newest|oldest  which tested set of versions (constraints/<set>.txt); oldest gets its
+#                       own .venv-oldest
+#   GPU=cu112|cu117     MXNet's CUDA build instead of the CPU one
+#   TESTS=tests/core    run only these tests
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+DEPS ?= newest
+VENV ?= .venv$(if $(filter-out newest,$(DEPS)),-$(DEPS))
+MXNET := $(if $(GPU),mxnet-$(GPU),mxnet)==1.9.1
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(DEPS)-$(if $(GPU),$(GPU),cpu)
+TESTS ?=
 
 .PHONY: run test lint bench clean system-deps
 
@@ -12,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/imgcls-desktop
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -24,12 +31,10 @@ bench: $(STAMP)
 system-deps:
 	sh packaging/system-deps.sh
 
-$(STAMP): pyproject.toml
-	@sh packaging/system-deps.sh $(if $(shell $(PYTHON) -c "import ensurepip" 2>/dev/null || echo no),--with-venv,)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml constraints/$(DEPS).txt packaging/make-venv.sh
+	@rm -f $(VENV)/.installed-*
+	sh packaging/make-venv.sh $(VENV) constraints/$(DEPS).txt $(MXNET) $(PYTHON)
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf .venv .venv-* build *.egg-info .pytest_cache .ruff_cache

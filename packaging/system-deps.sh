@@ -6,8 +6,9 @@ set -eu
 PACKAGES="libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 \
 libxcb-shape0 libxcb-randr0 libxcb-xinerama0"
+# --with-venv X.Y: also Python X.Y's venv module, which Debian and Ubuntu package apart.
 if [ "${1:-}" = "--with-venv" ]; then
-    PACKAGES="$PACKAGES python3-venv"
+    PACKAGES="$PACKAGES python${2:-3}-venv"
 fi
 
 command -v dpkg-query >/dev/null 2>&1 || {

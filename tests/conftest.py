@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from imgcls_desktop.gui.main_window import MainWindow
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# CI shares 2 cores with other work: Hypothesis judges nothing by how fast examples come.
+settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machine")
 
 CLASS_COLOURS = {"cat": (40, 40, 200), "dog": (40, 200, 40), "owl": (200, 40, 40)}
 
