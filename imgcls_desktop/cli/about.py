@@ -20,12 +20,17 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def run_about(args: argparse.Namespace) -> int:
-    """Print one ``name: value`` line per version, folder and device."""
+    """Print one ``name: value`` line per version and folder, then the devices (exit status
+    1 when MXNet cannot be loaded)."""
     for name, version in versions().items():
         print(f"{name}: {version}")
     for name, folder in folders().items():
         print(f"{name} folder: {folder}")
-    devices = find_devices()
+    try:
+        devices = find_devices()
+    except Exception as error:  # a broken MXNet install is what this report must show
+        print(f"Devices: unknown: MXNet could not be loaded ({type(error).__name__}: {error})")
+        return 1
     print(f"Devices: {', '.join(devices.names)}")
     if devices.unused_gpu_note:
         print(f"Note: {devices.unused_gpu_note}")
