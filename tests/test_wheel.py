@@ -4,9 +4,9 @@ its desktop entry, with no file from the source tree.
 
 Building needs a setuptools that makes wheels (70.1 or later, or an older one with the
 ``wheel`` package). Where the Python running the tests has one, the module runs offline in
-the normal suite (about 25 s on a loaded 2-core machine); where it has not, pip would fetch
-setuptools from PyPI into an isolated build (about 40 s and the network), so the module is
-skipped unless ``IMGCLS_TEST_WHEEL=1`` asks for it.
+the normal suite (measured on 2 cores: 20 s, 35 s while other jobs kept both busy); where it
+has not, pip would fetch setuptools from PyPI into an isolated build (40-80 s, and the
+network), so the module is skipped unless ``IMGCLS_TEST_WHEEL=1`` asks for it.
 """
 
 from __future__ import annotations
