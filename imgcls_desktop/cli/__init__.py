@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from imgcls_desktop import __version__
-from imgcls_desktop.cli import dataset, evaluate, export, predict, preview, train
+from imgcls_desktop.cli import about, dataset, evaluate, export, predict, preview, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
+from imgcls_desktop.core.about import version_line
 from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="imgcls",
         description="Train and use image classifiers offline, in SageMaker's formats.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=version_line(parser.prog))
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     dataset.register(groups)
     train.register(groups)
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(groups)
     export.register(groups)
     preview.register(groups)
+    about.register(groups)
     return parser
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 from imgcls_desktop.core.runtime import mxnet
@@ -10,6 +12,7 @@ from imgcls_desktop.core.runtime import mxnet
 DEVICE_SPEC_HELP = (
     "cpu, gpu (every GPU), gpu:0,1 (those GPUs) or cpu:0,cpu:1 (several CPU contexts)"
 )
+CUDA_BUILD_HINT = "pip install mxnet-cu112==1.9.1, matching your CUDA version"
 
 
 class DeviceError(ValueError):
@@ -22,6 +25,33 @@ def gpu_count() -> int:
         return int(mxnet().context.num_gpus())
     except Exception:  # the CPU build raises when asked about CUDA on some systems
         return 0
+
+
+def cuda_build() -> bool:
+    """Whether the installed MXNet was built with CUDA (``mxnet-cu1xx``, not ``mxnet``)."""
+    return bool(mxnet().runtime.Features().is_enabled("CUDA"))
+
+
+def nvidia_gpu_present(proc: Path = Path("/proc"), search_path: str | None = None) -> bool:
+    """Whether this machine has an NVIDIA GPU with its driver: the driver's folder in
+    ``/proc`` (Linux) or ``nvidia-smi`` on the ``PATH`` (``search_path`` when given)."""
+    driver = proc / "driver" / "nvidia"
+    return driver.is_dir() or shutil.which("nvidia-smi", path=search_path) is not None
+
+
+def unused_gpu_note(*, gpu_present: bool, gpus_seen: int, cuda_build: bool) -> str | None:
+    """What to tell a user whose NVIDIA GPU MXNet does not use, or None when nothing is amiss."""
+    if not gpu_present or gpus_seen:
+        return None
+    if cuda_build:
+        return (
+            "An NVIDIA GPU is present, but MXNet's CUDA build sees none: check the NVIDIA "
+            "driver and that the CUDA version matches the build. Training runs on the CPU."
+        )
+    return (
+        "An NVIDIA GPU is present, but the CPU build of MXNet is installed: training runs on "
+        f"the CPU. To use the GPU, install MXNet's CUDA build ({CUDA_BUILD_HINT})."
+    )
 
 
 def describe_devices() -> list[str]:
@@ -72,8 +102,8 @@ def _checked_gpu(index: int, available: int) -> int:
     if available == 0:
         raise DeviceError(
             "no GPU is available: this MXNet is the CPU build or sees no CUDA device. "
-            "Choose the CPU, or install the GPU build (pip install mxnet-cu112==1.9.1, "
-            "matching your CUDA version) on a machine with an NVIDIA GPU."
+            f"Choose the CPU, or install the GPU build ({CUDA_BUILD_HINT}) on a machine with "
+            "an NVIDIA GPU."
         )
     if index >= available:
         raise DeviceError(

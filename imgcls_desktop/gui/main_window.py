@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QTimer, Slot, qVersion
+from PySide6.QtCore import Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgcls_desktop import __version__
+from imgcls_desktop.core import about
 from imgcls_desktop.core.dataset.folder import holds_only_loose_images
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.evaluation import EvaluationReport
@@ -32,7 +33,7 @@ from imgcls_desktop.core.project import (
     split_training_pair,
     training_pair,
 )
-from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.resources import icon_path
 from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
 from imgcls_desktop.gui.dataset_tab import DatasetTab
@@ -45,18 +46,17 @@ from imgcls_desktop.gui.training_tab import TrainingTab
 from imgcls_desktop.gui.widgets import DropPathMixin
 from imgcls_desktop.gui.workers import JobRunner
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 _CLOSE_TIMEOUT_MS = 10_000
 _DEFAULT_WIDTH, _DEFAULT_HEIGHT = 1280, 820
 
 
-def _import_mxnet(progress: ProgressFn, cancel: CancelFlag) -> None:
-    mxnet()
+def _find_devices(progress: ProgressFn, cancel: CancelFlag) -> about.Devices:
+    return about.find_devices()
 
 
 def app_icon() -> QIcon:
     """The application icon (scalable)."""
-    return QIcon(str(RESOURCES / "icons" / "imgcls-desktop.svg"))
+    return QIcon(str(icon_path()))
 
 
 class MainWindow(DropPathMixin, QMainWindow):
@@ -102,6 +102,9 @@ class MainWindow(DropPathMixin, QMainWindow):
 
         self._close_confirmed = False
         self._welcome = ""
+        self.devices: about.Devices | None = None
+        self._devices_error = ""
+        self.about_box: QMessageBox | None = None
         self._build_menus()
         geometry = self.settings.geometry()
         if geometry is None or not self.restoreGeometry(geometry):
@@ -134,12 +137,27 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     @Slot()
     def _load_mxnet(self) -> None:
-        """Import MXNet in the background once the window is up.
+        """Import MXNet in the background once the window is up, and find the devices.
 
         Loading its library holds Python's GIL for about 0.1 s: better now, while the user
         looks at the window, than when a job starts and the curves should move.
         """
-        self.jobs.start(_import_mxnet, "Loading MXNet")
+        job = self.jobs.start(_find_devices, "Loading MXNet")
+        job.finished.connect(self._on_devices_found)
+        job.failed.connect(self._on_mxnet_failed)
+
+    @Slot(object)
+    def _on_devices_found(self, devices: about.Devices) -> None:
+        self.devices = devices
+        if devices.unused_gpu_note:
+            self.statusBar().showMessage(devices.unused_gpu_note)
+        self._refresh_about()
+
+    @Slot(str, str)
+    def _on_mxnet_failed(self, message: str, _details: str) -> None:
+        self._devices_error = f"MXNet could not be loaded: {message}"
+        self.statusBar().showMessage(self._devices_error)
+        self._refresh_about()
 
     def _build_menus(self) -> None:
         dataset, training = self.dataset_tab, self.training_tab
@@ -496,18 +514,36 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     @Slot()
     def show_about(self) -> None:
-        """Versions of the app, MXNet and Qt, and the devices MXNet sees."""
-        from imgcls_desktop.core.devices import describe_devices
+        """Versions, folders and devices; the devices once MXNet is loaded (never waited for)."""
+        if self.about_box is None:
+            self.about_box = QMessageBox(self)
+            self.about_box.setWindowTitle("About imgcls-desktop")
+            self.about_box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+            self.about_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._refresh_about()
+        self.about_box.open()
 
-        devices = "<br>".join(describe_devices())
-        QMessageBox.about(
-            self,
-            "About imgcls-desktop",
-            f"<h3>imgcls-desktop {__version__}</h3>"
+    def _refresh_about(self) -> None:
+        if self.about_box is None:
+            return
+        listed = {**about.versions(), "PySide6": f"{pyside_version} (Qt {qVersion()})"}
+        app_version = listed.pop("imgcls-desktop")
+        versions = "<br>".join(f"{name} {text}" for name, text in listed.items())
+        folders = "<br>".join(
+            f"{name}: {html.escape(str(path))}" for name, path in about.folders().items()
+        )
+        if self.devices is not None:
+            devices = "<br>".join(self.devices.names)
+            if self.devices.unused_gpu_note:
+                devices += f"<br><b>{html.escape(self.devices.unused_gpu_note)}</b>"
+        else:
+            devices = html.escape(self._devices_error) or "Looking for them while MXNet loads…"
+        self.about_box.setText(
+            f"<h3>imgcls-desktop {app_version}</h3>"
             "<p>Train and use image classifiers offline, in the formats of SageMaker's "
             "Image Classification algorithm.</p>"
-            f"<p>MXNet {mxnet().__version__}<br>Qt {qVersion()} (PySide6 {pyside_version})</p>"
-            f"<p><b>Devices</b><br>{devices}</p>",
+            f"<p>{versions}</p><p><b>Folders</b><br>{folders}</p>"
+            f"<p><b>Devices</b><br>{devices}</p>"
         )
 
     def _ask_to_stop_training(self) -> None:

@@ -4,12 +4,16 @@ how fast the window comes up."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl, qVersion
 from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -25,8 +29,10 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from imgcls_desktop import __version__
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
-from imgcls_desktop.core.paths import data_dir
+from imgcls_desktop.core.devices import cuda_build, gpu_count
+from imgcls_desktop.core.paths import cache_dir, config_dir, data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
@@ -363,13 +369,15 @@ def test_tab_moves_through_the_controls_in_reading_order(window: MainWindow) -> 
 
 def test_the_window_is_up_before_mxnet_is_loaded() -> None:
     """The window shows without waiting for MXNet (loaded in the background afterwards), so
-    start-up costs Qt and the app only; ``benchmarks/startup.py`` measures how long it takes."""
+    start-up costs Qt and the app only; ``benchmarks/startup.py`` measures how long it takes.
+    The About box does not wait for it either."""
     script = (
         "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication(['imgcls-desktop'])\n"
         "from imgcls_desktop.gui.main_window import MainWindow\n"
-        "window = MainWindow(); window.show()\n"
+        "window = MainWindow(); window.show(); window.show_about()\n"
+        "print(window.about_box.isVisible(), 'while MXNet loads' in window.about_box.text())\n"
         "print(window.isVisible(), 'mxnet' in sys.modules)\n"
         "app.processEvents()\n"
         "window.close()\n"
@@ -377,7 +385,43 @@ def test_the_window_is_up_before_mxnet_is_loaded() -> None:
     output = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert output.stdout.split()[-2:] == ["True", "False"]
+    assert output.stdout.split()[-4:] == ["True", "True", "True", "False"]
+
+
+def test_about_shows_the_versions_folders_and_devices(window: MainWindow, qtbot: QtBot) -> None:
+    window.show_about()
+    box = window.about_box
+    assert box is not None and box.isVisible()
+    text = box.text()
+    assert f"imgcls-desktop {__version__}" in text
+    assert f"MXNet {version('mxnet')}" in text and f"numpy {np.__version__}" in text
+    assert f"PySide6 {pyside_version} (Qt {qVersion()})" in text
+    assert all(str(folder) in text for folder in (data_dir(), config_dir(), cache_dir()))
+    assert not box.iconPixmap().isNull()
+    # The devices come once MXNet is loaded in the background; an open box shows them then.
+    qtbot.waitUntil(lambda: "CPU (" in box.text(), timeout=TIMEOUT_MS)
+    assert "while MXNet loads" not in box.text()
+
+
+def test_an_nvidia_gpu_left_unused_by_the_cpu_build_is_pointed_out(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine with NVIDIA's driver (its ``nvidia-smi``) but MXNet's CPU build (this one's)."""
+    if gpu_count() or cuda_build():
+        pytest.skip("this machine's MXNet uses a GPU")
+    nvidia_smi = tmp_path / "bin" / "nvidia-smi"
+    nvidia_smi.parent.mkdir()
+    nvidia_smi.write_text("#!/bin/sh\n", encoding="utf-8")
+    nvidia_smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{nvidia_smi.parent}{os.pathsep}{os.environ['PATH']}")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.devices is not None, timeout=TIMEOUT_MS)
+    assert "the CPU build of MXNet is installed" in window.statusBar().currentMessage()
+    window.show_about()
+    assert "the CPU build of MXNet is installed" in window.about_box.text()
+    window.close()
 
 
 def test_the_window_starts_with_damaged_runs_and_lists_them_as_damaged(
