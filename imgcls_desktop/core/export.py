@@ -40,6 +40,7 @@ from imgcls_desktop.core.atomic import (
     remove_leftover_temporaries,
 )
 from imgcls_desktop.core.models import LoadedModel, SourceKind, open_model
+from imgcls_desktop.core.onnx_compat import declare_translated_opset, provide_onnx_mapping
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
 from imgcls_desktop.core.training.run import (
@@ -235,10 +236,12 @@ def _export_onnx(model: LoadedModel, path: Path) -> Path:
 def _onnx_bytes(
     symbol: Symbol, params: dict[str, Any], model: LoadedModel, batch: int | None
 ) -> bytes:
-    """The ONNX model MXNet's exporter makes, with only ``data`` as input and class names."""
+    """The ONNX model MXNet's exporter makes, with only ``data`` as input, the opset its
+    translations are written for, and class names."""
     import onnx
 
     mx = mxnet()
+    provide_onnx_mapping()
     shape = (1, *model.input_shape)
     dynamic = {"dynamic": True, "dynamic_input_shapes": [(None, *shape[1:])]} if not batch else {}
     with tempfile.TemporaryDirectory(prefix="imgcls-export-") as folder:
@@ -261,6 +264,7 @@ def _onnx_bytes(
     del graph.initializer[:], graph.input[:]
     graph.initializer.extend(weights)
     graph.input.extend(inputs)
+    declare_translated_opset(onnx_model)
     for key, value in (("class_names", model.class_names), ("multi_label", model.multi_label)):
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, json.dumps(value)
