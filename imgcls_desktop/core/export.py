@@ -8,7 +8,8 @@ takes raw RGB pixels (0-255, NCHW) and gives probabilities, as the model does:
   at the archive root, what SageMaker hosting and ``mx.model.load_checkpoint`` load;
 - ``onnx``: the probability symbol (logits followed by plain softmax or sigmoid: the
   exporter fails on ``SoftmaxOutput``) with a dynamic batch dimension where the exporter
-  manages one, else a batch of 1; the class names are in the model's metadata
+  manages one, else a batch of 1, as opset 13 on any onnx (see
+  :mod:`~imgcls_desktop.core.onnx_compat`); the class names are in the model's metadata
   (``class_names``, a JSON list);
 - ``mxnet``: ``PREFIX-symbol.json`` and ``PREFIX-0001.params``, with ``model-shapes.json``
   and ``labels.txt`` (one class name per line) beside them. They are written in the order
