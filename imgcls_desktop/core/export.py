@@ -8,7 +8,8 @@ takes raw RGB pixels (0-255, NCHW) and gives probabilities, as the model does:
   at the archive root, what SageMaker hosting and ``mx.model.load_checkpoint`` load;
 - ``onnx``: the probability symbol (logits followed by plain softmax or sigmoid: the
   exporter fails on ``SoftmaxOutput``) with a dynamic batch dimension where the exporter
-  manages one, else a batch of 1; the class names are in the model's metadata
+  manages one, else a batch of 1, as opset 13 on any onnx (see
+  :mod:`~imgcls_desktop.core.onnx_compat`); the class names are in the model's metadata
   (``class_names``, a JSON list);
 - ``mxnet``: ``PREFIX-symbol.json`` and ``PREFIX-0001.params``, with ``model-shapes.json``
   and ``labels.txt`` (one class name per line) beside them. They are written in the order
@@ -40,6 +41,7 @@ from imgcls_desktop.core.atomic import (
     remove_leftover_temporaries,
 )
 from imgcls_desktop.core.models import LoadedModel, SourceKind, open_model
+from imgcls_desktop.core.onnx_compat import declare_translated_opset, provide_onnx_mapping
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
 from imgcls_desktop.core.training.run import (
@@ -235,10 +237,12 @@ def _export_onnx(model: LoadedModel, path: Path) -> Path:
 def _onnx_bytes(
     symbol: Symbol, params: dict[str, Any], model: LoadedModel, batch: int | None
 ) -> bytes:
-    """The ONNX model MXNet's exporter makes, with only ``data`` as input and class names."""
+    """The ONNX model MXNet's exporter makes, with only ``data`` as input, the opset its
+    translations are written for, and class names."""
     import onnx
 
     mx = mxnet()
+    provide_onnx_mapping()
     shape = (1, *model.input_shape)
     dynamic = {"dynamic": True, "dynamic_input_shapes": [(None, *shape[1:])]} if not batch else {}
     with tempfile.TemporaryDirectory(prefix="imgcls-export-") as folder:
@@ -261,6 +265,7 @@ def _onnx_bytes(
     del graph.initializer[:], graph.input[:]
     graph.initializer.extend(weights)
     graph.input.extend(inputs)
+    declare_translated_opset(onnx_model)
     for key, value in (("class_names", model.class_names), ("multi_label", model.multi_label)):
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, json.dumps(value)

@@ -109,6 +109,9 @@ def test_onnx_matches_mxnet(
     assert not batch.HasField("dim_value")  # a dynamic batch: 4 images at once
     metadata = {entry.key: entry.value for entry in graph.metadata_props}
     assert json.loads(metadata["class_names"]) == model.class_names
+    # The opset MXNet's translations are written for, whatever onnx's newest is.
+    assert [(opset.domain, opset.version) for opset in graph.opset_import] == [("", 13)]
+    onnx.checker.check_model(graph, full_check=True)
     expected = forward(model.probability_symbol(), model.arg_params, model.aux_params, x)
     got = onnx_output(path, x)
     difference = float(np.abs(got - expected).max())
