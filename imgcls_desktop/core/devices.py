@@ -12,7 +12,9 @@ from imgcls_desktop.core.runtime import mxnet
 DEVICE_SPEC_HELP = (
     "cpu, gpu (every GPU), gpu:0,1 (those GPUs) or cpu:0,cpu:1 (several CPU contexts)"
 )
-CUDA_BUILD_HINT = "pip install mxnet-cu112==1.9.1, matching your CUDA version"
+CUDA_BUILD_HINT = (
+    "make run GPU=cu112, or pip install --no-deps mxnet-cu112==1.9.1, matching your CUDA"
+)
 
 
 class DeviceError(ValueError):

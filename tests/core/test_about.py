@@ -101,4 +101,4 @@ def test_this_machines_devices_and_a_gpu_its_mxnet_leaves_unused(
         pytest.skip("this machine's MXNet uses a GPU")
     monkeypatch.setenv("PATH", str(_executable(tmp_path / "bin" / "nvidia-smi").parent))
     note = find_devices().unused_gpu_note
-    assert note is not None and "pip install mxnet-cu112==1.9.1" in note
+    assert note is not None and "mxnet-cu112==1.9.1" in note and "GPU=cu112" in note
