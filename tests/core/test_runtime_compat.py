@@ -26,7 +26,7 @@ def _run_python(code: str) -> str:
         text=True,
         check=True,
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
-        timeout=120,
+        timeout=240,  # a fresh MXNet import on a loaded machine
     )
     return result.stdout.strip().splitlines()[-1]
 
