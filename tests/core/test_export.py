@@ -175,13 +175,21 @@ def test_multi_label_round_trip(tmp_path):
         assert line == f"{first}\t{columns}\timg_{first}.jpg"
 
 
+# MXNet's script, run after our runtime's compatibility layer (as numpy 2 needs).
+_RUN_IM2REC = (
+    "import runpy, sys; from imgcls_desktop.core.runtime import mxnet; mxnet(); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def run_im2rec(lst: Path, root: Path, work: Path, *flags: str) -> Path:
     """Run MXNet's own im2rec on ``lst`` (copied into ``work``); returns the record stem."""
     work.mkdir()
     (work / lst.name).write_bytes(lst.read_bytes())
     prefix = work / lst.stem
+    arguments = [str(IM2REC), str(prefix), str(root), "--num-thread", "1", *flags]
     subprocess.run(
-        [sys.executable, str(IM2REC), str(prefix), str(root), "--num-thread", "1", *flags],
+        [sys.executable, "-c", _RUN_IM2REC, *arguments],
         check=True,
         capture_output=True,
     )
