@@ -18,12 +18,21 @@ from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.file_names import show_file_names_on
 from imgcls_desktop.core.jobs import Cancelled
-from imgcls_desktop.core.runtime import configure_threads
+from imgcls_desktop.core.runtime import MXNetMissingError, configure_threads
 from imgcls_desktop.core.training.run import RunError
 
 # Errors whose message is written for users (ValueError covers the hyperparameter, model,
 # device and evaluation errors).
-_USER_ERRORS = (CommandError, DatasetError, ExportError, ImageError, RunError, ValueError, OSError)
+_USER_ERRORS = (
+    CommandError,
+    DatasetError,
+    ExportError,
+    ImageError,
+    RunError,
+    MXNetMissingError,
+    ValueError,
+    OSError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

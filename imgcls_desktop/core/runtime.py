@@ -164,13 +164,32 @@ def _pack_img(header: Any, img: np.ndarray, quality: int = 95, img_fmt: str = ".
     return _pack(header, encoded.tobytes())
 
 
+class MXNetMissingError(ImportError):
+    """MXNet is not installed in this Python environment."""
+
+
+MXNET_MISSING = (
+    "MXNet is not installed in this Python environment: install it with "
+    "pip install --no-deps mxnet==1.9.1 (make run does this), or mxnet-cu112==1.9.1 for a GPU"
+)
+
+
 @functools.cache
 def mxnet() -> ModuleType:
-    """Import MXNet once, after configuring its threads and compatibility, and return it."""
+    """Import MXNet once, after configuring its threads and compatibility, and return it.
+
+    Raises :class:`MXNetMissingError` with how to install it when it is not installed (the
+    package does not depend on MXNet directly: see pyproject.toml).
+    """
     configure_threads()
     restore_removed_numpy_names()
     _provide_distutils()
-    import mxnet as mx
+    try:
+        import mxnet as mx
+    except ModuleNotFoundError as error:
+        if error.name != "mxnet":
+            raise
+        raise MXNetMissingError(MXNET_MISSING) from None
 
     if not hasattr(np.ndarray, "tostring"):
         mx.recordio.pack = _pack

@@ -58,3 +58,31 @@ def test_about_reports_an_mxnet_that_cannot_load(tmp_path: Path) -> None:
         "Devices: unknown: MXNet could not be loaded "
         "(OSError: libmxnet.so: cannot open shared object file)"
     )
+
+
+def test_a_command_without_mxnet_installed_says_how_to_install_it(
+    class_folder: Path, tmp_path: Path
+) -> None:
+    """``pip install .`` brings no MXNet (see pyproject.toml): one line says what to do."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            # As Python finds no module of that name: the import raises ModuleNotFoundError.
+            "import sys; sys.modules['mxnet'] = None; "
+            "from imgcls_desktop.cli import main; sys.exit(main())",
+            "dataset",
+            "pack",
+            str(class_folder),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "MXNet is not installed" in result.stderr
+    assert "pip install --no-deps mxnet==1.9.1" in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
