@@ -63,6 +63,7 @@ $(BUNDLE)/imgcls: $(BUNDLE_STAMP) $(BUNDLE_INPUTS)
 # MXNet last and without its dependencies: its metadata caps numpy below 2 (a no-op while
 # pyproject.toml installs it).
 $(BUNDLE_STAMP): pyproject.toml
+	@sh packaging/system-deps.sh
 	rm -rf $(BUNDLE_VENV)
 	$(PYTHON) -m venv $(BUNDLE_VENV)
 	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip

@@ -38,6 +38,15 @@ for tool in Xvfb xdotool import; do
     command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install xvfb xdotool imagemagick)"
 done
 [ -x "$bundle/imgcls" ] && [ -x "$bundle/imgcls-desktop" ] || fail "no bundle in $bundle (make bundle)"
+for platform in xcb wayland offscreen; do
+    [ -f "$bundle/_internal/PySide6/Qt/plugins/platforms/libq$platform.so" ] ||
+        fail "Qt's $platform platform plugin is missing"
+done
+# --version and Help > About read these versions from the distributions' metadata.
+for distribution in imgcls_desktop mxnet numpy; do
+    compgen -G "$bundle/_internal/$distribution-*.dist-info" >/dev/null ||
+        fail "the metadata of $distribution is missing"
+done
 
 mkdir -m 700 "$work/home" "$work/runtime"
 # -displayfd: Xvfb picks a free display and writes its number, so parallel runs never clash.
@@ -83,7 +92,7 @@ for run in $(seq "$runs"); do
     times+=($(($(now_ms) - t0)))
     window=${window%%$'\n'*}
     if [ "$run" = 1 ]; then
-        sleep 3 # let it paint and import MXNet in the background, as a user would see it
+        sleep 10 # let it paint and import MXNet in the background, as a user would see it
         bundled import -window root "$output/window.png"
     fi
     # Quit the way a user does (File > Quit, Ctrl+Q): the app must exit cleanly.
@@ -97,17 +106,12 @@ for run in $(seq "$runs"); do
     [ ! -s "$output/window-$run.log" ] || fail "imgcls-desktop said: $(cat "$output/window-$run.log")"
 done
 window_ms=$(printf '%s\n' "${times[@]}" | median)
-for platform in xcb offscreen wayland; do
-    [ -f "$bundle/_internal/PySide6/Qt/plugins/platforms/libq$platform.so" ] ||
-        fail "Qt's $platform platform plugin is missing"
-done
 
 echo "== the sample data set trains for one epoch"
 cd "$work"
 bundled "$bundle/imgcls" dataset sample shapes --per-class 20 --size 32
 bundled "$bundle/imgcls" train --train shapes --output run \
     --set epochs=1 --set num_layers=18 --set image_shape=3,32,32 --set mini_batch_size=16
-[ -d run ] || fail "training wrote no run folder"
 
 echo "== a folder is labelled"
 bundled "$bundle/imgcls" predict run shapes --output labels.csv
