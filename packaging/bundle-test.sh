@@ -107,6 +107,13 @@ for run in $(seq "$runs"); do
 done
 window_ms=$(printf '%s\n' "${times[@]}" | median)
 
+echo "== the desktop entry starts the bundle"
+bundled XDG_DATA_HOME="$work/share" "$bundle/imgcls-desktop" --install-desktop-entry
+grep "^Exec=" "$work/share/applications/imgcls-desktop.desktop" |
+    grep -q -F "Exec=$bundle/imgcls-desktop" ||
+    fail "the desktop entry does not start $bundle/imgcls-desktop"
+[ -s "$work/share/icons/hicolor/scalable/apps/imgcls-desktop.svg" ] || fail "no icon installed"
+
 echo "== the sample data set trains for one epoch"
 cd "$work"
 bundled "$bundle/imgcls" dataset sample shapes --per-class 20 --size 32
