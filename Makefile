@@ -60,13 +60,13 @@ $(BUNDLE)/imgcls: $(BUNDLE_STAMP) $(BUNDLE_INPUTS)
 		--distpath dist --workpath build/pyinstaller packaging/imgcls-desktop.spec
 	@du -sh $(BUNDLE)
 
-# MXNet last and without its dependencies: its metadata caps numpy below 2 (a no-op while
-# pyproject.toml installs it).
+# MXNet last and without its dependencies, as its metadata caps numpy below 2 (a no-op while
+# pyproject.toml installs it); requests, which mxnet.gluon imports, with its own.
 $(BUNDLE_STAMP): pyproject.toml
 	@sh packaging/system-deps.sh
 	rm -rf $(BUNDLE_VENV)
 	$(PYTHON) -m venv $(BUNDLE_VENV)
 	$(BUNDLE_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BUNDLE_VENV)/bin/python -m pip install --quiet . pyinstaller
-	$(BUNDLE_VENV)/bin/python -m pip install --quiet --no-deps mxnet==1.9.1 requests
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet . pyinstaller requests
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet --no-deps mxnet==1.9.1
 	touch $(BUNDLE_STAMP)
