@@ -12,12 +12,14 @@ from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel
 from imgcls_desktop.gui.workers import Job, JobHandle, JobRunner, JobSlot, Worker
 
+TIMEOUT_MS = 30_000  # a loaded machine can hold a worker thread (nice 10) back for seconds
+
 
 @pytest.fixture
 def runner(qtbot: QtBot) -> JobRunner:
     job_runner = JobRunner()
     yield job_runner
-    assert job_runner.shutdown(5000)
+    assert job_runner.shutdown(TIMEOUT_MS)
 
 
 def _counting_job(progress: ProgressFn, cancel: CancelFlag) -> str:
@@ -38,12 +40,12 @@ def _record(handle: JobHandle) -> list[tuple[str, tuple]]:
 def test_progress_then_result_then_done(qtbot: QtBot, runner: JobRunner) -> None:
     handle = runner.start(_counting_job, "Counting")  # its signals queue until the loop runs
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     names = [name for name, _ in events]
     assert set(names[:-2]) == {"progress"} and names[-2:] == ["finished", "done"]
     assert events[-3] == ("progress", (3, 3))
     assert events[-2] == ("finished", ("result",))
-    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    qtbot.waitUntil(lambda: not runner.running(), timeout=TIMEOUT_MS)
 
 
 def test_failure_reports_message_and_traceback(qtbot: QtBot, runner: JobRunner) -> None:
@@ -52,7 +54,7 @@ def test_failure_reports_message_and_traceback(qtbot: QtBot, runner: JobRunner) 
 
     handle = runner.start(failing_job, "Failing")
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     assert [name for name, _ in events] == ["failed", "done"]
     message, details = events[0][1]
     assert message == "classes.json is not valid JSON"
@@ -64,7 +66,7 @@ def test_unexpected_error_names_its_type(qtbot: QtBot, runner: JobRunner) -> Non
         raise KeyError("missing")
 
     handle = runner.start(buggy_job, "Buggy")
-    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(handle.failed, timeout=TIMEOUT_MS) as blocker:
         pass
     assert blocker.args[0] == "KeyError: 'missing'"
 
@@ -84,8 +86,8 @@ def _endless_job(started: threading.Event) -> Job:
 def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunner) -> None:
     started = threading.Event()
     handle = runner.start(_endless_job(started), "Endless")
-    assert started.wait(5)
-    with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=5000):
+    assert started.wait(TIMEOUT_MS / 1000)
+    with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=TIMEOUT_MS):
         handle.cancel()
 
 
@@ -93,17 +95,17 @@ def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
     job_runner = JobRunner()
     started = threading.Event()
     job_runner.start(_endless_job(started), "Endless")
-    assert started.wait(5)
-    assert job_runner.shutdown(5000)
+    assert started.wait(TIMEOUT_MS / 1000)
+    assert job_runner.shutdown(TIMEOUT_MS)
 
 
 def test_after_shutdown_a_job_does_not_run_and_reports_cancelled(qtbot: QtBot) -> None:
     job_runner = JobRunner()
-    assert job_runner.shutdown(5000)
+    assert job_runner.shutdown(TIMEOUT_MS)
     ran = threading.Event()
     handle = job_runner.start(lambda progress, cancel: ran.set(), "Too late")
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     assert events == [("cancelled", ()), ("done", ())]
     assert not ran.is_set() and job_runner.running() == []
 
@@ -142,7 +144,7 @@ def test_a_job_slot_refuses_a_second_job_and_frees_itself(qtbot: QtBot, runner: 
     assert first is not None and slot.is_busy() and busy == [True]
     assert slot.start(_counting_job, "Second") is None and len(refusals) == 1
     slot.cancel()
-    qtbot.waitSignal(first.done, timeout=5000).wait()
+    qtbot.waitSignal(first.done, timeout=TIMEOUT_MS).wait()
     assert not slot.is_busy() and busy == [True, False]
 
 
@@ -153,6 +155,6 @@ def test_a_job_started_from_an_outcome_keeps_the_slot_busy(qtbot: QtBot, runner:
     follow_ups: list[JobHandle] = []
     first = slot.start(_counting_job, "First")
     first.finished.connect(lambda _result: follow_ups.append(slot.start(_counting_job, "Next")))
-    qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=5000)
+    qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=TIMEOUT_MS)
     assert follow_ups[0] is not None and not slot.is_busy()
     assert busy == [True, True, False]  # no False between the two jobs
