@@ -168,7 +168,10 @@ class JobRunner(QObject):
         if self._shut_down:
             QTimer.singleShot(0, handle, lambda: (worker.cancelled.emit(), worker.done.emit()))
             return handle
-        thread = QThread()
+        # Owned by the application, not by this runner or Python: a runner dropped while a
+        # job it could not stop still runs (a shutdown that timed out) must not destroy the
+        # running thread, which aborts the process. The thread deletes itself once finished.
+        thread = QThread(QCoreApplication.instance())
         thread.setObjectName(worker.title)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -97,6 +98,31 @@ def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
     job_runner.start(_endless_job(started), "Endless")
     assert started.wait(TIMEOUT_MS / 1000)
     assert job_runner.shutdown(TIMEOUT_MS)
+
+
+def test_a_runner_dropped_while_its_job_still_runs_leaves_the_thread_to_end(
+    qtbot: QtBot,
+) -> None:
+    """A job that cannot be cancelled (an import in C code) outlives a shutdown that timed
+    out; dropping the runner then must not destroy its running thread (Qt aborts the
+    process: "QThread: Destroyed while thread is still running")."""
+    started, release = threading.Event(), threading.Event()
+
+    def stubborn_job(progress: ProgressFn, cancel: CancelFlag) -> str:
+        started.set()
+        release.wait()
+        return "ended"
+
+    job_runner = JobRunner()
+    handle = job_runner.start(stubborn_job, "Stubborn")
+    events = _record(handle)
+    assert started.wait(TIMEOUT_MS / 1000)
+    assert not job_runner.shutdown(0)
+    del job_runner
+    gc.collect()
+    release.set()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
+    assert events == [("finished", ("ended",)), ("done", ())]
 
 
 def test_after_shutdown_a_job_does_not_run_and_reports_cancelled(qtbot: QtBot) -> None:
