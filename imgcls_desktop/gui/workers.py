@@ -12,6 +12,7 @@ handle, a lambda included, runs in the GUI thread.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -20,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
@@ -147,6 +149,24 @@ class JobHandle(_JobSignals):
         return self._worker.is_cancelling
 
 
+# Every job thread until it has finished, whatever became of its runner: Qt aborts the
+# process ("QThread: Destroyed while thread is still running") when a running QThread is
+# destroyed, as when a runner whose shutdown timed out is dropped, or PySide cleans up at exit.
+_JOB_THREADS: set[QThread] = set()
+
+
+@atexit.register  # registered after PySide's own clean-up, so it runs before it
+def _wait_for_job_threads() -> None:
+    """At exit, wait for the job threads a shutdown could not stop in time.
+
+    They were cancelled and end at their next check; a job that cannot be interrupted (the
+    background import of MXNet, over a minute on a loaded machine) ends on its own.
+    """
+    for thread in list(_JOB_THREADS):
+        if shiboken6.isValid(thread):
+            thread.wait()
+
+
 class JobRunner(QObject):
     """Starts workers in threads of their own and keeps them until their thread ends."""
 
@@ -168,10 +188,8 @@ class JobRunner(QObject):
         if self._shut_down:
             QTimer.singleShot(0, handle, lambda: (worker.cancelled.emit(), worker.done.emit()))
             return handle
-        # Owned by the application, not by this runner or Python: a runner dropped while a
-        # job it could not stop still runs (a shutdown that timed out) must not destroy the
-        # running thread, which aborts the process. The thread deletes itself once finished.
-        thread = QThread(QCoreApplication.instance())
+        thread = QThread()
+        _JOB_THREADS.add(thread)
         thread.setObjectName(worker.title)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -186,6 +204,7 @@ class JobRunner(QObject):
     @Slot()
     def _forget_thread(self) -> None:
         self._running.pop(self.sender(), None)
+        _JOB_THREADS.discard(self.sender())
 
     def running(self) -> list[JobHandle]:
         """The jobs whose thread has not finished yet."""

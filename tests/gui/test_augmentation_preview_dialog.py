@@ -19,7 +19,7 @@ from imgcls_desktop.gui.augmentation_preview import (
 )
 from imgcls_desktop.gui.workers import JobRunner
 
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")

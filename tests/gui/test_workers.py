@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -123,6 +126,36 @@ def test_a_runner_dropped_while_its_job_still_runs_leaves_the_thread_to_end(
     release.set()
     qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     assert events == [("finished", ("ended",)), ("done", ())]
+
+
+LEFT_RUNNING = """
+import sys
+from PySide6.QtWidgets import QApplication
+from imgcls_desktop.gui.workers import JobRunner
+app = QApplication(["left-running"])
+runner = JobRunner()
+runner.start(lambda progress, cancel: sys.stdin.read(), "Reading until stdin closes")
+print(runner.shutdown(0), flush=True)
+"""
+
+
+def test_the_process_ends_cleanly_after_a_job_it_could_not_stop() -> None:
+    """Closing the window while a job that cannot be cancelled runs (the background import
+    of MXNet on a loaded machine) aborted the process at exit, when PySide destroyed the
+    running thread: the exit now waits for the job."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", LEFT_RUNNING],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "False"  # the shutdown timed out
+    _, errors = process.communicate(input="", timeout=120)  # stdin closed: the job ends
+    assert process.returncode == 0, errors
+    assert "Destroyed while thread" not in errors
 
 
 def test_after_shutdown_a_job_does_not_run_and_reports_cancelled(qtbot: QtBot) -> None:
