@@ -239,6 +239,7 @@ class JobSlot(QObject):
         super().__init__(parent)
         self._runner = runner
         self._job: JobHandle | None = None
+        self._latest: JobHandle | None = None  # the job whose ``done`` ends a busy spell
 
     def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle | None:
         """Run ``job`` unless one is running (then None, and ``refused`` says why)."""
@@ -249,7 +250,7 @@ class JobSlot(QObject):
         for outcome in (handle.finished, handle.failed, handle.cancelled):
             outcome.connect(self._free)  # connected first: runs before the tab's handlers
         handle.done.connect(self._after_done)
-        self._job = handle
+        self._job = self._latest = handle
         self.busy_changed.emit(True)
         return handle
 
@@ -268,5 +269,7 @@ class JobSlot(QObject):
 
     @Slot()
     def _after_done(self) -> None:
-        if self._job is None:
+        # A job's done can arrive after the outcome of the job its outcome started (its
+        # thread held back on a loaded machine): only the latest job's done ends the spell.
+        if self._job is None and self.sender() is self._latest:
             self.busy_changed.emit(False)

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.model import DatasetError
@@ -217,3 +217,25 @@ def test_a_job_started_from_an_outcome_keeps_the_slot_busy(qtbot: QtBot, runner:
     qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=TIMEOUT_MS)
     assert follow_ups[0] is not None and not slot.is_busy()
     assert busy == [True, True, False]  # no False between the two jobs
+
+
+def test_a_late_done_of_the_first_job_does_not_end_the_next_ones_spell(
+    qtbot: QtBot, runner: JobRunner
+) -> None:
+    """The first job's ``done`` held back (its thread descheduled after its outcome, as on
+    a loaded machine) until the job its outcome started has finished: still one False."""
+    slot = JobSlot(runner)
+    busy: list[bool] = []
+    slot.busy_changed.connect(busy.append)
+    go, release = threading.Event(), threading.Event()
+    first = slot.start(lambda progress, cancel: go.wait(), "First")
+    assert first is not None
+    # Runs in the first job's thread, between its outcome and its done.
+    first._worker.finished.connect(lambda _result: release.wait(), Qt.DirectConnection)
+    follow_ups: list[JobHandle] = []
+    first.finished.connect(lambda _result: follow_ups.append(slot.start(_counting_job, "Next")))
+    go.set()
+    qtbot.waitUntil(lambda: bool(follow_ups) and not slot.is_busy(), timeout=TIMEOUT_MS)
+    release.set()  # the first job's done now arrives, after the next job's outcome
+    qtbot.waitUntil(lambda: not runner.running(), timeout=TIMEOUT_MS)  # every done delivered
+    assert busy == [True, True, False]
