@@ -17,8 +17,10 @@ from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment
+from imgcls_desktop.core.runtime import mxnet
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
     from pytestqt.qtbot import QtBot
 
     from imgcls_desktop.gui.main_window import MainWindow
@@ -82,6 +84,19 @@ def records(class_folder: Path, tmp_path: Path) -> Dataset:
         options=ExportOptions(pass_through=True, workers=1),
     )
     return load_dataset(tmp_path / "packed" / "dataset-train.rec")
+
+
+@pytest.fixture(scope="session")
+def qapp(qapp: QApplication) -> QApplication:
+    """pytest-qt's application, with MXNet imported first, in the main thread.
+
+    The window imports MXNet in a background worker at nice 10 (``gui/workers.py``), as
+    would the first job needing it: on a loaded 2-core machine that import alone took over a
+    minute, longer than a job in these tests should wait. They test the jobs, not the
+    import; the start-up tests run the app in fresh processes.
+    """
+    mxnet()
+    return qapp
 
 
 @pytest.fixture

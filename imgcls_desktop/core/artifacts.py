@@ -195,12 +195,20 @@ def _checkpoint_arrays(net: HybridBlock, symbol: Symbol) -> dict[str, NDArray]:
 
 def _save_arrays(path: Path, arrays: dict[str, NDArray]) -> None:
     """Save float32 arrays (what plain MXNet loads, whatever precision trained them)."""
-    save_arrays(path, {name: value.astype("float32") for name, value in arrays.items()})
+    save_arrays(path, {name: value.astype("float32", copy=False) for name, value in arrays.items()})
 
 
 def save_arrays(path: Path, arrays: Mapping[str, NDArray]) -> None:
-    """Write named arrays in MXNet's ``.params`` format (``mx.nd.save``), atomically."""
-    named = dict(arrays)
+    """Write named arrays in MXNet's ``.params`` format (``mx.nd.save``), atomically.
+
+    Each array is written as it is once the operations queued on it so far have run, even
+    when a pass still running uses it (a network's own weights right after a forward pass).
+    """
+    # mx.nd.save (like asnumpy) waits for the writes queued on an array, then reads it
+    # outside MXNet's engine; oneDNN convolutions change their weight's memory layout in
+    # place after using it, in an operation queued only when they run, so a direct save
+    # during a pass can write a weight half reordered. Copies queued now come before that.
+    named = {name: value.copy() for name, value in arrays.items()}
     needed = sum(value.size * np.dtype(value.dtype).itemsize for value in named.values())
     save_with_mxnet(path, lambda file_name: mxnet().nd.save(file_name, named), needed)
 

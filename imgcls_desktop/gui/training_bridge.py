@@ -18,14 +18,22 @@ class MetricsBridge(Callback):
     """Forwards training events as ``{"event": ..., ...}`` dicts through ``emit``.
 
     Batch events are sent only on the loop's logging steps (when it read the loss) and at
-    most every 0.1 s; every epoch, checkpoint and the start are always sent. ``progress``
-    hears of every batch, counted over the whole run (for the status bar).
+    most every 0.1 s of ``clock`` (seconds); every epoch, checkpoint and the start are
+    always sent. ``progress`` hears of every batch, counted over the whole run (for the
+    status bar).
     """
 
-    def __init__(self, emit: Emit, progress: ProgressFn = no_progress) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        progress: ProgressFn = no_progress,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._emit = emit
         self._progress = progress
-        self._last_batch = 0.0
+        self._clock = clock
+        self._last_batch: float | None = None
 
     def on_train_begin(self, state: TrainingState) -> None:
         self._emit(
@@ -45,8 +53,10 @@ class MetricsBridge(Callback):
         per_epoch = self.state.batches_per_epoch
         done = (int(logs.get("epoch", 1)) - 1) * per_epoch + int(logs.get("batch", 0))
         self._progress(done, self.state.epochs * per_epoch)
-        now = time.monotonic()
-        if "loss" not in logs or now - self._last_batch < _BATCH_INTERVAL_S:
+        now = self._clock()
+        if "loss" not in logs:
+            return
+        if self._last_batch is not None and now - self._last_batch < _BATCH_INTERVAL_S:
             return
         self._last_batch = now
         self._emit({"event": "batch", "step": step, **logs})

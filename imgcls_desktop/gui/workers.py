@@ -12,6 +12,7 @@ handle, a lambda included, runs in the GUI thread.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
@@ -20,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
@@ -147,6 +149,24 @@ class JobHandle(_JobSignals):
         return self._worker.is_cancelling
 
 
+# Every job thread until it has finished, whatever became of its runner: Qt aborts the
+# process ("QThread: Destroyed while thread is still running") when a running QThread is
+# destroyed, as when a runner whose shutdown timed out is dropped, or PySide cleans up at exit.
+_JOB_THREADS: set[QThread] = set()
+
+
+@atexit.register  # registered after PySide's own clean-up, so it runs before it
+def _wait_for_job_threads() -> None:
+    """At exit, wait for the job threads a shutdown could not stop in time.
+
+    They were cancelled and end at their next check; a job that cannot be interrupted (the
+    background import of MXNet, over a minute on a loaded machine) ends on its own.
+    """
+    for thread in list(_JOB_THREADS):
+        if shiboken6.isValid(thread):
+            thread.wait()
+
+
 class JobRunner(QObject):
     """Starts workers in threads of their own and keeps them until their thread ends."""
 
@@ -169,6 +189,7 @@ class JobRunner(QObject):
             QTimer.singleShot(0, handle, lambda: (worker.cancelled.emit(), worker.done.emit()))
             return handle
         thread = QThread()
+        _JOB_THREADS.add(thread)
         thread.setObjectName(worker.title)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -183,6 +204,7 @@ class JobRunner(QObject):
     @Slot()
     def _forget_thread(self) -> None:
         self._running.pop(self.sender(), None)
+        _JOB_THREADS.discard(self.sender())
 
     def running(self) -> list[JobHandle]:
         """The jobs whose thread has not finished yet."""
@@ -217,6 +239,7 @@ class JobSlot(QObject):
         super().__init__(parent)
         self._runner = runner
         self._job: JobHandle | None = None
+        self._latest: JobHandle | None = None  # the job whose ``done`` ends a busy spell
 
     def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle | None:
         """Run ``job`` unless one is running (then None, and ``refused`` says why)."""
@@ -227,7 +250,7 @@ class JobSlot(QObject):
         for outcome in (handle.finished, handle.failed, handle.cancelled):
             outcome.connect(self._free)  # connected first: runs before the tab's handlers
         handle.done.connect(self._after_done)
-        self._job = handle
+        self._job = self._latest = handle
         self.busy_changed.emit(True)
         return handle
 
@@ -246,5 +269,7 @@ class JobSlot(QObject):
 
     @Slot()
     def _after_done(self) -> None:
-        if self._job is None:
+        # A job's done can arrive after the outcome of the job its outcome started (its
+        # thread held back on a loaded machine): only the latest job's done ends the spell.
+        if self._job is None and self.sender() is self._latest:
             self.busy_changed.emit(False)

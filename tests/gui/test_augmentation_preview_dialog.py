@@ -19,7 +19,7 @@ from imgcls_desktop.gui.augmentation_preview import (
 )
 from imgcls_desktop.gui.workers import JobRunner
 
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,10 @@ def test_a_request_while_computing_follows_it(
     dialog.preview_shown.connect(shown.append)
     assert dialog.show_preview(str(shapes), _hp("crop")) is not None
     assert dialog.show_preview(str(shapes), _hp("crop_color_transform")) is None
-    qtbot.waitUntil(lambda: bool(shown) and shown[-1].augmentation_type.endswith("transform"))
+    qtbot.waitUntil(
+        lambda: bool(shown) and shown[-1].augmentation_type.endswith("transform"),
+        timeout=TIMEOUT_MS,
+    )
     assert dialog.preview is shown[-1]
 
 

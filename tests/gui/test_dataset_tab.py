@@ -14,7 +14,7 @@ from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.main_window import MainWindow
 from tests.conftest import CLASS_COLOURS, write_image
 
-JOB_TIMEOUT_MS = 30_000
+JOB_TIMEOUT_MS = 120_000
 
 
 def _open(qtbot: QtBot, tab: DatasetTab, path: Path) -> None:

@@ -26,7 +26,7 @@ from imgcls_desktop.gui.workers import JobHandle, JobRunner
 from tests.conftest import CLASS_COLOURS, write_image
 from tests.core.inference_fixtures import shared_run
 
-JOB_TIMEOUT_MS = 60_000
+JOB_TIMEOUT_MS = 120_000
 DECORATION = Qt.ItemDataRole.DecorationRole
 
 

@@ -33,7 +33,7 @@ from tests.file_name_fixtures import undecodable_path
 
 CLASSES = sorted(CLASS_COLOURS)  # cat, dog, owl
 DECORATION = Qt.ItemDataRole.DecorationRole
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 30_000
 
 
 @pytest.fixture

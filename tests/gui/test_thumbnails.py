@@ -30,6 +30,7 @@ CLASSES = {"blue": (200, 40, 40), "green": (40, 200, 40), "red": (40, 40, 200)} 
 PER_CLASS = 10
 DECORATION = Qt.ItemDataRole.DecorationRole
 TOOL_TIP = Qt.ItemDataRole.ToolTipRole
+TIMEOUT_MS = 30_000  # a loaded machine can hold the loader's thread back for seconds
 
 
 def make_dataset(root: Path, classes: dict[str, tuple[int, int, int]] = CLASSES) -> Dataset:
@@ -135,7 +136,7 @@ def test_loader_serves_the_newest_request_first_and_drops_the_oldest(
         loader.promote(3)
         with os.fdopen(writer, "wb") as stream:
             stream.write(image_bytes)
-        qtbot.waitUntil(lambda: len(arrived) == 4, timeout=5000)
+        qtbot.waitUntil(lambda: len(arrived) == 4, timeout=TIMEOUT_MS)
     finally:
         assert loader.shutdown()
     assert dropped == [1, 2]
@@ -154,7 +155,7 @@ def _open_when_read(qtbot: QtBot, pipe: Path) -> int:
             return False
         return True
 
-    qtbot.waitUntil(try_open, timeout=5000)
+    qtbot.waitUntil(try_open, timeout=TIMEOUT_MS)
     os.set_blocking(descriptors[0], True)
     return descriptors[0]
 
@@ -180,7 +181,7 @@ def test_thumbnails_arrive_fitted_and_in_their_colours(
     grid.set_dataset(dataset)
     model = grid.model()
     assert model.rowCount() == 3 * PER_CLASS
-    qtbot.waitUntil(lambda: all_arrived(model), timeout=5000)
+    qtbot.waitUntil(lambda: all_arrived(model), timeout=TIMEOUT_MS)
     for row, pixmap in enumerate(decorations(model)):
         # 40 x 24 images are enlarged to fit the box and centred in a transparent square
         assert (pixmap.width(), pixmap.height()) == (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
@@ -209,7 +210,7 @@ def test_images_inside_a_record_file_arrive(
     samples = [Sample(f"{rec}#{key}", (key,), record=key) for key in range(len(CLASSES))]
     grid.set_dataset(Dataset(list(CLASSES), samples, SourceKind.RECORDIO, rec, record_file=rec))
     model = grid.model()
-    qtbot.waitUntil(lambda: all_arrived(model), timeout=10_000)
+    qtbot.waitUntil(lambda: all_arrived(model), timeout=TIMEOUT_MS)
     assert [dominant_colour(pixmap) for pixmap in decorations(model)] == list(CLASSES)
     assert model.data(model.index(2), Qt.ItemDataRole.DisplayRole) == "data.rec#2"
 
@@ -275,7 +276,7 @@ def test_an_unreadable_file_gets_the_unreadable_placeholder_and_its_reason(
     dataset.samples[2] = Sample(str(garbage), (0,))
     grid.set_dataset(dataset)
     model = grid.model()
-    qtbot.waitUntil(lambda: all_arrived(model), timeout=5000)
+    qtbot.waitUntil(lambda: all_arrived(model), timeout=TIMEOUT_MS)
     unreadable = model.unreadable_placeholder.cacheKey()
     rows = [row for row, pixmap in enumerate(decorations(model)) if pixmap.cacheKey() == unreadable]
     assert rows == [1, 2]
@@ -301,7 +302,7 @@ def test_a_new_data_set_never_shows_thumbnails_of_the_old_one(
     late.fill(QColor("blue"))
     for generation in blue_generations:  # results for the blue sets, arriving late
         grid.loader().loaded.emit(generation, 0, late)
-    qtbot.waitUntil(lambda: all_arrived(model), timeout=5000)
+    qtbot.waitUntil(lambda: all_arrived(model), timeout=TIMEOUT_MS)
     assert grid.shutdown()  # the loader emits nothing more; what it queued is delivered:
     QCoreApplication.processEvents()
     assert {dominant_colour(pixmap) for pixmap in decorations(model)} == {"red"}

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel
 from imgcls_desktop.gui.workers import Job, JobHandle, JobRunner, JobSlot, Worker
 
+TIMEOUT_MS = 30_000  # a loaded machine can hold a worker thread (nice 10) back for seconds
+
 
 @pytest.fixture
 def runner(qtbot: QtBot) -> JobRunner:
     job_runner = JobRunner()
     yield job_runner
-    assert job_runner.shutdown(5000)
+    assert job_runner.shutdown(TIMEOUT_MS)
 
 
 def _counting_job(progress: ProgressFn, cancel: CancelFlag) -> str:
@@ -38,12 +44,12 @@ def _record(handle: JobHandle) -> list[tuple[str, tuple]]:
 def test_progress_then_result_then_done(qtbot: QtBot, runner: JobRunner) -> None:
     handle = runner.start(_counting_job, "Counting")  # its signals queue until the loop runs
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     names = [name for name, _ in events]
     assert set(names[:-2]) == {"progress"} and names[-2:] == ["finished", "done"]
     assert events[-3] == ("progress", (3, 3))
     assert events[-2] == ("finished", ("result",))
-    qtbot.waitUntil(lambda: not runner.running(), timeout=5000)
+    qtbot.waitUntil(lambda: not runner.running(), timeout=TIMEOUT_MS)
 
 
 def test_failure_reports_message_and_traceback(qtbot: QtBot, runner: JobRunner) -> None:
@@ -52,7 +58,7 @@ def test_failure_reports_message_and_traceback(qtbot: QtBot, runner: JobRunner) 
 
     handle = runner.start(failing_job, "Failing")
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     assert [name for name, _ in events] == ["failed", "done"]
     message, details = events[0][1]
     assert message == "classes.json is not valid JSON"
@@ -64,7 +70,7 @@ def test_unexpected_error_names_its_type(qtbot: QtBot, runner: JobRunner) -> Non
         raise KeyError("missing")
 
     handle = runner.start(buggy_job, "Buggy")
-    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(handle.failed, timeout=TIMEOUT_MS) as blocker:
         pass
     assert blocker.args[0] == "KeyError: 'missing'"
 
@@ -84,8 +90,8 @@ def _endless_job(started: threading.Event) -> Job:
 def test_cancel_stops_the_job_and_emits_cancelled(qtbot: QtBot, runner: JobRunner) -> None:
     started = threading.Event()
     handle = runner.start(_endless_job(started), "Endless")
-    assert started.wait(5)
-    with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=5000):
+    assert started.wait(TIMEOUT_MS / 1000)
+    with qtbot.waitSignals([handle.cancelled, handle.done], order="strict", timeout=TIMEOUT_MS):
         handle.cancel()
 
 
@@ -93,17 +99,72 @@ def test_shutdown_cancels_and_joins_running_jobs(qtbot: QtBot) -> None:
     job_runner = JobRunner()
     started = threading.Event()
     job_runner.start(_endless_job(started), "Endless")
-    assert started.wait(5)
-    assert job_runner.shutdown(5000)
+    assert started.wait(TIMEOUT_MS / 1000)
+    assert job_runner.shutdown(TIMEOUT_MS)
+
+
+def test_a_runner_dropped_while_its_job_still_runs_leaves_the_thread_to_end(
+    qtbot: QtBot,
+) -> None:
+    """A job that cannot be cancelled (an import in C code) outlives a shutdown that timed
+    out; dropping the runner then must not destroy its running thread (Qt aborts the
+    process: "QThread: Destroyed while thread is still running")."""
+    started, release = threading.Event(), threading.Event()
+
+    def stubborn_job(progress: ProgressFn, cancel: CancelFlag) -> str:
+        started.set()
+        release.wait()
+        return "ended"
+
+    job_runner = JobRunner()
+    handle = job_runner.start(stubborn_job, "Stubborn")
+    events = _record(handle)
+    assert started.wait(TIMEOUT_MS / 1000)
+    assert not job_runner.shutdown(0)
+    del job_runner
+    gc.collect()
+    release.set()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
+    assert events == [("finished", ("ended",)), ("done", ())]
+
+
+LEFT_RUNNING = """
+import sys
+from PySide6.QtWidgets import QApplication
+from imgcls_desktop.gui.workers import JobRunner
+app = QApplication(["left-running"])
+runner = JobRunner()
+runner.start(lambda progress, cancel: sys.stdin.read(), "Reading until stdin closes")
+print(runner.shutdown(0), flush=True)
+"""
+
+
+def test_the_process_ends_cleanly_after_a_job_it_could_not_stop() -> None:
+    """Closing the window while a job that cannot be cancelled runs (the background import
+    of MXNet on a loaded machine) aborted the process at exit, when PySide destroyed the
+    running thread: the exit now waits for the job."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", LEFT_RUNNING],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "False"  # the shutdown timed out
+    _, errors = process.communicate(input="", timeout=120)  # stdin closed: the job ends
+    assert process.returncode == 0, errors
+    assert "Destroyed while thread" not in errors
 
 
 def test_after_shutdown_a_job_does_not_run_and_reports_cancelled(qtbot: QtBot) -> None:
     job_runner = JobRunner()
-    assert job_runner.shutdown(5000)
+    assert job_runner.shutdown(TIMEOUT_MS)
     ran = threading.Event()
     handle = job_runner.start(lambda progress, cancel: ran.set(), "Too late")
     events = _record(handle)
-    qtbot.waitSignal(handle.done, timeout=5000).wait()
+    qtbot.waitSignal(handle.done, timeout=TIMEOUT_MS).wait()
     assert events == [("cancelled", ()), ("done", ())]
     assert not ran.is_set() and job_runner.running() == []
 
@@ -142,7 +203,7 @@ def test_a_job_slot_refuses_a_second_job_and_frees_itself(qtbot: QtBot, runner: 
     assert first is not None and slot.is_busy() and busy == [True]
     assert slot.start(_counting_job, "Second") is None and len(refusals) == 1
     slot.cancel()
-    qtbot.waitSignal(first.done, timeout=5000).wait()
+    qtbot.waitSignal(first.done, timeout=TIMEOUT_MS).wait()
     assert not slot.is_busy() and busy == [True, False]
 
 
@@ -153,6 +214,28 @@ def test_a_job_started_from_an_outcome_keeps_the_slot_busy(qtbot: QtBot, runner:
     follow_ups: list[JobHandle] = []
     first = slot.start(_counting_job, "First")
     first.finished.connect(lambda _result: follow_ups.append(slot.start(_counting_job, "Next")))
-    qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=5000)
+    qtbot.waitUntil(lambda: bool(follow_ups) and busy[-1] is False, timeout=TIMEOUT_MS)
     assert follow_ups[0] is not None and not slot.is_busy()
     assert busy == [True, True, False]  # no False between the two jobs
+
+
+def test_a_late_done_of_the_first_job_does_not_end_the_next_ones_spell(
+    qtbot: QtBot, runner: JobRunner
+) -> None:
+    """The first job's ``done`` held back (its thread descheduled after its outcome, as on
+    a loaded machine) until the job its outcome started has finished: still one False."""
+    slot = JobSlot(runner)
+    busy: list[bool] = []
+    slot.busy_changed.connect(busy.append)
+    go, release = threading.Event(), threading.Event()
+    first = slot.start(lambda progress, cancel: go.wait(), "First")
+    assert first is not None
+    # Runs in the first job's thread, between its outcome and its done.
+    first._worker.finished.connect(lambda _result: release.wait(), Qt.DirectConnection)
+    follow_ups: list[JobHandle] = []
+    first.finished.connect(lambda _result: follow_ups.append(slot.start(_counting_job, "Next")))
+    go.set()
+    qtbot.waitUntil(lambda: bool(follow_ups) and not slot.is_busy(), timeout=TIMEOUT_MS)
+    release.set()  # the first job's done now arrives, after the next job's outcome
+    qtbot.waitUntil(lambda: not runner.running(), timeout=TIMEOUT_MS)  # every done delivered
+    assert busy == [True, True, False]
