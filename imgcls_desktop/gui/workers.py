@@ -221,6 +221,8 @@ class JobRunner(QObject):
         for thread, handle in self._running.items():
             handle.cancel()
             thread.quit()
+        # Qt 6.7.0 reports a zero-length wait as a failure ("cv wait failure"): wait 1 ms.
+        timeout_ms = max(timeout_ms, 1)
         return all([thread.wait(timeout_ms) for thread in list(self._running)])
 
 
