@@ -244,5 +244,11 @@ def _shape_fits(wanted: tuple[int, ...], given: tuple[int, ...]) -> bool:
 
 
 def first_line(error: Exception) -> str:
-    """An error's message in one line (MXNet's carry a C++ stack trace after it)."""
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """An error's message in one line. MXNet's carry a C++ stack trace after it, or come as
+    a trace ("Traceback (most recent call last):", frames) ending in ``MXNetError: message``."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if lines[0].startswith("Traceback") and len(lines) > 1:
+        return lines[-1].removeprefix("MXNetError:").strip()
+    return lines[0]

@@ -380,11 +380,13 @@ def test_the_window_is_up_before_mxnet_is_loaded() -> None:
         "window = MainWindow(); window.show(); window.show_about()\n"
         "print(window.about_box.isVisible(), 'while MXNet loads' in window.about_box.text())\n"
         "print(window.isVisible(), 'mxnet' in sys.modules)\n"
-        "app.processEvents()\n"
-        "window.close()\n"
+        "sys.stdout.flush()\n"
+        # Closing would wait for MXNet's import, which cannot be interrupted (over a minute
+        # on a loaded machine): what this test checks is already printed.
+        "import os; os._exit(0)\n"
     )
     output = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600
     )
     assert output.stdout.split()[-4:] == ["True", "True", "True", "False"]
 
