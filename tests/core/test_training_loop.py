@@ -187,6 +187,7 @@ def test_early_stopping_stops(colour_folder: Path, tmp_path: Path) -> None:
     result = train(TrainingJob(hp, colour_folder, tmp_path / "run"))
     assert result.status is RunStatus.EARLY_STOPPED
     assert result.last_epoch < 8 and "early stopping" in (result.stop_reason or "")
+    assert result.summary().startswith(f"Stopped early after epoch {result.last_epoch} of 8")
     assert read_run(tmp_path / "run").status == "early_stopped"
 
 
@@ -223,6 +224,10 @@ def test_a_stop_request_is_honoured_within_one_batch(colour_folder: Path, tmp_pa
     assert [step for step, _logs in recorder.of("batch_end")] == list(range(1, 8))
     assert result.status is RunStatus.STOPPED and result.stop_reason == "stopped by the user"
     assert (result.epochs_run, result.last_epoch) == (1, 1)
+    assert not result.completed
+    assert result.summary().startswith(
+        "Stopped after epoch 1 of 3 (stopped by the user); best validation accuracy"
+    )
     assert recorder.events[-1][0] == "train_end"
     info = read_run(tmp_path / "run")
     assert (info.status, info.last_completed_epoch) == ("stopped", 1)
