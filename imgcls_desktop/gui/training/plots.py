@@ -17,6 +17,13 @@ REDRAW_INTERVAL_MS = 250
 SMOOTHING = 0.9  # weight of the running average of the batch loss
 
 _BLUE, _ORANGE, _GREEN, _GREY, _PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#b0b0b0", "#9467bd"
+_ACCURACY_NAMES = (("train", _BLUE), ("validation", _ORANGE), ("top-k", _GREEN))
+
+
+def _coloured_title(names: Sequence[tuple[str, str]]) -> str:
+    """A plot title naming its curves in their colours, e.g. "Accuracy: train validation"."""
+    words = " ".join(f"<span style='color:{colour}'>{name}</span>" for name, colour in names)
+    return f"Accuracy per epoch: {words}"
 
 
 class _Curve:
@@ -68,7 +75,7 @@ def _plot(
     x_label: str,
     y_label: str,
     *,
-    legend: str | None = "top",
+    legend: bool = True,
 ) -> pg.PlotItem:
     # Separate PlotWidgets: GraphicsLayoutWidget calls pyqtgraph's mkQApp(), whose unique
     # connection to QStyleHints makes PySide6 6.11 print a Qt warning.
@@ -80,9 +87,8 @@ def _plot(
     plot.setLabel("bottom", x_label)
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.25)
-    # Loss falls and accuracy rises: keep each legend in the corner its curves leave free.
-    if legend is not None:
-        plot.addLegend(offset=(-8, -8) if legend == "bottom" else (-8, 8))
+    if legend:  # top right: the corner falling loss curves leave free
+        plot.addLegend(offset=(-8, 8))
     plot.setMenuEnabled(False)
     return plot
 
@@ -96,8 +102,11 @@ class TrainingPlots(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         batch = _plot(grid, 0, 0, "Batch loss", "epoch", "loss")
         epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
-        accuracy = _plot(grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy", legend="bottom")
-        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=None)
+        # Accuracy rises and may stay anywhere: its names go in the title, not over the curves.
+        accuracy = _plot(
+            grid, 1, 0, _coloured_title(_ACCURACY_NAMES), "epoch", "accuracy", legend=False
+        )
+        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=False)
         accuracy.setYRange(0, 1, padding=0.02)
         self._plots = (batch, epoch, accuracy, rate)
         self.batch_loss = _Curve(batch, "batch", _GREY, width=1)
@@ -169,12 +178,21 @@ class TrainingPlots(QWidget):
             if isinstance(value, (int, float)):
                 curve.append(epoch, float(value))
 
-    def show_history(self, epochs: Sequence[Mapping[str, object]]) -> None:
-        """Replace the curves by a finished run's per-epoch history (metrics.jsonl lines)."""
+    def show_history(self, epochs: Sequence[Mapping[str, object]], target: int = 0) -> None:
+        """Replace the curves by a run's per-epoch history (metrics.jsonl lines), on an x axis
+        up to ``target`` epochs (at least the history's). Batches are not kept in the
+        history: each epoch's mean training loss and its learning rate stand for them."""
         self.clear()
-        self.set_epoch_range(len(epochs))
+        self.set_epoch_range(max(len(epochs), target))
         for number, logs in enumerate(epochs, start=1):
-            self.add_epoch(int(logs.get("epoch", number)), logs)
+            epoch = int(logs.get("epoch", number))  # type: ignore[call-overload]
+            self.add_epoch(epoch, logs)
+            loss, rate = logs.get("train_loss"), logs.get("learning_rate")
+            if isinstance(loss, (int, float)):
+                self._smoothed = float(loss)
+                self.smoothed_loss.append(epoch, self._smoothed)
+            if isinstance(rate, (int, float)):
+                self.learning_rate.append(epoch, float(rate))
         self.redraw()
 
     def redraw(self) -> None:
