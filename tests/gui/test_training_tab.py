@@ -14,6 +14,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QLabel,
     QLineEdit,
@@ -143,6 +144,41 @@ def test_invalid_value_is_marked_and_start_disabled(qtbot: QtBot, opened: Opened
     assert not start.isEnabled()
     assert not editor.isHidden() and "too large" in editor.text()
     tab.findChild(QLineEdit, "learning_rate").setText("0.01")
+    assert start.isEnabled()
+
+
+def test_values_beyond_their_bounds_are_marked_with_the_reason(
+    qtbot: QtBot, opened: Opened, tmp_path: Path
+) -> None:
+    """Issue 9, bug 10: the form refuses what the command line refuses, with the reason."""
+    tab, start = opened.tab, button(opened.tab, "startTraining")
+
+    def edit(name: str, text: str) -> None:
+        tab.findChild(QLineEdit, name).setText(text)
+
+    def error(name: str) -> QLabel:
+        return tab.findChild(QLabel, f"{name}Error")
+
+    use_settings(tab, tmp_path)
+    assert start.isEnabled()
+    edit("epochs", "1e300")
+    assert not start.isEnabled() and "1e+300 is too large" in error("epochs").text()
+    edit("epochs", "2")
+    edit("num_classes", "100000000")
+    assert "819.2 GB as float32" in error("num_classes").text() and not start.isEnabled()
+    edit("num_classes", "")
+    edit("mini_batch_size", "1")
+    edit("image_shape", "3,2100,2100")
+    image_shape = error("image_shape")
+    assert not image_shape.isHidden() and "allow_large_images=true" in image_shape.text()
+    assert not start.isEnabled()
+    tab.findChild(QCheckBox, "allow_large_images").setChecked(True)  # one such image fits
+    assert image_shape.isHidden() and start.isEnabled()
+    edit("mini_batch_size", "16")
+    assert "use at most" in error("mini_batch_size").text() and not start.isEnabled()
+    labels = [found.text() for found in tab.findChildren(QLabel)]
+    assert "allow_large_images (ours)" in labels and "epochs" in labels
+    use_settings(tab, tmp_path)
     assert start.isEnabled()
 
 

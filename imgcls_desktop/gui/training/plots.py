@@ -20,8 +20,9 @@ _BLUE, _ORANGE, _GREEN, _GREY, _PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#b0b0
 _ACCURACY_NAMES = (("train", _BLUE), ("validation", _ORANGE), ("top-k", _GREEN))
 
 
-def _coloured_title(names: Sequence[tuple[str, str]]) -> str:
-    """A plot title naming its curves in their colours, e.g. "Accuracy: train validation"."""
+def _accuracy_title(*, top_k: bool) -> str:
+    """The accuracy plot's title, naming its curves in their colours (top-k when drawn)."""
+    names = _ACCURACY_NAMES if top_k else _ACCURACY_NAMES[:2]
     words = " ".join(f"<span style='color:{colour}'>{name}</span>" for name, colour in names)
     return f"Accuracy per epoch: {words}"
 
@@ -104,7 +105,7 @@ class TrainingPlots(QWidget):
         epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
         # Accuracy rises and may stay anywhere: its names go in the title, not over the curves.
         accuracy = _plot(
-            grid, 1, 0, _coloured_title(_ACCURACY_NAMES), "epoch", "accuracy", legend=False
+            grid, 1, 0, _accuracy_title(top_k=False), "epoch", "accuracy", legend=False
         )
         rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=False)
         accuracy.setYRange(0, 1, padding=0.02)
@@ -116,6 +117,8 @@ class TrainingPlots(QWidget):
         self.train_accuracy = _Curve(accuracy, "train", _BLUE, symbol="o")
         self.val_accuracy = _Curve(accuracy, "validation", _ORANGE, symbol="o")
         self.top_k_accuracy = _Curve(accuracy, "validation top-k", _GREEN, symbol="t")
+        self._accuracy_plot = accuracy
+        self._titled_top_k = False
         self.learning_rate = _Curve(rate, "learning rate", _PURPLE)
         self._rate_plot = rate
         self._rate_top = 0.0
@@ -199,6 +202,9 @@ class TrainingPlots(QWidget):
         """Push new points to the plot items (called by the timer)."""
         for curve in self._curves:
             curve.redraw()
+        if bool(self.top_k_accuracy.x) != self._titled_top_k:
+            self._titled_top_k = bool(self.top_k_accuracy.x)
+            self._accuracy_plot.setTitle(_accuracy_title(top_k=self._titled_top_k))
         top = max(self.learning_rate.y, default=0.0)
         if top > 0 and top != self._rate_top:
             # From zero: a constant rate auto-ranged alone reads as "0" on a +-0.5 axis.
