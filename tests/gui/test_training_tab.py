@@ -28,7 +28,7 @@ from pytestqt.qtbot import QtBot
 from imgcls_desktop.core.app_state import AppState, default_runs_folder
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.training.callbacks import EpochDone
-from imgcls_desktop.core.training.run import RunInfo, read_run, write_run
+from imgcls_desktop.core.training.run import RunInfo, read_metrics, read_run, write_run
 from imgcls_desktop.gui.training import TrainingTab
 from imgcls_desktop.gui.workers import JobRunner
 from tests.core.lock_fixtures import lock_held_by_another_process
@@ -209,7 +209,15 @@ def test_start_after_a_finished_run_makes_a_new_run_and_resume_says_why_not(
     info = read_run(first)
     assert (info.status, info.last_completed_epoch) == ("finished", 2)
     assert bar_text(tab, "runProgress") == f"{first.name}: finished (2 epochs)"
-    assert len(per_class(tab)) == 3
+    best = read_metrics(first)[info.best_epoch - 1]  # not the last epoch: the kept one
+    assert per_class(tab) == [
+        [name, f"{precision:.3f}", f"{recall:.3f}"]
+        for name, precision, recall in zip(
+            ("circle", "square", "triangle"),
+            best["val_precision_per_class"],
+            best["val_recall_per_class"],
+        )
+    ]
     assert label(tab, "perClassEpoch").startswith(f"Epoch {info.best_epoch}, the best")
     x, _y = curve(tab, "Accuracy per epoch", "validation")
     assert x == [1, 2]
@@ -385,3 +393,36 @@ def _busiest_other_thread() -> tuple[int, int]:
         cpu = int(fields[11]) + int(fields[12])
         threads.append((os.getpriority(os.PRIO_PROCESS, int(task.name)), cpu))
     return max(threads, key=lambda thread: thread[1])
+
+
+def test_per_class_shows_the_kept_best_epoch_not_the_last(
+    qtbot: QtBot, opened: Opened, tmp_path: Path
+) -> None:
+    """Issue 11: Per class showed the last epoch, not the best one the run keeps."""
+    run = tmp_path / "runs" / "three"
+    run.mkdir(parents=True)
+    write_run(
+        run,
+        RunInfo(
+            status="stopped",
+            epochs=5,
+            train="data",
+            last_completed_epoch=3,
+            best_epoch=2,
+            best_val_accuracy=0.75,
+        ),
+    )
+    (run / "classes.json").write_text(json.dumps(["cat", "dog"]))
+    epochs = [
+        {"epoch": 1, "val_accuracy": 0.5, "val_precision_per_class": [0.5, 0.5]},
+        {"epoch": 2, "val_accuracy": 0.75, "val_precision_per_class": [0.8, 0.7]},
+        {"epoch": 3, "val_accuracy": 0.6, "val_precision_per_class": [0.1, 0.2]},
+    ]
+    for logs in epochs:
+        logs["val_recall_per_class"] = logs["val_precision_per_class"][::-1]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(logs) + "\n" for logs in epochs))
+    opened.state.select_run(run)
+    assert per_class(opened.tab) == [["cat", "0.800", "0.700"], ["dog", "0.700", "0.800"]]
+    title = label(opened.tab, "perClassEpoch")
+    assert title.startswith("Epoch 2, the best") and "0.750" in title
+    assert bar_text(opened.tab, "runProgress") == "three: stopped at epoch 3 of 5"
