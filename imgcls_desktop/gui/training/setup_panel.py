@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -21,11 +22,18 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop.core.app_state import TrainingSources, default_runs_folder
+from imgcls_desktop.core.hyperparams import (
+    HyperparameterError,
+    load_hyperparameters,
+    save_hyperparameters,
+)
 from imgcls_desktop.core.training.preview import mirroring_note
+from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.training.hyperparam_form import HyperparameterForm
 
 DATA_FILTER = "Data sets (*.rec *.lst *.jsonl *.manifest *.json);;All files (*)"
+_JSON_FILTER = "Hyperparameters (*.json)"
 _TYPING_DELAY_MS = 400  # the data is read once the user stops typing its path
 _ERROR_STYLE = "<span style='color:#b00020'>{}</span>"
 
@@ -108,6 +116,10 @@ class SetupPanel(QWidget):
             "Stop after this batch; the last finished epoch is kept and the run can be resumed",
         )
         self.resume_button = _button("Resume", "")
+        self.load_button.setObjectName("loadHyperparameters")
+        self.load_button.clicked.connect(self._choose_hyperparameters_file)
+        self.save_button.setObjectName("saveHyperparameters")
+        self.save_button.clicked.connect(self._save_hyperparameters_file)
         self._layout()
         self._typing = QTimer(self)
         self._typing.setSingleShot(True)
@@ -222,6 +234,35 @@ class SetupPanel(QWidget):
             return
         note = mirroring_note(hp.augmentation_type)
         self.augmentation_note.setText(f"<small>Note: {note}.</small>" if note else "")
+
+    def load_hyperparameters_from(self, path: Path) -> None:
+        """Load ``path`` (SageMaker's string form or native JSON) into the form."""
+        try:
+            self.form.set_hyperparameters(load_hyperparameters(path))
+        except HyperparameterError as error:
+            show_error(self, "Cannot load the hyperparameters", str(error))
+
+    def _choose_hyperparameters_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load hyperparameters", self._beside_data(), _JSON_FILTER
+        )
+        if path:
+            self.load_hyperparameters_from(Path(path))
+
+    def _save_hyperparameters_file(self) -> None:
+        beside = Path(self._beside_data()) / "hyperparameters.json"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save hyperparameters", str(beside), _JSON_FILTER
+        )
+        if path:
+            try:
+                save_hyperparameters(Path(path), self.form.hyperparameters())
+            except (HyperparameterError, OSError) as error:
+                show_error(self, "Cannot save the hyperparameters", str(error))
+
+    def _beside_data(self) -> str:
+        """The training data's folder (where file dialogs open), or "" for none."""
+        return str(Path(self.train_path.text()).parent) if self.train_path.text() else ""
 
     def _emit_data_chosen(self) -> None:
         self.data_chosen.emit(self.train_path.text(), self.val_path.text())

@@ -9,22 +9,19 @@ them through the state's methods. Starting, resuming and summarising a run are t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QFileDialog, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from imgcls_desktop.core.app_state import AppState, Part
-from imgcls_desktop.core.hyperparams import (
-    HyperparameterError,
-    load_hyperparameters,
-    save_hyperparameters,
-)
+from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.project import ItemKind
-from imgcls_desktop.core.training.callbacks import EventForwarder
+from imgcls_desktop.core.training.callbacks import EventForwarder, TrainingEvent
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import RunError
 from imgcls_desktop.core.training.standing import run_standing
@@ -42,15 +39,17 @@ from imgcls_desktop.gui.training.run_monitor import RunMonitor, duration
 from imgcls_desktop.gui.training.setup_panel import SetupPanel
 from imgcls_desktop.gui.workers import JobHandle, JobRunner
 
-JSON_FILTER = "Hyperparameters (*.json)"
 _NO_RUN = "No run in focus: select one under Runs to resume it"
 
 
 def run_training(
-    job: TrainingJob, progress: ProgressFn, cancel: CancelFlag, emit: object
+    job: TrainingJob,
+    progress: ProgressFn,
+    cancel: CancelFlag,
+    emit: Callable[[TrainingEvent], None],
 ) -> TrainingResult:
     """Train in a worker, handing every training event to ``emit`` (the job's signal)."""
-    forwarder = EventForwarder(emit, progress)  # type: ignore[arg-type]
+    forwarder = EventForwarder(emit, progress)
     return train(job, callbacks=[forwarder], cancel=cancel, progress=progress)
 
 
@@ -104,8 +103,6 @@ class TrainingTab(QWidget):
             (setup.stop_button, self.stop, "stopTraining"),
             (setup.resume_button, self.resume, "resumeTraining"),
             (setup.preview_button, self.preview_augmentation, "previewAugmentation"),
-            (setup.load_button, self._choose_hyperparameters_file, "loadHyperparameters"),
-            (setup.save_button, self._save_hyperparameters_file, "saveHyperparameters"),
         ):
             button.setObjectName(name)
             button.clicked.connect(slot)
@@ -198,32 +195,7 @@ class TrainingTab(QWidget):
     def load_hyperparameters_from(self, path: Path) -> None:
         """Load ``path`` (SageMaker's string form or native JSON) into the form; the user's
         choice, so suggestions no longer replace it."""
-        try:
-            self.setup.form.set_hyperparameters(load_hyperparameters(path))
-        except HyperparameterError as error:
-            show_error(self, "Cannot load the hyperparameters", str(error))
-
-    def _choose_hyperparameters_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load hyperparameters", self._beside_data(), JSON_FILTER
-        )
-        if path:
-            self.load_hyperparameters_from(Path(path))
-
-    def _save_hyperparameters_file(self) -> None:
-        beside = Path(self._beside_data()) / "hyperparameters.json"
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save hyperparameters", str(beside), JSON_FILTER
-        )
-        if path:
-            try:
-                save_hyperparameters(Path(path), self.setup.form.hyperparameters())
-            except (HyperparameterError, OSError) as error:
-                show_error(self, "Cannot save the hyperparameters", str(error))
-
-    def _beside_data(self) -> str:
-        sources = self._state.training_data
-        return "" if sources is None else str(sources.train.parent)
+        self.setup.load_hyperparameters_from(path)
 
     @Slot()
     def preview_augmentation(self) -> JobHandle | None:
