@@ -290,4 +290,4 @@ def test_suggested_settings_say_that_their_augmentation_mirrors_images(
     assert "suggested for 72 images, 3 classes" in out
     assert "note: augmentation_type crop_color_transform also mirrors images left-right" in out
     assert "set augmentation_type to none" in out
-    assert "Finished all 1 epochs" in out
+    assert "Finished; best validation accuracy" in out

@@ -230,7 +230,7 @@ class TrainingResult:
     best_val_accuracy: float | None
     stop_reason: str | None
     warnings: tuple[str, ...]
-    epochs: int = 0
+    epochs: int
 
     @property
     def completed(self) -> bool:
@@ -242,7 +242,7 @@ class TrainingResult:
         user); best validation accuracy 0.812 at epoch 8."."""
         reason = f" ({self.stop_reason})" if self.stop_reason else ""
         if self.completed:
-            ended = f"Finished all {self.epochs} epochs"
+            ended = f"Finished all {self.epochs} epochs" if self.epochs > 1 else "Finished"
         elif self.last_epoch == 0:
             ended = f"Stopped before the first epoch ended{reason}"
         elif self.status is RunStatus.EARLY_STOPPED:
