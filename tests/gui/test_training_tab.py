@@ -229,7 +229,7 @@ def test_start_after_a_finished_run_makes_a_new_run_and_resume_says_why_not(
     second = started.args[0]
     assert second != first and second.parent == first.parent == default_runs_folder()
     assert state.is_training and state.run.path == second
-    assert per_class(tab) == [] and "No epoch" in label(tab, "perClassEpoch")
+    assert per_class(tab) == [] and "No finished epoch" in label(tab, "perClassEpoch")
     with qtbot.waitSignal(tab.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         pass
     assert finished.args[0].summary().startswith("Finished all 2 epochs")

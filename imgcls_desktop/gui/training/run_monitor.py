@@ -34,7 +34,7 @@ from imgcls_desktop.core.training.standing import RunStanding
 from imgcls_desktop.gui.training.plots import TrainingPlots
 from imgcls_desktop.gui.widgets import read_only_table
 
-_NO_EPOCH = "No epoch of this run has finished yet."
+_NO_EPOCH = "No finished epoch to show yet."
 
 
 class RunMonitor(QWidget):
