@@ -22,19 +22,16 @@ from imgcls_desktop.cli.hyperparameter_options import (
 )
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.artifacts import ModelError
-from imgcls_desktop.core.hyperparams import (
-    HyperParameters,
-    apply_overrides,
-    load_hyperparameters,
-)
+from imgcls_desktop.core.hyperparams import HyperParameters, apply_overrides
 from imgcls_desktop.core.models import run_model_epoch
 from imgcls_desktop.core.project import ItemKind, load_project, save_project, training_pair
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
 from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
-from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunStatus, read_run
+from imgcls_desktop.core.training.preview import mirroring_note
+from imgcls_desktop.core.training.run import RunStatus
 from imgcls_desktop.core.training.suggest import (
     describe_hyperparameters,
-    suggest_hyperparameters,
+    suggested_settings,
     summarize_training_data,
 )
 
@@ -159,12 +156,17 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         summary = summarize_training_data(args.train)
         asked = apply_overrides(HyperParameters(), args.set)
         epochs = asked.epochs if any(s.startswith("epochs=") for s in args.set) else None
-        gpu = gpu_count() > 0 and args.device != "cpu"
-        suggested = suggest_hyperparameters(
-            summary, gpu=gpu, epochs=epochs, all_for_training=args.validation is not None
+        hp = suggested_settings(
+            hp.to_strings(),
+            summary,
+            gpu=gpu_count() > 0 and args.device != "cpu",
+            epochs=epochs,
+            all_for_training=args.validation is not None,
         )
-        hp = HyperParameters.from_mapping({**hp.to_sagemaker(), **suggested})
         print(f"suggested for {summary.describe()}: {describe_hyperparameters(hp)}")
+        note = mirroring_note(hp.augmentation_type)
+        if note:
+            print(f"note: {note}")
     return hyperparameters_from_options(args, hp, _insisted(args))
 
 
@@ -175,24 +177,16 @@ def _insisted(args: argparse.Namespace) -> list[str]:
 
 def _job(args: argparse.Namespace) -> TrainingJob:
     if args.resume:
-        info = read_run(args.resume)
-        saved = load_hyperparameters(args.resume / HYPERPARAMETERS_FILE)
-        return TrainingJob(
-            hyperparameters=apply_overrides(saved, [*args.set, *_insisted(args)]),
-            train=Path(info.train),
-            validation=Path(info.validation) if info.validation else None,
-            output=args.resume,
-            devices=args.device or info.devices,
-            resume=True,
-            seed=info.seed,
+        return TrainingJob.resume_of(
+            args.resume, [*args.set, *_insisted(args)], devices=args.device
         )
     if not args.train or not args.output:
         raise CommandError("give --train and --output for a new run, or --resume DIR")
-    return TrainingJob(
-        hyperparameters=_hyperparameters(args, HyperParameters()),
-        train=args.train,
+    return TrainingJob.new(
+        _hyperparameters(args, HyperParameters()),
+        args.train,
+        args.output,
         validation=args.validation,
-        output=args.output,
         devices=args.device,
         base_model=args.base_model,
         pretrained=args.pretrained,
@@ -227,20 +221,13 @@ def run_train(args: argparse.Namespace) -> int:
             )
     except TRAINING_ERRORS as error:
         raise CommandError(str(error)) from None
-    status = RunStatus(result.status)
-    best = (
-        ""
-        if result.best_val_accuracy is None
-        else f"; best validation accuracy {result.best_val_accuracy:.4f} "
-        f"(epoch {result.best_epoch})"
-    )
     try:
         run_model_epoch(result.run_dir)
         has_model, model = True, f"Model: {result.run_dir}"
     except ModelError as error:  # never "Model: ..." without a model file
         has_model, model = False, f"{error}."
-    _say(f"Run {status.value} after epoch {result.last_epoch}{best}. {model}")
+    _say(f"{result.summary()} {model}")
     _remember_in_project(job, result.run_dir, has_model=has_model)
-    if status is RunStatus.STOPPED:
+    if result.status is RunStatus.STOPPED:
         _say(f"Resume with: imgcls train --resume {result.run_dir}")
     return 0

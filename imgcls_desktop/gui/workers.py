@@ -30,7 +30,7 @@ from imgcls_desktop.core.jobs import Cancelled
 
 Job = Callable[..., Any]
 """``job(progress, cancel)``, or ``job(progress, cancel, emit_metrics)`` when started with
-``with_metrics=True``: ``emit_metrics(dict)`` sends a plain dict to the GUI thread."""
+``with_metrics=True``: ``emit_metrics(event)`` sends an object to the GUI thread."""
 
 _PROGRESS_INTERVAL_S = 0.05
 # Errors whose message is written for users; anything else also shows its type.
@@ -71,7 +71,7 @@ class _JobSignals(QObject):
     """The signals of a job, shared by the worker and its handle."""
 
     progress = Signal(int, int)
-    metrics = Signal(dict)
+    metrics = Signal(object)
     finished = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()

@@ -44,10 +44,13 @@ def test_hyperparameters_file_then_set_then_augmentation_type(
     arguments = ["preview-augmentation", str(shapes), "--output", str(output), "--images", "1"]
     assert main([*arguments, "--hyperparameters", str(settings), "--versions", "2"]) == 0
     assert cv2.imread(str(output)).shape == (4 + 28, 4 + 3 * 28, 3)
-    assert "augmentation_type=crop:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "augmentation_type=crop:" in out
+    assert "Note: augmentation_type crop also mirrors images left-right" in out  # issue 11
     options = ["--set", "augmentation_type=crop_color", "--augmentation-type", "none"]
     assert main([*arguments, "--hyperparameters", str(settings), *options]) == 0
-    assert "augmentation_type=none: no augmentation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "augmentation_type=none: no augmentation" in out and "mirrors" not in out
     grid = cv2.imread(str(output))
     assert np.array_equal(grid[4:28, 4:28], grid[4:28, 32:56])  # none: version = original
 

@@ -54,7 +54,7 @@ def test_train_prints_sagemaker_style_epochs_and_leaves_a_model(
     epoch_lines = [line for line in out.splitlines() if line.startswith("Epoch[")]
     assert [line.split("]")[0] for line in epoch_lines] == ["Epoch[1", "Epoch[2"]
     assert "Train-accuracy=" in epoch_lines[0] and "Validation-accuracy=" in epoch_lines[0]
-    assert "Run finished after epoch 2" in out
+    assert "Finished all 2 epochs; best validation accuracy" in out
     assert (run / "image-classification-symbol.json").is_file()
     shapes_file = json.loads((run / "model-shapes.json").read_text())
     assert shapes_file[0]["name"] == "data" and shapes_file[0]["shape"][1:] == [3, 32, 32]
@@ -150,7 +150,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(shapes: Path, tmp_path: Pat
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert "Run stopped" in out and f"imgcls train --resume {run}" in out
+    assert "Stopped after epoch 1 of 50 (stopped by the user)" in out
+    assert f"imgcls train --resume {run}" in out
     assert "Traceback" not in err
     assert json.loads((run / "run.json").read_text())["status"] == "stopped"
 
@@ -220,7 +221,7 @@ def test_ctrl_c_before_the_first_epoch_ends_says_there_is_no_model(
     finally:
         process.kill()
     assert process.returncode == 0, err
-    assert "Run stopped after epoch 0" in out and "no epoch has finished" in out
+    assert "Stopped before the first epoch ended" in out and "no epoch has finished" in out
     assert "Model:" not in out and "Traceback" not in err
     assert read_run(run).best_epoch is None
 
@@ -276,3 +277,17 @@ def test_a_run_another_process_trains_is_refused_with_its_owner(
     owner = f"is being trained by process {os.getpid()} on host {socket.gethostname()} since"
     assert owner in err and "Traceback" not in err and "Epoch[" not in out
     assert (run / "run.json").read_bytes() == before
+
+
+def test_suggested_settings_say_that_their_augmentation_mirrors_images(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: suggestions kept crop's mirroring for text and digits without a word."""
+    run = tmp_path / "run"
+    arguments = ["train", "--train", str(shapes), "--output", str(run), "--suggest"]
+    assert main([*arguments, "--set", "epochs=1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "suggested for 72 images, 3 classes" in out
+    assert "note: augmentation_type crop_color_transform also mirrors images left-right" in out
+    assert "set augmentation_type to none" in out
+    assert "Finished; best validation accuracy" in out

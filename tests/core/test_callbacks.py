@@ -12,9 +12,14 @@ from imgcls_desktop.core.artifacts import list_checkpoints, save_checkpoint
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import (
+    BatchDone,
     CheckpointKeeper,
+    CheckpointSaved,
     EarlyStopping,
+    EpochDone,
+    EventForwarder,
     MetricsLog,
+    TrainingBegan,
     TrainingState,
     format_epoch_line,
 )
@@ -233,3 +238,44 @@ def test_multi_label_accuracy_is_the_mean_over_classes() -> None:
 def test_metrics_before_any_image() -> None:
     found = Metrics(2, multi_label=False).read()
     assert np.isnan(found["loss"]) and np.isnan(found["accuracy"])
+
+
+def test_events_are_forwarded_as_typed_objects_and_batches_are_throttled() -> None:
+    events: list[object] = []
+    progress: list[tuple[int, int]] = []
+    now = [100.0]  # the forwarder's clock, in seconds, moved by the test
+    forwarder = EventForwarder(
+        events.append, lambda done, total: progress.append((done, total)), clock=lambda: now[0]
+    )
+    forwarder.state = TrainingState(
+        run_dir=Path("run"),
+        epochs=2,
+        batches_per_epoch=3,
+        batch_size=4,
+        class_names=("a", "b"),
+        hyperparameters=HyperParameters(),
+    )
+    forwarder.on_train_begin(forwarder.state)
+    for batch, seconds in ((1, 100.0), (2, 100.05), (3, 100.09)):  # three logging steps in 0.1 s
+        now[0] = seconds
+        forwarder.on_batch_end(batch, {"epoch": 1, "batch": batch, "loss": 1.0 / batch})
+    now[0] = 100.3
+    forwarder.on_batch_end(4, {"epoch": 2, "batch": 1})  # not a logging step: no loss read
+    forwarder.state.best_epoch = 1
+    forwarder.on_epoch_end(1, {"val_accuracy": 0.5})
+    forwarder.on_checkpoint(Path("run/image-classification-0001.params"))
+    forwarder.on_batch_end(5, {"epoch": 2, "batch": 2, "loss": 0.1, "learning_rate": 0.01})
+
+    assert [type(event) for event in events] == [
+        TrainingBegan,
+        BatchDone,
+        EpochDone,
+        CheckpointSaved,
+        BatchDone,
+    ]
+    began = events[0]
+    assert began.class_names == ("a", "b") and (began.epochs, began.start_epoch) == (2, 1)
+    assert [event.step for event in events if isinstance(event, BatchDone)] == [1, 5]
+    assert events[2] == EpochDone(1, {"val_accuracy": 0.5, "epoch": 1}, best_epoch=1)
+    assert events[-1] == BatchDone(5, 2, 2, 0.1, learning_rate=0.01, images_per_sec=None)
+    assert progress == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6)]

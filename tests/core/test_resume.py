@@ -17,16 +17,19 @@ import pytest
 from training_fixtures import CLASS_NAMES, quick_hp, shared_colour_folder
 
 from imgcls_desktop.core.artifacts import ModelError, list_checkpoints
+from imgcls_desktop.core.hyperparams import DataFacts, HyperparameterError
 from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.run import (
     RunError,
+    RunInfo,
     RunStatus,
     read_run,
     write_run,
 )
+from imgcls_desktop.core.training.standing import run_standing
 
 BATCHES = 5  # 72 training images in batches of 16
 
@@ -143,6 +146,7 @@ import sys
 from pathlib import Path
 from training_fixtures import quick_hp
 from imgcls_desktop.core.training.callbacks import Callback
+from imgcls_desktop.core.hyperparams import DataFacts, HyperparameterError
 from imgcls_desktop.core.training.loop import TrainingJob, train
 
 class WaitsInEpochTwo(Callback):
@@ -381,3 +385,62 @@ def test_a_start_killed_before_its_first_run_json_starts_again(
     with pytest.raises(RunError, match="is not empty"):
         train(TrainingJob(quick_hp(epochs=1), colour_folder, mine))
     assert (mine / "classes.json").read_text() == "{}"
+
+
+def test_a_stopped_run_says_where_it_stopped_and_resumes_to_its_own_end(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    """Issue 11: a run stopped at epoch 1 of 3 was announced as "Model trained"; Resume must
+    continue it with its own settings and refuse a finished run, saying why."""
+    run = tmp_path / "run"
+    stopped_run(colour_folder, run, stop_at_step=BATCHES + 2)  # during epoch 2
+    standing = run_standing(run)
+    assert standing.status == "stopped at epoch 1 of 3" and standing.can_resume
+    job = TrainingJob.resume_of(run)
+    assert (job.resume, job.output, job.train, job.hyperparameters.epochs) == (
+        True,
+        run,
+        colour_folder,
+        3,
+    )
+    result = train(job)
+    assert result.completed and result.summary().startswith("Finished all 3 epochs; best")
+    finished = run_standing(run)
+    assert finished.status == "finished (3 epochs)" and not finished.can_resume
+    assert "finished all its 3 epochs" in finished.resume_blocker
+    raised = TrainingJob.resume_of(run, ["epochs=4"])  # the one rule: epochs may be raised
+    assert raised.hyperparameters.epochs == 4
+    with pytest.raises(RunError, match="num_layers differ from the run's"):
+        TrainingJob.resume_of(run, ["num_layers=32"])
+
+
+def test_an_interrupted_or_damaged_run_is_described_and_a_folder_without_a_run_refused(
+    tmp_path: Path,
+) -> None:
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    write_run(interrupted, RunInfo(status="running", epochs=60, train="x", last_completed_epoch=9))
+    standing = run_standing(interrupted)
+    assert standing.status == "interrupted at epoch 9 of 60" and standing.can_resume
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "run.json").write_text("{")
+    assert run_standing(damaged).status == "damaged"
+    assert "damaged" in run_standing(damaged).resume_blocker
+    with pytest.raises(RunError, match="not a training run folder"):
+        TrainingJob.resume_of(tmp_path / "empty")
+
+
+def test_a_new_job_refuses_a_folder_holding_a_run_and_settings_unfit_for_the_data(
+    colour_folder: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    write_run(run, RunInfo(status="finished", epochs=2, train=str(colour_folder)))
+    with pytest.raises(RunError, match="already holds a training run"):
+        TrainingJob.new(quick_hp(), colour_folder, run)
+    facts = DataFacts(num_classes=3, num_training_samples=8)
+    with pytest.raises(HyperparameterError, match="mini_batch_size"):
+        TrainingJob.new(quick_hp(), colour_folder, tmp_path / "new", data_facts=facts)
+    job = TrainingJob.new(quick_hp(), colour_folder, tmp_path / "new")
+    assert (job.output, job.resume) == (tmp_path / "new", False)

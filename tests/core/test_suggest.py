@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from imgcls_desktop.core.hyperparams import HyperparameterError, HyperParameters
+from imgcls_desktop.core.training.preview import mirroring_note
 from imgcls_desktop.core.training.suggest import (
     DataSummary,
     describe_hyperparameters,
     start_warnings,
     suggest_hyperparameters,
+    suggested_settings,
     summarize_training_data,
 )
 
@@ -84,3 +86,20 @@ def test_the_gist_names_depth_size_schedule_and_augmentation() -> None:
     assert describe_hyperparameters(HyperParameters(num_layers=18)) == (
         "ResNet-18 at 224 x 224 px, 30 epochs of sgd at learning rate 0.1, batch 32"
     )
+
+
+def test_suggestions_replace_only_what_they_suggest() -> None:
+    current = HyperParameters(num_layers=18, momentum=0.5, top_k=3).to_strings()
+    hp = suggested_settings(current, SMALL_IMAGES)
+    assert (hp.num_layers, hp.image_shape, hp.num_classes) == (20, "3,32,32", 4)
+    assert (hp.momentum, hp.top_k) == (0.5, 3)  # not suggested: kept as they were
+
+
+def test_suggested_augmentation_says_it_mirrors_images_and_how_to_avoid_it() -> None:
+    """Issue 11: suggestions kept crop's horizontal mirroring for text and digits, silently."""
+    hp = suggested_settings({}, SMALL_IMAGES)
+    note = mirroring_note(hp.augmentation_type)
+    assert note is not None and "mirrors images left-right" in note
+    assert "digits" in note and "augmentation_type to none" in note
+    assert "mirrors" in mirroring_note("crop")
+    assert mirroring_note("none") is None

@@ -187,6 +187,7 @@ def test_early_stopping_stops(colour_folder: Path, tmp_path: Path) -> None:
     result = train(TrainingJob(hp, colour_folder, tmp_path / "run"))
     assert result.status is RunStatus.EARLY_STOPPED
     assert result.last_epoch < 8 and "early stopping" in (result.stop_reason or "")
+    assert result.summary().startswith(f"Stopped early after epoch {result.last_epoch} of 8")
     assert read_run(tmp_path / "run").status == "early_stopped"
 
 
@@ -223,6 +224,10 @@ def test_a_stop_request_is_honoured_within_one_batch(colour_folder: Path, tmp_pa
     assert [step for step, _logs in recorder.of("batch_end")] == list(range(1, 8))
     assert result.status is RunStatus.STOPPED and result.stop_reason == "stopped by the user"
     assert (result.epochs_run, result.last_epoch) == (1, 1)
+    assert not result.completed
+    assert result.summary().startswith(
+        "Stopped after epoch 1 of 3 (stopped by the user); best validation accuracy"
+    )
     assert recorder.events[-1][0] == "train_end"
     info = read_run(tmp_path / "run")
     assert (info.status, info.last_completed_epoch) == ("stopped", 1)
@@ -352,3 +357,35 @@ def test_a_base_model_that_does_not_fit_is_refused(trained, tmp_path: Path) -> N
     with pytest.raises(ModelError, match="takes images of 3,32,32, not 3,24,24"):
         train(job)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "last", "reason", "summary"),
+    [
+        (RunStatus.FINISHED, 60, None, "Finished all 60 epochs; best validation accuracy 0.900"),
+        (
+            RunStatus.STOPPED,
+            9,
+            "stopped by the user",
+            "Stopped after epoch 9 of 60 (stopped by the user); best validation accuracy 0.900",
+        ),
+        (RunStatus.EARLY_STOPPED, 20, "early stopping", "Stopped early after epoch 20 of 60"),
+        (RunStatus.STOPPED, 0, "stopped by the user", "Stopped before the first epoch ended"),
+    ],
+)
+def test_the_summary_says_how_the_run_ended(status, last, reason, summary) -> None:
+    """Issue 11: a run stopped at epoch 9 of 60 was announced as "Model trained"."""
+    result = TrainingResult(
+        status=status,
+        run_dir=Path("run"),
+        epochs_run=last,
+        last_epoch=last,
+        best_epoch=None if last == 0 else last,
+        best_val_accuracy=None if last == 0 else 0.9,
+        stop_reason=reason,
+        warnings=(),
+        epochs=60,
+    )
+    assert result.summary().startswith(summary)
+    assert result.completed is (status is RunStatus.FINISHED)
+    assert (last == 0) is result.summary().endswith("ended (stopped by the user).")

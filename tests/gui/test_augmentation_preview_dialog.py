@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.training.preview import AugmentationPreview
-from imgcls_desktop.gui.augmentation_preview import (
+from imgcls_desktop.gui.training.augmentation_preview import (
     IMAGES,
     TILE_SIDE,
     VERSIONS,
@@ -66,6 +66,7 @@ def test_shows_the_grid_of_the_training_tabs_settings(
     assert len(tiles) == IMAGES * (1 + VERSIONS)
     assert {label.pixmap().width() for label in tiles} == {TILE_SIDE}  # 32 px, 4 x larger
     assert "rand_crop=True" in dialog.details.text()
+    assert "crop also mirrors images left-right" in dialog.details.text()  # issue 11
     screen, grid = dialog.screen().availableGeometry(), dialog.grid_area.widget().sizeHint()
     assert dialog.width() >= min(grid.width(), screen.width())  # grown to show the grid
 

@@ -34,8 +34,8 @@ from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.devices import cuda_build, gpu_count
 from imgcls_desktop.core.paths import cache_dir, config_dir, data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
-from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
+from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.workers import JobHandle
 from tests.conftest import write_image
 from tests.core.inference_fixtures import shared_run

@@ -11,20 +11,23 @@ A callback steers the run through :class:`TrainingState` (``callback.state``, se
 ``on_train_begin``): ``state.request_stop(reason)`` ends the run after the current batch,
 or after the current epoch when asked in ``on_epoch_end``. Early stopping, checkpoint
 keeping and the metric log are ordinary callbacks, so every front end behaves the same.
-Events come from the training thread: a GUI forwards them as signals.
+Events come from the training thread: :class:`EventForwarder` hands them on as typed event
+objects (:data:`TrainingEvent`), e.g. to a GUI that delivers them to its own thread.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from imgcls_desktop.core.artifacts import list_checkpoints, remove_checkpoint
 from imgcls_desktop.core.atomic import atomic_write_text
+from imgcls_desktop.core.jobs import ProgressFn, no_progress
 from imgcls_desktop.core.training.run import METRICS_FILE
 
 if TYPE_CHECKING:
@@ -250,3 +253,114 @@ _EPOCH_LINE_FIELDS = (
     ("val_exact_match", "Validation-exact_match"),
     ("epoch_time", "Time cost"),
 )
+
+
+@dataclass(frozen=True)
+class TrainingBegan:
+    """A run starts or resumes at ``start_epoch``; ``history`` holds the earlier epochs'
+    logs (``metrics.jsonl``)."""
+
+    run_dir: Path
+    epochs: int
+    start_epoch: int
+    batches_per_epoch: int
+    class_names: tuple[str, ...]
+    history: tuple[Logs, ...]
+    warnings: tuple[str, ...]
+    best_epoch: int | None
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A logged batch: the mean loss since the previous one, the learning rate and speed."""
+
+    step: int
+    epoch: int
+    batch: int
+    loss: float
+    learning_rate: float | None
+    images_per_sec: float | None
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    """An epoch and its validation are complete; ``logs`` as the loop documents them, and
+    the best epoch so far (this one or an earlier)."""
+
+    epoch: int
+    logs: Mapping[str, Any]
+    best_epoch: int | None
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint was written."""
+
+    path: Path
+
+
+TrainingEvent = Union[TrainingBegan, BatchDone, EpochDone, CheckpointSaved]
+_BATCH_INTERVAL_S = 0.1
+
+
+class EventForwarder(Callback):
+    """Hands every event on to ``emit`` as a :data:`TrainingEvent` (from the training thread).
+
+    Batches are sent only on the loop's logging steps (when it read the loss) and at most
+    every 0.1 s of ``clock`` (seconds); the start, every epoch and checkpoint always.
+    ``progress`` hears of every batch, counted over the whole run.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[TrainingEvent], None],
+        progress: ProgressFn = no_progress,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._emit = emit
+        self._progress = progress
+        self._clock = clock
+        self._last_batch: float | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._emit(
+            TrainingBegan(
+                run_dir=state.run_dir,
+                epochs=state.epochs,
+                start_epoch=state.start_epoch,
+                batches_per_epoch=state.batches_per_epoch,
+                class_names=tuple(state.class_names),
+                history=tuple(dict(logs) for logs in state.history),
+                warnings=tuple(state.warnings),
+                best_epoch=state.best_epoch,
+            )
+        )
+
+    def on_batch_end(self, step: int, logs: Logs) -> None:
+        per_epoch = self.state.batches_per_epoch
+        epoch, batch = int(logs.get("epoch", 1)), int(logs.get("batch", 0))
+        self._progress((epoch - 1) * per_epoch + batch, self.state.epochs * per_epoch)
+        now = self._clock()
+        if "loss" not in logs:
+            return
+        if self._last_batch is not None and now - self._last_batch < _BATCH_INTERVAL_S:
+            return
+        self._last_batch = now
+        rate, speed = logs.get("learning_rate"), logs.get("images_per_sec")
+        self._emit(
+            BatchDone(
+                step=step,
+                epoch=epoch,
+                batch=batch,
+                loss=float(logs["loss"]),
+                learning_rate=None if rate is None else float(rate),
+                images_per_sec=None if speed is None else float(speed),
+            )
+        )
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self._emit(EpochDone(epoch, {**logs, "epoch": epoch}, self.state.best_epoch))
+
+    def on_checkpoint(self, path: Path) -> None:
+        self._emit(CheckpointSaved(Path(path)))

@@ -61,8 +61,10 @@ from imgcls_desktop.core.dataset.model import DatasetError
 from imgcls_desktop.core.devices import DeviceError, parse_devices
 from imgcls_desktop.core.hyperparams import (
     DISTRIBUTED_KV_STORES,
+    DataFacts,
     HyperparameterError,
     HyperParameters,
+    apply_overrides,
     load_hyperparameters,
     save_hyperparameters,
 )
@@ -159,11 +161,66 @@ class TrainingJob:
     pretrained: Path | None = None
     seed: int = 0
 
+    @classmethod
+    def new(
+        cls,
+        hyperparameters: HyperParameters,
+        train: Path,
+        output: Path,
+        *,
+        validation: Path | None = None,
+        devices: str | None = None,
+        base_model: Path | None = None,
+        pretrained: Path | None = None,
+        data_facts: DataFacts | None = None,
+    ) -> TrainingJob:
+        """A new run in ``output``, checked against what reading the data found.
+
+        Raises :class:`HyperparameterError` for settings that cannot train this data, and
+        :class:`RunError` when ``output`` already holds a run or other files.
+        """
+        hyperparameters.validate(data_facts)
+        _check_new_run_folder(Path(output))
+        return cls(
+            hyperparameters=hyperparameters,
+            train=Path(train),
+            output=Path(output),
+            validation=validation,
+            devices=devices,
+            base_model=base_model,
+            pretrained=pretrained,
+        )
+
+    @classmethod
+    def resume_of(
+        cls, run_dir: Path, overrides: Sequence[str] = (), *, devices: str | None = None
+    ) -> TrainingJob:
+        """Continue the run in ``run_dir`` with its own data, seed and settings.
+
+        ``overrides`` are ``NAME=VALUE`` assignments; only :data:`RESUMABLE_CHANGES` may
+        differ from the run's (e.g. ``epochs`` raised to train on). ``devices`` default to
+        the run's. Raises :class:`RunError` or :class:`HyperparameterError` saying why not.
+        """
+        run_dir = Path(run_dir)
+        info = read_run(run_dir)
+        saved = load_hyperparameters(run_dir / HYPERPARAMETERS_FILE)
+        hp = apply_overrides(saved, overrides)
+        _check_resumable_changes(saved, hp)
+        return cls(
+            hyperparameters=hp,
+            train=Path(info.train),
+            output=run_dir,
+            validation=Path(info.validation) if info.validation else None,
+            devices=devices or info.devices,
+            resume=True,
+            seed=info.seed,
+        )
+
 
 @dataclass(frozen=True)
 class TrainingResult:
     """How a run ended: ``status`` (finished, stopped or early_stopped), epochs completed in
-    this call and overall, the best epoch and its validation accuracy."""
+    this call and overall (of ``epochs``), the best epoch and its validation accuracy."""
 
     status: RunStatus
     run_dir: Path
@@ -173,6 +230,31 @@ class TrainingResult:
     best_val_accuracy: float | None
     stop_reason: str | None
     warnings: tuple[str, ...]
+    epochs: int
+
+    @property
+    def completed(self) -> bool:
+        """True when the run trained all its epochs (not stopped, not stopped early)."""
+        return self.status is RunStatus.FINISHED
+
+    def summary(self) -> str:
+        """How the run ended, in one line, e.g. "Stopped after epoch 9 of 60 (stopped by the
+        user); best validation accuracy 0.812 at epoch 8."."""
+        reason = f" ({self.stop_reason})" if self.stop_reason else ""
+        if self.completed:
+            ended = f"Finished all {self.epochs} epochs" if self.epochs > 1 else "Finished"
+        elif self.last_epoch == 0:
+            ended = f"Stopped before the first epoch ended{reason}"
+        elif self.status is RunStatus.EARLY_STOPPED:
+            ended = f"Stopped early after epoch {self.last_epoch} of {self.epochs}{reason}"
+        else:
+            ended = f"Stopped after epoch {self.last_epoch} of {self.epochs}{reason}"
+        if self.best_val_accuracy is None:
+            return f"{ended}."
+        return (
+            f"{ended}; best validation accuracy {self.best_val_accuracy:.3f} "
+            f"at epoch {self.best_epoch}."
+        )
 
 
 def train(
@@ -315,16 +397,7 @@ class _Session:
             raise RunError(f"{output}'s run.json is damaged: its data record ({error})") from None
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
-        changed = {
-            name
-            for name, _value in saved.to_sagemaker().items() ^ hp.to_sagemaker().items()
-            if name not in RESUMABLE_CHANGES
-        }
-        if changed:
-            raise RunError(
-                f"a resumed run keeps its hyperparameters, but {', '.join(sorted(changed))} "
-                f"differ from the run's; only {', '.join(sorted(RESUMABLE_CHANGES))} may change"
-            )
+        _check_resumable_changes(saved, hp)
         _check_before_work(job, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
         # Killed (or stopped) after its last epoch was recorded: resuming only records the end.
@@ -412,6 +485,7 @@ class _Session:
             best_val_accuracy=info.best_val_accuracy,
             stop_reason=stop_reason,
             warnings=tuple(self.warnings),
+            epochs=hp.epochs,
         )
 
     def _record_failure(self, error: BaseException) -> None:
@@ -627,6 +701,20 @@ def _remove_leftovers(run_dir: Path) -> None:
     """Remove the temporary files of atomic writes a killed run left (the folder is locked)."""
     remove_leftover_temporaries(run_dir)
     remove_leftover_temporaries(run_dir / RESUME_FOLDER)
+
+
+def _check_resumable_changes(saved: HyperParameters, hp: HyperParameters) -> None:
+    """A resumed run keeps its settings, but for :data:`RESUMABLE_CHANGES`."""
+    changed = {
+        name
+        for name, _value in saved.to_sagemaker().items() ^ hp.to_sagemaker().items()
+        if name not in RESUMABLE_CHANGES
+    }
+    if changed:
+        raise RunError(
+            f"a resumed run keeps its hyperparameters, but {', '.join(sorted(changed))} "
+            f"differ from the run's; only {', '.join(sorted(RESUMABLE_CHANGES))} may change"
+        )
 
 
 def _notes(note: str | None) -> list[str]:

@@ -85,12 +85,26 @@ class AugmentationPreview:
         _channels, height, width = self.iterator_arguments["data_shape"]
         arguments = augmentation_arguments(self.augmentation_type)
         applied = ", ".join(f"{name}={value}" for name, value in arguments.items())
+        note = mirroring_note(self.augmentation_type)
         return (
             f"Shorter side resized to {self.shorter_side}, then {height} × {width} cropped. "
             f"augmentation_type={self.augmentation_type}: "
             f"{applied or 'no augmentation, every version is the original'}. "
             "The original is what validation sees (centre crop)."
+            + (f" Note: {note}." if note else "")
         )
+
+
+def mirroring_note(augmentation_type: str) -> str | None:
+    """Why ``augmentation_type`` may be wrong for the data: it mirrors images left-right
+    (None when it does not)."""
+    if not augmentation_arguments(augmentation_type).get("rand_mirror"):
+        return None
+    return (
+        f"augmentation_type {augmentation_type} also mirrors images left-right, which is wrong "
+        "for text, digits and other things whose mirror image means something else (a mirrored "
+        "7 or B is no 7 or B); for such data set augmentation_type to none"
+    )
 
 
 def augmented_samples(

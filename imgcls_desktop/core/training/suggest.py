@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +129,22 @@ def suggest_hyperparameters(
     if epochs >= 3:
         values.update({"lr_scheduler_step": str(epochs * 2 // 3), "lr_scheduler_factor": "0.1"})
     return values
+
+
+def suggested_settings(
+    current: Mapping[str, object],
+    summary: DataSummary,
+    *,
+    gpu: bool = False,
+    epochs: int | None = None,
+    all_for_training: bool = True,
+) -> HyperParameters:
+    """The settings ``current`` (raw or SageMaker's string form) with the ones suggested for
+    this data and device in their place (:func:`suggest_hyperparameters`)."""
+    advice = suggest_hyperparameters(
+        summary, gpu=gpu, epochs=epochs, all_for_training=all_for_training
+    )
+    return HyperParameters.from_mapping({**current, **advice})
 
 
 def start_warnings(summary: DataSummary, hp: HyperParameters) -> list[str]:

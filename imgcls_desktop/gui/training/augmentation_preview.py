@@ -3,8 +3,8 @@ images, computed by training's own iterator (:mod:`imgcls_desktop.core.training.
 
 Entry point for the Training tab (e.g. a "Preview Augmentation…" button)::
 
-    dialog = AugmentationPreviewDialog(self._jobs, self)   # once; non-modal, reusable
-    dialog.show_preview(self.train_path.text(), self.form.hyperparameters())
+    dialog = AugmentationPreviewDialog(jobs, tab)   # once; non-modal, reusable
+    dialog.show_preview(training_data_path, hyperparameters)
 
 :meth:`AugmentationPreviewDialog.show_preview` shows the window and computes in a worker;
 the augmentation_type combo and *Shuffle* recompute without scanning the data again.

@@ -17,6 +17,14 @@ REDRAW_INTERVAL_MS = 250
 SMOOTHING = 0.9  # weight of the running average of the batch loss
 
 _BLUE, _ORANGE, _GREEN, _GREY, _PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#b0b0b0", "#9467bd"
+_ACCURACY_NAMES = (("train", _BLUE), ("validation", _ORANGE), ("top-k", _GREEN))
+
+
+def _accuracy_title(*, top_k: bool) -> str:
+    """The accuracy plot's title, naming its curves in their colours (top-k when drawn)."""
+    names = _ACCURACY_NAMES if top_k else _ACCURACY_NAMES[:2]
+    words = " ".join(f"<span style='color:{colour}'>{name}</span>" for name, colour in names)
+    return f"Accuracy per epoch: {words}"
 
 
 class _Curve:
@@ -68,7 +76,7 @@ def _plot(
     x_label: str,
     y_label: str,
     *,
-    legend: str | None = "top",
+    legend: bool = True,
 ) -> pg.PlotItem:
     # Separate PlotWidgets: GraphicsLayoutWidget calls pyqtgraph's mkQApp(), whose unique
     # connection to QStyleHints makes PySide6 6.11 print a Qt warning.
@@ -80,9 +88,8 @@ def _plot(
     plot.setLabel("bottom", x_label)
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.25)
-    # Loss falls and accuracy rises: keep each legend in the corner its curves leave free.
-    if legend is not None:
-        plot.addLegend(offset=(-8, -8) if legend == "bottom" else (-8, 8))
+    if legend:  # top right: the corner falling loss curves leave free
+        plot.addLegend(offset=(-8, 8))
     plot.setMenuEnabled(False)
     return plot
 
@@ -96,8 +103,11 @@ class TrainingPlots(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         batch = _plot(grid, 0, 0, "Batch loss", "epoch", "loss")
         epoch = _plot(grid, 0, 1, "Loss per epoch", "epoch", "loss")
-        accuracy = _plot(grid, 1, 0, "Accuracy per epoch", "epoch", "accuracy", legend="bottom")
-        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=None)
+        # Accuracy rises and may stay anywhere: its names go in the title, not over the curves.
+        accuracy = _plot(
+            grid, 1, 0, _accuracy_title(top_k=False), "epoch", "accuracy", legend=False
+        )
+        rate = _plot(grid, 1, 1, "Learning rate", "epoch", "learning rate", legend=False)
         accuracy.setYRange(0, 1, padding=0.02)
         self._plots = (batch, epoch, accuracy, rate)
         self.batch_loss = _Curve(batch, "batch", _GREY, width=1)
@@ -107,6 +117,8 @@ class TrainingPlots(QWidget):
         self.train_accuracy = _Curve(accuracy, "train", _BLUE, symbol="o")
         self.val_accuracy = _Curve(accuracy, "validation", _ORANGE, symbol="o")
         self.top_k_accuracy = _Curve(accuracy, "validation top-k", _GREEN, symbol="t")
+        self._accuracy_plot = accuracy
+        self._titled_top_k = False
         self.learning_rate = _Curve(rate, "learning rate", _PURPLE)
         self._rate_plot = rate
         self._rate_top = 0.0
@@ -169,18 +181,30 @@ class TrainingPlots(QWidget):
             if isinstance(value, (int, float)):
                 curve.append(epoch, float(value))
 
-    def show_history(self, epochs: Sequence[Mapping[str, object]]) -> None:
-        """Replace the curves by a finished run's per-epoch history (metrics.jsonl lines)."""
+    def show_history(self, epochs: Sequence[Mapping[str, object]], target: int = 0) -> None:
+        """Replace the curves by a run's per-epoch history (metrics.jsonl lines), on an x axis
+        up to ``target`` epochs (at least the history's). Batches are not kept in the
+        history: each epoch's mean training loss and its learning rate stand for them."""
         self.clear()
-        self.set_epoch_range(len(epochs))
+        self.set_epoch_range(max(len(epochs), target))
         for number, logs in enumerate(epochs, start=1):
-            self.add_epoch(int(logs.get("epoch", number)), logs)
+            epoch = int(logs.get("epoch", number))  # type: ignore[call-overload]
+            self.add_epoch(epoch, logs)
+            loss, rate = logs.get("train_loss"), logs.get("learning_rate")
+            if isinstance(loss, (int, float)):
+                self._smoothed = float(loss)
+                self.smoothed_loss.append(epoch, self._smoothed)
+            if isinstance(rate, (int, float)):
+                self.learning_rate.append(epoch, float(rate))
         self.redraw()
 
     def redraw(self) -> None:
         """Push new points to the plot items (called by the timer)."""
         for curve in self._curves:
             curve.redraw()
+        if bool(self.top_k_accuracy.x) != self._titled_top_k:
+            self._titled_top_k = bool(self.top_k_accuracy.x)
+            self._accuracy_plot.setTitle(_accuracy_title(top_k=self._titled_top_k))
         top = max(self.learning_rate.y, default=0.0)
         if top > 0 and top != self._rate_top:
             # From zero: a constant rate auto-ranged alone reads as "0" on a +-0.5 axis.

@@ -44,6 +44,7 @@ class _Field:
     def __init__(self, spec: FieldSpec, on_change: object) -> None:
         self.spec = spec
         self.error = QLabel()
+        self.error.setObjectName(f"{spec.name}Error")
         self.error.setStyleSheet(_ERROR_STYLE)
         self.error.setWordWrap(True)
         self.error.hide()
