@@ -79,6 +79,13 @@ class ImageRef:
         """The image as an (unlabelled) sample, for an :class:`ImageReader` of its data set."""
         return Sample(self.path, (), self.record)
 
+    def read_bytes(self) -> bytes:
+        """The image's bytes, from its file or its record (:class:`OSError` when gone)."""
+        if self.record is None or self.dataset is None:
+            return Path(self.path).read_bytes()
+        with ImageReader(self.dataset) as reader:
+            return reader.read(self.sample())
+
     def file_name(self, data: bytes) -> str:
         """The name of the image's copy: the file's or the record's name; a record named
         only by its key (``x.rec#23``) becomes ``x_23`` with the extension of its format.

@@ -228,6 +228,14 @@ class ThumbnailModel(QAbstractListModel):
         """The data set shown, if any."""
         return self._dataset
 
+    def loader(self) -> ThumbnailLoader:
+        """The loader decoding this model's thumbnails."""
+        return self._loader
+
+    def failure(self, sample_index: int) -> str | None:
+        """Why the sample's thumbnail cannot be shown, or None."""
+        return self._failures.get(sample_index)
+
     def set_dataset(self, dataset: Dataset | None) -> None:
         """Show a data set (all classes), forgetting every thumbnail of the previous one."""
         self.beginResetModel()
