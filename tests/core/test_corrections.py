@@ -276,3 +276,14 @@ def test_the_proposed_data_set_is_the_evaluated_folder_or_the_labelled_folders_p
     write_image(lonely / "x.jpg", (1, 2, 3))
     assert proposed_dataset(None, folder=lonely) is None
     assert proposed_dataset() is None
+
+
+def test_an_image_ref_reads_its_file_or_its_record(
+    class_folder: Path, records: Dataset, tmp_path: Path
+) -> None:
+    sample = records.samples[3]
+    original = (class_folder / sample.path).read_bytes()
+    assert ImageRef(sample.path, sample.record, records).read_bytes() == original
+    assert ImageRef(str(class_folder / sample.path)).read_bytes() == original
+    with pytest.raises(OSError):
+        ImageRef(str(tmp_path / "gone.jpg")).read_bytes()

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from imgcls_desktop.core.corrections import ImageRef
 from imgcls_desktop.core.dataset.model import Dataset, SourceKind
-from imgcls_desktop.gui.thumbnails import ThumbnailLoader, ThumbnailModel
+from imgcls_desktop.gui.thumbnail_loader import ThumbnailLoader
+from imgcls_desktop.gui.thumbnails import ThumbnailModel
 
 ROW_THUMBNAIL_SIZE = 48
 """Side of the thumbnails in the tables' rows, in pixels."""
