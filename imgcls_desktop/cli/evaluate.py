@@ -6,12 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgcls_desktop.cli.model_options import add_model_options, open_model_from
+from imgcls_desktop.cli.model_options import add_model_options, open_predictor_from
 from imgcls_desktop.cli.terminal import ProgressBar
 from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.evaluation import evaluate_dataset, format_table
-from imgcls_desktop.core.inference import Predictor
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -26,7 +25,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("data", type=Path, help="the labelled data set")
     add_model_options(parser)
     parser.add_argument("--output", type=Path, metavar="report.json", help="write a JSON report")
-    parser.add_argument("--top-k", type=int, help="also report top-k accuracy")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        help="also report top-k accuracy (when the model has more than K classes)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     parser.add_argument("--device", help="cpu, gpu or gpu:N (default: a GPU if there is one)")
     parser.set_defaults(handler=run_evaluate)
@@ -34,8 +37,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate and print the table (and write the JSON report when asked)."""
-    model = open_model_from(args)
-    predictor = Predictor(model, device=args.device, batch_size=args.batch_size)
+    predictor = open_predictor_from(args)
     dataset = load_dataset(args.data)
     report = evaluate_dataset(
         predictor, dataset, top_k=args.top_k, progress=ProgressBar("Evaluating")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from imgcls_desktop.core.inference import Predictor, open_predictor
 from imgcls_desktop.core.models import LoadedModel, open_model
 
 
@@ -35,6 +36,24 @@ def image_shape(text: str) -> tuple[int, int, int]:
 def open_model_from(args: argparse.Namespace) -> LoadedModel:
     """Open ``args.model`` with the options above; say what was assumed to open it."""
     model = open_model(args.model, labels=args.labels, input_shape=args.image_shape)
+    _print_notes(model)
+    return model
+
+
+def _print_notes(model: LoadedModel) -> None:
     for note in model.notes:
         print(f"note: {note}", file=sys.stderr)
-    return model
+
+
+def open_predictor_from(args: argparse.Namespace) -> Predictor:
+    """Open ``args.model`` for inference on ``args.device`` in batches of ``args.batch_size``;
+    say what was assumed to open it."""
+    predictor = open_predictor(
+        args.model,
+        labels=args.labels,
+        input_shape=args.image_shape,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    _print_notes(predictor.model)
+    return predictor

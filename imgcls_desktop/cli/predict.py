@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgcls_desktop.cli.model_options import add_model_options, open_model_from
+from imgcls_desktop.cli.model_options import add_model_options, open_predictor_from
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.file_names import display_path
-from imgcls_desktop.core.inference import Predictor
+from imgcls_desktop.core.inference import TOP_K
 from imgcls_desktop.core.labelling import (
     LabellingResult,
     label_images,
@@ -39,7 +39,9 @@ def register(groups: argparse._SubParsersAction) -> None:
         metavar="FILE.csv|FILE.jsonl",
         help="write the predictions (JSON Lines in SageMaker's batch form)",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="also list the K likeliest classes")
+    parser.add_argument(
+        "--top-k", type=int, default=TOP_K, help="also list the K likeliest classes"
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     parser.add_argument(
         "--sort-into",
@@ -77,8 +79,7 @@ def run_predict(args: argparse.Namespace) -> int:
             raise CommandError(f"--output must end in .csv or .jsonl, not {args.output.name}")
     if (args.move or args.min_confidence is not None) and args.sort_into is None:
         raise CommandError("--move and --min-confidence go with --sort-into DIR")
-    model = open_model_from(args)
-    predictor = Predictor(model, device=args.device, batch_size=args.batch_size)
+    predictor = open_predictor_from(args)
     result = label_images(
         predictor, args.inputs, top_k=args.top_k, progress=ProgressBar("Labelling")
     )

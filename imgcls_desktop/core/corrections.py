@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path, PurePath
 
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe, sniff_format
-from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.labelling import Unreadable, class_folder_name
@@ -79,6 +79,13 @@ class ImageRef:
         """The image as an (unlabelled) sample, for an :class:`ImageReader` of its data set."""
         return Sample(self.path, (), self.record)
 
+    def read_bytes(self) -> bytes:
+        """The image's bytes, from its file or its record (:class:`OSError` when gone)."""
+        if self.record is None or self.dataset is None:
+            return Path(self.path).read_bytes()
+        with ImageReader(self.dataset) as reader:
+            return reader.read(self.sample())
+
     def file_name(self, data: bytes) -> str:
         """The name of the image's copy: the file's or the record's name; a record named
         only by its key (``x.rec#23``) becomes ``x_23`` with the extension of its format.
@@ -111,6 +118,96 @@ class CorrectionResult:
     added: list[AddedImage] = field(default_factory=list)
     failed: list[Unreadable] = field(default_factory=list)
     csv_path: Path | None = None
+
+
+class CorrectionSet:
+    """The labels a user corrected and has not yet added to a data set, and the ones added.
+
+    Keyed by :attr:`ImageRef.source`. Correcting an image back to its original label undoes
+    its correction; :meth:`record_added` moves what an add copied from pending to added.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[ImageRef, str]] = {}
+        self._added: dict[str, tuple[str, Path]] = {}
+
+    def __len__(self) -> int:
+        """How many corrections are not yet added."""
+        return len(self._pending)
+
+    def correct(self, image: ImageRef, original: str, class_name: str) -> None:
+        """``image`` (labelled ``original``) is of class ``class_name``: a correction, or
+        the undoing of one when it is ``original``."""
+        if class_name == original:
+            self._pending.pop(image.source, None)
+        else:
+            self._pending[image.source] = (image, class_name)
+
+    def pending(self) -> dict[str, str]:
+        """Image source -> corrected class name, for the corrections not yet added."""
+        return {source: name for source, (_image, name) in self._pending.items()}
+
+    def items(self) -> list[tuple[ImageRef, str]]:
+        """The (image, class name) pairs to add, for :func:`add_to_dataset`."""
+        return list(self._pending.values())
+
+    def discard(self) -> None:
+        """Forget the corrections not yet added."""
+        self._pending.clear()
+
+    def record_added(self, result: CorrectionResult) -> None:
+        """The images of ``result`` were added: no longer pending (unless corrected again
+        to another class meanwhile), remembered as added."""
+        for image in result.added:
+            pending = self._pending.get(image.source)
+            if pending is not None and pending[1] == image.class_name:
+                del self._pending[image.source]
+            self._added[image.source] = (image.class_name, image.destination)
+
+    def label_text(self, source: str, original: str) -> tuple[str, str, bool]:
+        """How to show an image's label: (text, tooltip, pending)."""
+        pending = self._pending.get(source)
+        if pending is not None:
+            return (
+                f"{original} → {pending[1]}",
+                f"Corrected from {original} to {pending[1]}, not yet added to a data set "
+                f"(choose {original} to undo)",
+                True,
+            )
+        added = self._added.get(source)
+        if added is not None:
+            return f"{original} → {added[0]}", f"Added as {added[0]}: {added[1]}", False
+        return original, "", False
+
+    def knows(self, source: str) -> bool:
+        """True when the image was corrected or added."""
+        return source in self._pending or source in self._added
+
+
+def proposed_dataset(*datasets: Dataset | None, folder: Path | None = None) -> Path | None:
+    """Where corrected images most likely belong: the folder of the first of ``datasets``
+    that is a folder-per-class data set (the evaluated one, the open one); else the data set
+    ``folder`` (a labelled folder) sits in, when the folder above it holds class folders of
+    images; else None."""
+    for dataset in datasets:
+        if dataset is not None and dataset.kind is SourceKind.FOLDER and dataset.source.is_dir():
+            return dataset.source
+    if folder is None:
+        return None
+    parent = Path(folder).parent
+    try:
+        class_folders = [
+            path for path in parent.iterdir() if path != Path(folder) and _holds_images(path)
+        ]
+    except OSError:
+        return None
+    return parent if class_folders else None
+
+
+def _holds_images(folder: Path) -> bool:
+    if not folder.is_dir() or folder.name.startswith("."):
+        return False
+    return any(path.suffix.lower() in IMAGE_EXTENSIONS for path in folder.iterdir())
 
 
 def check_class_name(name: str) -> str:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from imgcls_desktop.core.inference import Predictor
 
 
+#: A class the model finds less often than this (recall) is failing.
+FAILING_RECALL = 0.5
+
+
 class EvaluationError(ValueError):
     """Labels and predictions cannot be compared; the message says why."""
 
@@ -120,6 +124,14 @@ class EvaluationReport:
     images: list[ImageOutcome] = field(default_factory=list)
     #: The data set evaluated (by :func:`evaluate_dataset`): its images can be read again.
     dataset: Dataset | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def failing_classes(self) -> list[ClassMetrics]:
+        """The classes present in the data whose images the model mostly gets wrong
+        (recall below :data:`FAILING_RECALL`; recall 0: never right), worst first. A high
+        accuracy can hide them when they are small."""
+        failing = [m for m in self.per_class if m.support and m.recall < FAILING_RECALL]
+        return sorted(failing, key=lambda m: (m.recall, m.name))
 
     def cell(self, true_index: int, predicted_index: int) -> list[ImageOutcome]:
         """The images of one confusion-matrix cell (single-label): of true class
@@ -238,9 +250,12 @@ def evaluate_dataset(
     Classes are matched by name; images that cannot be read, decoded or prepared are left
     out and listed in :attr:`EvaluationReport.skipped` with the reason.
     ``progress(done, total)`` counts images; a set ``cancel`` flag raises
-    :class:`~imgcls_desktop.core.jobs.Cancelled` between batches.
+    :class:`~imgcls_desktop.core.jobs.Cancelled` between batches. ``top_k`` is dropped
+    when the model has ``top_k`` classes or fewer (its accuracy would be 100% by definition).
     """
     model = predictor.model
+    if top_k is not None and top_k >= len(predictor.class_names):
+        top_k = None
     if dataset.multi_label != model.multi_label:
         kinds = {True: "multi-label", False: "single-label"}
         raise EvaluationError(
@@ -301,6 +316,8 @@ def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> st
         lines.append(f"top-{report.top_k} accuracy: {report.top_k_accuracy:.4f}")
     if report.exact_match is not None:
         lines.append(f"exact match: {report.exact_match:.4f} (threshold {report.threshold})")
+    if report.failing_classes:
+        lines.append(f"failing classes: {failing_summary(report)}")
     width = max(len("class"), *(len(name) for name in report.class_names))
     lines += ["", f"{'class':<{width}}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}"]
     for metrics in report.per_class:
@@ -330,6 +347,14 @@ def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> st
         lines += ["", f"left out (unreadable): {len(report.skipped)}"]
         lines += [f"{path}: {reason}" for path, reason in report.skipped]
     return "\n".join(lines)
+
+
+def failing_summary(report: EvaluationReport) -> str:
+    """The failing classes in one line: ``b (recall 0.000, 2 images), ...``."""
+    return ", ".join(
+        f"{m.name} (recall {m.recall:.3f}, {m.support} image{'' if m.support == 1 else 's'})"
+        for m in report.failing_classes
+    )
 
 
 def _evaluate_single_label(

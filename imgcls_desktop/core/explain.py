@@ -118,6 +118,18 @@ def grad_cam(
     return (cam / peak if peak > 0 else np.zeros_like(cam)).astype(np.float32)
 
 
+def overlay(pixels: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.ndarray:
+    """The network's input (C x H x W, RGB or grey, 0-255) with ``heatmap`` (H x W, 0..1)
+    blended over it in colour (blue: cold, red: hot), as an H x W x 3 BGR uint8 image."""
+    seen = np.clip(pixels, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    seen = cv2.cvtColor(seen, cv2.COLOR_GRAY2BGR if seen.shape[2] == 1 else cv2.COLOR_RGB2BGR)
+    if heatmap.shape != seen.shape[:2]:
+        raise ValueError(f"a {heatmap.shape} heatmap does not fit a {seen.shape[:2]} image")
+    levels = (np.clip(heatmap, 0.0, 1.0) * 255).astype(np.uint8)
+    colours = cv2.applyColorMap(levels, cv2.COLORMAP_JET)
+    return cv2.addWeighted(seen, 1.0 - opacity, colours, opacity, 0)
+
+
 def _global_pooling(node: dict[str, Any]) -> bool:
     value = node.get("attrs", {}).get("global_pool", "False")
     return node["op"] == "Pooling" and value.strip().lower() in ("true", "1")

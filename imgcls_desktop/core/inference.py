@@ -36,7 +36,7 @@ from imgcls_desktop.core.dataset.images import (
     shrink_interpolation,
 )
 from imgcls_desktop.core.devices import parse_devices
-from imgcls_desktop.core.models import LoadedModel
+from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
 
@@ -44,6 +44,8 @@ from imgcls_desktop.core.training.network import DATA_NAME
 ImageInput = Union[np.ndarray, bytes, str, Path]
 
 DEFAULT_THRESHOLD = 0.5
+#: The likeliest classes listed per image, and the k of top-k accuracy.
+TOP_K = 5
 
 # ``interpolation`` in a run's preprocessing record when ``ImageRecordIter`` resized the
 # validation images itself (a ``.rec`` read where it was).
@@ -132,6 +134,20 @@ class Predictor:
         if not results:
             return np.zeros((0, self.model.num_classes), np.float32)
         return np.concatenate(results)
+
+
+def open_predictor(
+    path: Path,
+    *,
+    labels: Path | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    device: str | None = None,
+    batch_size: int = 32,
+) -> Predictor:
+    """Open the model at ``path`` (see :func:`~imgcls_desktop.core.models.open_model`; class
+    names from ``labels`` if given) on ``device``, ready for inference."""
+    model = open_model(Path(path), labels=labels, input_shape=input_shape)
+    return Predictor(model, device=device, batch_size=batch_size)
 
 
 def read_image(image: ImageInput) -> bytes | np.ndarray:

@@ -141,7 +141,9 @@ def label_images(
 
     ``progress(done, total)`` after every batch; :class:`~imgcls_desktop.core.jobs.Cancelled`
     when ``cancel`` is set. ``threshold`` makes the label sets of a multi-label model.
+    ``top_k`` is at most the number of classes.
     """
+    top_k = min(top_k, len(predictor.class_names))
     paths, unreadable = find_images(inputs)
     result = LabellingResult(
         [], unreadable, predictor.class_names, predictor.model.multi_label, top_k, threshold

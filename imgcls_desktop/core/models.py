@@ -48,7 +48,7 @@ from imgcls_desktop.core.artifacts import (
 )
 from imgcls_desktop.core.paths import cache_dir
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.data import network_input
+from imgcls_desktop.core.training.data import TrainingData, network_input
 from imgcls_desktop.core.training.network import DATA_NAME, OUTPUT_NAME
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
@@ -71,6 +71,12 @@ DEFAULT_INPUT_SHAPE = (3, 224, 224)
 STALE_ARCHIVE_SECONDS = 3600
 
 _SYMBOL_SUFFIX = "-symbol.json"
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+#: What :func:`open_model` opens, for messages.
+WHAT_A_MODEL_IS = (
+    "a model is a training run folder, a SageMaker model.tar.gz, or an MXNet checkpoint "
+    "(PREFIX-symbol.json with PREFIX-NNNN.params)"
+)
 _PARAMS_PATTERN = re.compile(r"(.+)-(\d{4,})\.params")
 # Output operator -> (multi-label, a loss layer to replace by its forward function).
 _HEADS = {
@@ -155,8 +161,19 @@ def open_model(
     path = Path(path)
     if path.is_file() and tarfile.is_tarfile(path):
         return _open_archive(path, labels, epoch, input_shape)
+    if path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        raise ModelError(
+            f"{path} is not a valid archive: it cannot be read as a .tar.gz (damaged, or only "
+            "partly downloaded?)"
+        )
     if path.is_dir() and is_run_folder(path):
         return _open_run(path, labels, epoch, input_shape)
+    if (
+        path.is_file()
+        and not looks_like_model(path)
+        and not path.with_name(path.name + _SYMBOL_SUFFIX).is_file()
+    ):
+        raise ModelError(f"{path} is not a model: {WHAT_A_MODEL_IS}")
     prefix, named_epoch = _checkpoint_prefix(path)
     return _build(
         path,
@@ -178,6 +195,21 @@ def looks_like_model(path: Path) -> bool:
         return is_run_folder(path) or len(list(path.glob(f"*{_SYMBOL_SUFFIX}"))) == 1
     name = path.name
     return name.endswith((".tar.gz", _SYMBOL_SUFFIX)) or _PARAMS_PATTERN.fullmatch(name) is not None
+
+
+def run_validation_data(model_path: Path) -> Path | None:
+    """The labelled images held out for validation by the run a model comes from: the
+    run folder itself, or a checkpoint file inside it. None when the model is not a run's,
+    or those images are gone."""
+    model_path = Path(model_path)
+    run_dir = model_path if model_path.is_dir() else model_path.parent
+    if not is_run_folder(run_dir):
+        return None
+    try:
+        data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
+    except (RunError, KeyError, TypeError, ValueError):
+        return None
+    return data.val_rec if data.val_rec.is_file() else None
 
 
 def read_class_names(path: Path) -> list[str]:

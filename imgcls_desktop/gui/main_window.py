@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, QTimer, Slot, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -21,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop.core import about
+from imgcls_desktop.core.app_state import AppState
 from imgcls_desktop.core.dataset.folder import holds_only_loose_images
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
 from imgcls_desktop.core.evaluation import EvaluationReport
@@ -34,11 +33,10 @@ from imgcls_desktop.core.project import (
     training_pair,
 )
 from imgcls_desktop.core.resources import icon_path
-from imgcls_desktop.core.training.data import TrainingData
-from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
+from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.dialogs import ask
-from imgcls_desktop.gui.inference_tab import InferenceTab
+from imgcls_desktop.gui.inference import InferenceTab
 from imgcls_desktop.gui.job_status import JobStatus
 from imgcls_desktop.gui.next_step import NextStepBanner
 from imgcls_desktop.gui.settings import AppSettings
@@ -81,7 +79,8 @@ class MainWindow(DropPathMixin, QMainWindow):
             self.jobs, self, known_runs=self.project.recent(ItemKind.RUN)
         )
         self.training_tab.status_message.connect(self.statusBar().showMessage)
-        self.inference_tab = InferenceTab(self.jobs, self)
+        self.state = AppState(self.project, on_save_error=self.statusBar().showMessage)
+        self.inference_tab = InferenceTab(self.jobs, self.state, self)
         self.inference_tab.status_message.connect(self.statusBar().showMessage)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -131,7 +130,6 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.training_tab.settings_suggested.connect(self._on_settings_suggested)
         self.training_tab.training_started.connect(self._on_training_started)
         self.training_tab.run_finished.connect(self._on_run_finished)
-        self.inference_tab.model_opened.connect(partial(self._remember, ItemKind.MODEL))
         self.inference_tab.folder_labelled.connect(self._on_folder_labelled)
         self.inference_tab.evaluated.connect(self._on_evaluated)
 
@@ -303,52 +301,38 @@ class MainWindow(DropPathMixin, QMainWindow):
     def open_model(self, path: str) -> None:
         """Show the Inference tab and open the model at ``path`` in it."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        self.inference_tab.set_model_path(path)
+        self.inference_tab.open_model(path)
 
     @Slot()
     def choose_model(self) -> None:
         """Ask for a model (a run folder or a model file) and open it."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        self.inference_tab.model_path.browse()
-        if self.inference_tab.model_path.text():
-            self.inference_tab.open()
+        self.inference_tab.choose_model()
 
     @Slot()
     def choose_folder_to_label(self) -> None:
         """Ask for a folder of images and label it with the open model."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        folder = QFileDialog.getExistingDirectory(
-            self,
-            "Label the images of the folder",
-            self.inference_tab.folder_path.text() or str(Path.home()),
-        )
-        if folder:
-            self.label_folder(folder)
+        self.inference_tab.choose_folder_to_label()
 
     def label_folder(self, folder: str) -> None:
         """Label the images of ``folder`` in the Inference tab."""
         self.tabs.setCurrentWidget(self.inference_tab)
-        self.inference_tab.pages.setCurrentIndex(0)
-        self.inference_tab.folder_path.setText(folder)
-        self.inference_tab.label()
+        self.inference_tab.label_folder(folder)
 
     @Slot()
     def evaluate_last_run(self) -> None:
         """Evaluate the model of the last run on the images that run held out for validation."""
-        run_dir = self.project.last(ItemKind.RUN)
-        validation = _validation_records(Path(run_dir)) if run_dir else None
-        if run_dir is None or validation is None:
-            self.statusBar().showMessage("Train a model first: its validation images are used.")
-            return
         self.tabs.setCurrentWidget(self.inference_tab)
-        self.inference_tab.pages.setCurrentIndex(2)
-        self.inference_tab.eval_path.setText(validation)
-        if self.inference_tab.model_path.text() == run_dir and self.inference_tab.predictor:
+        if self.state.model is not None:  # the open model, never swapped for another
             self.inference_tab.evaluate()
             return
-        job = self.inference_tab.set_model_path(run_dir)
-        if job is not None:
-            job.finished.connect(lambda _predictor: self.inference_tab.evaluate())
+        run_dir = self.project.last(ItemKind.RUN)
+        job = self.inference_tab.open_model(run_dir) if run_dir else None
+        if job is None:
+            self.statusBar().showMessage("Train a model first: its validation images are used.")
+            return
+        job.finished.connect(lambda _opened: self.inference_tab.evaluate())
 
     @Slot()
     def reopen_last_session(self) -> None:
@@ -361,7 +345,7 @@ class MainWindow(DropPathMixin, QMainWindow):
             self._reopen_training(*split_training_pair(training_data))
         model = self.project.last(ItemKind.MODEL)
         if model:
-            self.inference_tab.set_model_path(model)
+            self.inference_tab.open_model(model)
         reopened = [
             name
             for name, path in (
@@ -465,7 +449,7 @@ class MainWindow(DropPathMixin, QMainWindow):
 
     @Slot(str)
     def _on_run_finished(self, run_dir: str) -> None:
-        self.inference_tab.set_model_path(run_dir)
+        self.inference_tab.open_model(run_dir)
         result = self.training_tab.last_result
         best = (
             f": best validation accuracy {result.best_val_accuracy:.1%} at epoch "
@@ -609,15 +593,6 @@ def _action(
         action.setToolTip(tooltip)
         action.setStatusTip(tooltip)
     return action
-
-
-def _validation_records(run_dir: Path) -> str | None:
-    """The validation .rec a run trained with, if it still exists."""
-    try:
-        data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
-    except (RunError, KeyError, TypeError, ValueError):
-        return None
-    return str(data.val_rec) if data.val_rec.exists() else None
 
 
 def _listing(names: list[str]) -> str:

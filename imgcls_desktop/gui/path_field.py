@@ -37,6 +37,7 @@ class PathField(DropPathMixin, QWidget):
         self._kind = kind
         self._caption = caption
         self._filter = file_filter
+        self._start_folder = ""
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setToolTip(tooltip or caption)
@@ -65,17 +66,27 @@ class PathField(DropPathMixin, QWidget):
         """Show ``text`` as the path."""
         self.edit.setText(text)
 
+    def set_start_folder(self, folder: object) -> None:
+        """Where Browse… opens while the field is empty (None: the home folder)."""
+        self._start_folder = str(folder or "")
+
+    def start_folder(self) -> str:
+        """Where Browse… opens: at the path typed, else the start folder."""
+        return self.text() or self._start_folder
+
     def browse(self) -> None:
         """Ask for the path with a file dialog."""
         if self._kind is PathKind.FOLDER:
             self._browse_folder()
             return
-        path, _ = QFileDialog.getOpenFileName(self, self._caption, self.text(), self._filter)
+        path, _ = QFileDialog.getOpenFileName(
+            self, self._caption, self.start_folder(), self._filter
+        )
         if path:
             self.setText(path)
 
     def _browse_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, self._caption, self.text())
+        folder = QFileDialog.getExistingDirectory(self, self._caption, self.start_folder())
         if folder:
             self.setText(folder)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from imgcls_desktop.cli import main
+from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from tests.conftest import write_image
 from tests.core.bad_images import BIG_REASON, DECLARED_REASON, TRUNCATED_REASON, write_bad_images
 from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
@@ -214,6 +215,36 @@ def test_evaluate_prints_the_table_and_writes_the_report(
     assert len(report["confusion_matrix"]) == len(classes)
     assert sum(map(sum, report["confusion_matrix"])) == 3 * len(classes)
     assert [row["class"] for row in report["per_class"]] == classes
+
+
+def test_evaluate_names_a_class_the_model_never_gets_right(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The images the run trained on; the second class's folder holds the first's images.
+    sample = generate_sample_dataset(tmp_path / "sample", classes=3, per_class=40, size=32)
+    first, second, third = sorted(path.name for path in sample.iterdir())
+    labelled = tmp_path / "labelled"
+    for name, source, images in ((first, first, 0), (second, first, 10), (third, third, 0)):
+        (labelled / name).mkdir(parents=True)
+        for image in sorted((sample / source).iterdir())[images : images + 6]:
+            shutil.copy(image, labelled / name / image.name)
+    assert main(["evaluate", str(run_dir), str(labelled), "--device", "cpu"]) == 0
+    failing = [line for line in capsys.readouterr().out.splitlines() if "failing" in line]
+    assert len(failing) == 1 and f"{second} (recall 0.000, 6 images)" in failing[0]
+
+
+def test_model_commands_say_a_text_file_is_not_a_model_and_a_bad_archive_is_invalid(
+    tmp_path: Path, new_images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    assert main(["predict", str(text), str(new_images)]) == 1
+    assert "is not a model: a model is" in capsys.readouterr().err
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"truncated download")
+    assert main(["evaluate", str(archive), str(new_images)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a valid archive" in err and "symbol.json" not in err
 
 
 DAMAGED_RUN_JSON = {

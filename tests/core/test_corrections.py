@@ -13,10 +13,14 @@ from conftest import CLASS_COLOURS, write_image
 from imgcls_desktop.core.corrections import (
     CORRECTIONS_CSV,
     CSV_HEADER,
+    AddedImage,
     CorrectionError,
+    CorrectionResult,
+    CorrectionSet,
     ImageRef,
     add_to_dataset,
     check_class_name,
+    proposed_dataset,
 )
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.model import Dataset
@@ -236,3 +240,50 @@ def test_adding_again_after_a_kill_finishes_its_copies_and_equals_one_add(
         data / "cat" / "img (1).jpg",
         second,
     ]
+
+
+def test_a_correction_set_keeps_corrections_until_added_and_undoes_them(tmp_path: Path) -> None:
+    corrections = CorrectionSet()
+    cat, dog = ImageRef(str(tmp_path / "a.jpg")), ImageRef(str(tmp_path / "b.jpg"))
+    corrections.correct(cat, "dog", "cat")
+    corrections.correct(dog, "cat", "bird")
+    assert len(corrections) == 2 and corrections.pending() == {
+        cat.source: "cat",
+        dog.source: "bird",
+    }
+    corrections.correct(dog, "cat", "cat")  # back to its label: undone
+    assert corrections.items() == [(cat, "cat")]
+    assert corrections.label_text(cat.source, "dog")[0] == "dog → cat"
+    copy = tmp_path / "set" / "cat" / "a.jpg"
+    corrections.record_added(CorrectionResult([AddedImage(cat.source, "cat", copy)]))
+    assert len(corrections) == 0 and corrections.knows(cat.source)
+    text, tooltip, pending = corrections.label_text(cat.source, "dog")
+    assert text == "dog → cat" and str(copy) in tooltip and not pending
+    corrections.correct(dog, "cat", "bird")
+    corrections.discard()
+    assert corrections.pending() == {} and corrections.label_text(dog.source, "cat")[0] == "cat"
+
+
+def test_the_proposed_data_set_is_the_evaluated_folder_or_the_labelled_folders_parent(
+    tmp_path: Path, class_folder: Path
+) -> None:
+    dataset_dir = class_folder
+    assert proposed_dataset(None, import_folder(dataset_dir)) == dataset_dir
+    unsorted = dataset_dir / "unsorted"
+    write_image(unsorted / "new.jpg", (1, 2, 3))
+    assert proposed_dataset(folder=unsorted) == dataset_dir
+    lonely = tmp_path / "elsewhere" / "photos"
+    write_image(lonely / "x.jpg", (1, 2, 3))
+    assert proposed_dataset(None, folder=lonely) is None
+    assert proposed_dataset() is None
+
+
+def test_an_image_ref_reads_its_file_or_its_record(
+    class_folder: Path, records: Dataset, tmp_path: Path
+) -> None:
+    sample = records.samples[3]
+    original = (class_folder / sample.path).read_bytes()
+    assert ImageRef(sample.path, sample.record, records).read_bytes() == original
+    assert ImageRef(str(class_folder / sample.path)).read_bytes() == original
+    with pytest.raises(OSError):
+        ImageRef(str(tmp_path / "gone.jpg")).read_bytes()

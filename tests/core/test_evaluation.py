@@ -77,6 +77,18 @@ def test_single_label_numbers_checked_by_hand() -> None:
     assert [m.confidence for m in report.misclassified] == [0.6, 0.5]
 
 
+def test_a_class_the_model_never_gets_right_is_named_failing() -> None:
+    # Both cows taken for bees: 4 of 6 right, but the cow class is never found.
+    probabilities = PROBABILITIES.copy()
+    probabilities[4:] = [[0.1, 0.8, 0.1], [0.2, 0.7, 0.1]]
+    probabilities[1], probabilities[3] = [0.7, 0.2, 0.1], [0.2, 0.5, 0.3]
+    report = evaluate_predictions(TRUE, probabilities, CLASSES, paths=PATHS)
+    assert report.accuracy == pytest.approx(4 / 6)
+    assert [m.name for m in report.failing_classes] == ["cow"]
+    assert "failing classes: cow (recall 0.000, 2 images)" in format_table(report)
+    assert evaluate_predictions(TRUE, PROBABILITIES, CLASSES).failing_classes == []
+
+
 def test_top_1_is_accuracy_and_top_k_above_the_class_count_is_everything() -> None:
     assert evaluate_predictions(TRUE, PROBABILITIES, CLASSES, top_k=1).top_k_accuracy == (
         pytest.approx(4 / 6)

@@ -11,7 +11,7 @@ import pytest
 from inference_fixtures import write_sagemaker_archive
 
 from imgcls_desktop.core.artifacts import ModelError, load_into
-from imgcls_desktop.core.explain import explainable_network, grad_cam
+from imgcls_desktop.core.explain import explainable_network, grad_cam, overlay
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.runtime import mxnet
@@ -132,3 +132,19 @@ def test_a_network_without_global_pooling_is_refused(tmp_path: Path) -> None:
     model = open_model(tmp_path / "flat", input_shape=(3, 8, 8))
     with pytest.raises(ModelError, match="global pooling"):
         explainable_network(model)
+
+
+def test_the_overlay_is_the_image_in_bgr_coloured_red_where_hot_and_blue_where_cold() -> None:
+    pixels = np.full((3, 4, 6), 128.0)
+    pixels[0] = 250.0  # RGB: a reddish grey
+    heatmap = np.zeros((4, 6), dtype=np.float32)
+    heatmap[:, 3:] = 1.0
+    blended = overlay(pixels, heatmap)
+    assert blended.shape == (4, 6, 3) and blended.dtype == np.uint8
+    cold, hot = blended[0, 0].astype(int), blended[0, 5].astype(int)
+    assert cold[0] > cold[2] - 60  # blue mixed into a red image
+    assert hot[2] > hot[0] + 100  # red (BGR: last) where the network looked
+    grey = overlay(np.full((1, 4, 6), 90.0), heatmap)
+    assert grey.shape == (4, 6, 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        overlay(pixels, np.zeros((2, 2)))

@@ -19,8 +19,13 @@ from inference_fixtures import (
     write_sagemaker_archive,
 )
 
-from imgcls_desktop.core.artifacts import ModelError
-from imgcls_desktop.core.models import SourceKind, looks_like_model, open_model
+from imgcls_desktop.core.artifacts import ModelError, params_file
+from imgcls_desktop.core.models import (
+    SourceKind,
+    looks_like_model,
+    open_model,
+    run_validation_data,
+)
 from imgcls_desktop.core.paths import cache_dir
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import build_network
@@ -150,6 +155,32 @@ def test_missing_files_and_bad_shapes(tmp_path: Path) -> None:
     Path(f"{prefix}-0001.params").unlink()
     with pytest.raises(ModelError, match="params"):
         open_model(prefix)
+
+
+def test_a_text_file_is_not_a_model_and_a_corrupt_archive_not_a_valid_archive(
+    tmp_path: Path,
+) -> None:
+    text = tmp_path / "labels.txt"
+    text.write_text("cat\ndog\n")
+    with pytest.raises(ModelError, match="is not a model: a model is a training run folder"):
+        open_model(text)
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"\x1f\x8b this is not gzip data")
+    with pytest.raises(ModelError, match="is not a valid archive") as raised:
+        open_model(archive)
+    assert "symbol.json" not in str(raised.value)
+
+
+def test_the_validation_data_of_a_run_and_of_its_checkpoint(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    run_dir, _result = shared_run(tmp_path_factory)
+    validation = run_validation_data(run_dir)
+    assert validation is not None and validation.suffix == ".rec" and validation.is_file()
+    best = read_run(run_dir).best_epoch
+    assert run_validation_data(run_dir / params_file(best)) == validation
+    assert run_validation_data(write_plain_checkpoint(tmp_path)) is None
+    assert run_validation_data(tmp_path / "nothing") is None
 
 
 def test_weights_of_another_network_are_refused(tmp_path: Path) -> None:

@@ -82,17 +82,17 @@ def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
     assert training.is_training()
     assert "Training run-" in window.banner.message.text()
     qtbot.waitUntil(lambda: "Model trained" in window.banner.message.text(), timeout=TIMEOUT_MS)
-    qtbot.waitUntil(lambda: inference.predictor is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
     run_dir = str(training.last_result.run_dir)
     assert training.speed.text().startswith("Finished in ")
-    assert inference.model_path.text() == run_dir
+    assert inference.model_box.model_path.text() == run_dir
     assert load_project().recent(ItemKind.MODEL) == [run_dir]
 
     circles = Path(dataset.opened.path) / "circle"
     window.label_folder(str(circles))
-    qtbot.waitUntil(lambda: inference.labelling is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: inference.label_page.labelling is not None, timeout=TIMEOUT_MS)
     assert window.tabs.currentWidget() is inference
-    assert len(inference.labelling.predictions) == len(list(circles.iterdir()))
+    assert len(inference.label_page.labelling.predictions) == len(list(circles.iterdir()))
     assert "Labelled 100 images" in window.banner.message.text()
 
     window.tabs.setCurrentWidget(dataset)  # once more: the sample is made afresh, read again
@@ -110,9 +110,11 @@ def test_evaluate_runs_the_model_on_its_runs_validation_images(
     window.project.remember(ItemKind.RUN, run_dir)
     window.evaluate_last_run()
     inference = window.inference_tab
-    qtbot.waitUntil(lambda: inference.report is not None, timeout=TIMEOUT_MS)
-    assert inference.eval_path.text().endswith("-val.rec")
-    assert inference.report.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)
+    qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=TIMEOUT_MS)
+    assert inference.evaluate_page.eval_path.text().endswith("-val.rec")
+    assert window.state.evaluation.report.accuracy == pytest.approx(
+        result.best_val_accuracy, abs=1e-6
+    )
     assert f"Accuracy {result.best_val_accuracy:.1%}" in window.banner.message.text()
 
 
@@ -135,13 +137,13 @@ def test_the_last_data_set_training_data_and_model_reopen_at_start(
     runs = window.training_tab.runs
     assert [runs.item(row, 0).text() for row in range(runs.rowCount())] == [run_dir.name]
     qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.inference_tab.predictor is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: window.training_tab.summary is not None, timeout=TIMEOUT_MS)
     assert window.dataset_tab.opened.path == str(shapes)
     assert window.training_tab.train_path.text() == str(shapes)
     hp = window.training_tab.form.hyperparameters()  # the settings of the last run, again
     assert (hp.num_layers, hp.image_shape, hp.epochs) == (20, "3,32,32", 6)
-    assert window.inference_tab.model_path.text() == str(run_dir)
+    assert window.inference_tab.model_box.model_path.text() == str(run_dir)
     assert "Welcome back" in window.banner.message.text()
     window.close()
 
@@ -258,20 +260,24 @@ def test_a_dropped_model_opens_for_inference_and_dropped_images_are_classified(
     inference = window.inference_tab
     _drop(window, run_dir)
     assert window.tabs.currentWidget() is inference
-    qtbot.waitUntil(lambda: inference.predictor is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
     assert load_project().last(ItemKind.MODEL) == str(run_dir)
 
     image = next((shapes / "circle").iterdir())
     _drop(window, image)
-    qtbot.waitUntil(lambda: inference.answer is not None, timeout=TIMEOUT_MS)
-    assert inference.pages.currentIndex() == 1 and inference.image_path.text() == str(image)
+    qtbot.waitUntil(lambda: inference.image_page.answer is not None, timeout=TIMEOUT_MS)
+    assert inference.pages.currentIndex() == 1 and inference.image_page.image_path.text() == str(
+        image
+    )
 
     loose = tmp_path / "to label"
     for index in range(3):
         write_image(loose / f"photo {index}.jpg", (200, 40, 40), seed=index)
     _drop(window, loose)
-    qtbot.waitUntil(lambda: inference.labelling is not None, timeout=TIMEOUT_MS)
-    assert inference.pages.currentIndex() == 0 and len(inference.labelling.predictions) == 3
+    qtbot.waitUntil(lambda: inference.label_page.labelling is not None, timeout=TIMEOUT_MS)
+    assert (
+        inference.pages.currentIndex() == 0 and len(inference.label_page.labelling.predictions) == 3
+    )
     assert window.dataset_tab.opened is None  # none was taken for a data set
 
 
@@ -355,13 +361,13 @@ def test_tab_moves_through_the_controls_in_reading_order(window: MainWindow) -> 
             training.resume_button,
         ],
         [
-            inference.model_path.edit,
-            inference.open_button,
-            inference.labels_path.edit,
-            inference.folder_path.edit,
-            inference.label_button,
-            inference.label_filter,
-            inference.min_confidence,
+            inference.model_box.model_path.edit,
+            inference.model_box.open_button,
+            inference.model_box.labels_path.edit,
+            inference.label_page.folder_path.edit,
+            inference.label_page.label_button,
+            inference.label_page.label_filter,
+            inference.label_page.min_confidence,
         ],
     ):
         positions = [order.index(control) for control in controls]

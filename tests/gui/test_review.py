@@ -14,20 +14,18 @@ import pytest
 from conftest import CLASS_COLOURS, write_image
 from PySide6.QtCore import QItemSelectionModel, QPoint, QPointF, Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.evaluation import evaluate_predictions
 from imgcls_desktop.core.labelling import Prediction
-from imgcls_desktop.gui.inference_widgets import ConfusionMatrixView
-from imgcls_desktop.gui.review import (
-    ROW_THUMBNAIL_SIZE,
-    CellImagesTable,
-    PredictionTable,
-    ReviewTable,
-)
+from imgcls_desktop.gui.inference.confusion import ConfusionMatrixView
+from imgcls_desktop.gui.inference.correct_dialog import CorrectLabelDialog
+from imgcls_desktop.gui.inference.review import ReviewTable
+from imgcls_desktop.gui.inference.review_tables import CellImagesTable, PredictionTable
+from imgcls_desktop.gui.inference.thumbnail_column import ROW_THUMBNAIL_SIZE
 from imgcls_desktop.gui.workers import JobRunner, JobSlot
 from tests.file_name_fixtures import undecodable_path
 
@@ -146,7 +144,7 @@ def test_correcting_shows_the_new_label_and_choosing_the_old_one_undoes_it(
     assert label.text() == "cat → owl"
     assert label.font().bold()
     assert "Corrected from cat to owl" in label.toolTip()
-    assert filled.corrections() == {str(folder / "owl.jpg"): "owl"}
+    assert filled.corrections.pending() == {str(folder / "owl.jpg"): "owl"}
     assert filled.add_button.isEnabled()
     assert filled.correction_count.text() == "1 corrected, not yet added"
     filled.set_filters("cat", 0.0)  # the model's label still filters
@@ -157,7 +155,7 @@ def test_correcting_shows_the_new_label_and_choosing_the_old_one_undoes_it(
     assert filled.correct_selected("cat")
     assert filled.table.item(row, ReviewTable.LABEL).text() == "cat"
     assert not filled.table.item(row, ReviewTable.LABEL).font().bold()
-    assert filled.corrections() == {}
+    assert filled.corrections.pending() == {}
     assert not filled.add_button.isEnabled()
 
 
@@ -166,12 +164,15 @@ def test_the_correct_label_dialog_offers_the_classes_and_takes_a_new_name(
 ) -> None:
     select(filled, "cat.jpg", "dog.jpg")
     ask = filled.ask_correction()
-    assert ask is filled.findChild(QInputDialog, "correctLabelDialog") and ask.isVisible()
-    assert ask.comboBoxItems() == CLASSES
-    assert ask.isComboBoxEditable()
-    ask.setTextValue("sea lion")
+    assert ask is filled.findChild(CorrectLabelDialog, "correctLabelDialog") and ask.isVisible()
+    choice = ask.choice
+    assert [choice.itemText(i) for i in range(choice.count())] == CLASSES
+    assert choice.isEditable()
+    picture = ask.picture.pixmap()  # the image being corrected (the first selected)
+    assert not picture.isNull() and max(picture.width(), picture.height()) >= 40
+    ask.choice.setCurrentText("sea lion")
     ask.accept()
-    assert filled.corrections() == {
+    assert filled.corrections.pending() == {
         str(folder / "cat.jpg"): "sea lion",
         str(folder / "dog.jpg"): "sea lion",
     }
@@ -195,7 +196,7 @@ def test_an_unusable_class_name_is_refused_with_the_reason(filled: PredictionTab
     select(filled, "owl.jpg")
     assert not filled.correct_selected("../owl")
     assert "cannot contain /" in dialog(filled, "errorDialog").text()
-    assert filled.corrections() == {}
+    assert filled.corrections.pending() == {}
 
 
 def test_corrected_images_are_copied_into_their_class_folder_and_never_overwrite(
@@ -221,7 +222,7 @@ def test_corrected_images_are_copied_into_their_class_folder_and_never_overwrite
     assert (dataset / "wolf" / "dog.jpg").is_file()
     assert (folder / "owl.jpg").read_bytes() == original  # the original stays
     assert (dataset / CORRECTIONS_CSV).is_file()
-    assert filled.corrections() == {}
+    assert filled.corrections.pending() == {}
     assert not filled.add_button.isEnabled()
     label = filled.table.item(row_of(filled, "owl.jpg"), ReviewTable.LABEL)
     assert label.text() == "cat → owl" and not label.font().bold()
@@ -239,9 +240,9 @@ def test_an_image_gone_before_adding_is_reported_and_stays_corrected(
     qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
 
     error = dialog(filled, "errorDialog")
-    assert "Added 1 images" in error.text() and "1 images could not be added" in error.text()
+    assert "Added 1 image to" in error.text() and "1 image could not be added" in error.text()
     assert "owl.jpg" in error.detailedText()
-    assert filled.corrections() == {str(folder / "owl.jpg"): "bird"}  # nothing lost
+    assert filled.corrections.pending() == {str(folder / "owl.jpg"): "bird"}  # nothing lost
 
 
 def test_a_cell_lists_its_images_surest_first(qtbot: QtBot, slot: JobSlot, folder: Path) -> None:
@@ -260,7 +261,7 @@ def test_a_cell_lists_its_images_surest_first(qtbot: QtBot, slot: JobSlot, folde
     cell.show_images(report.cell(0, 0), folder, CLASSES)  # another cell: empty
     assert cell.table.rowCount() == 0
     cell.show_images(report.cell(0, 1), folder, CLASSES)  # back: the correction is kept
-    assert cell.corrections() == {paths[2]: "dog"}
+    assert cell.corrections.pending() == {paths[2]: "dog"}
     assert cell.table.item(row_of(cell, "owl.jpg"), ReviewTable.LABEL).text() == "cat → dog"
     assert cell.table.item(0, ReviewTable.FILE).text() == "dog.jpg"
     assert cell.table.item(0, ReviewTable.LABEL).text() == "cat"
@@ -287,6 +288,8 @@ def test_clicking_a_confusion_matrix_cell_names_it(qtbot: QtBot) -> None:
             view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene_point)
         )
     assert clicked.args == [2, 1]
+    assert view.selected_cell == (2, 1) and view.outline.isVisible()  # the cell is outlined
+    assert view.outline.rect().topLeft() == QPointF(1, 2)
 
 
 def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
@@ -326,19 +329,20 @@ def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
         for value, expected in zip((pixel.red(), pixel.green(), pixel.blue()), (red, green, blue)):
             assert abs(value - expected) < 60
 
-    with qtbot.assertNotEmitted(cell.file_activated):  # no file to open elsewhere
-        cell.table.cellDoubleClicked.emit(0, ReviewTable.FILE)
+    with qtbot.waitSignal(cell.image_activated, timeout=TIMEOUT_MS) as activated:
+        cell.table.cellDoubleClicked.emit(0, ReviewTable.FILE)  # a record opens too
+    assert activated.args == [cell.image_at(0)] and activated.args[0].record is not None
 
     select(cell, "owl_2.jpg")
     assert cell.correct_selected("bird")
     record = cell.image_at(row_of(cell, "owl_2.jpg")).record
     source = f"{records.record_file}#{record}"
-    assert cell.corrections() == {source: "bird"}
+    assert cell.corrections.pending() == {source: "bird"}
     job = cell.add_corrected_to(tmp_path / "fixed")
     assert job is not None
     qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
 
-    assert "Added 1 images" in dialog(cell, "infoDialog").text()
+    assert "Added 1 image to" in dialog(cell, "infoDialog").text()
     added = tmp_path / "fixed" / "bird" / "owl_2.jpg"
     original = class_folder / "owl" / "owl_2.jpg"
     assert added.read_bytes() == original.read_bytes()
@@ -346,7 +350,7 @@ def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
     assert np.array_equal(decoded, cv2.imread(str(original)))
     with (tmp_path / "fixed" / CORRECTIONS_CSV).open(encoding="utf-8", newline="") as file:
         assert list(csv.reader(file))[1] == [source, "bird", str(added)]
-    assert cell.corrections() == {}
+    assert cell.corrections.pending() == {}
     assert cell.table.item(row_of(cell, "owl_2.jpg"), ReviewTable.LABEL).text() == "owl → bird"
     assert cell.shutdown()
 
@@ -366,10 +370,10 @@ def test_names_that_differ_only_in_bytes_that_are_not_utf8_stay_apart(
     table.correct_selected("owl")
     select(table, second.name)
     table.correct_selected("dog")
-    assert table.corrections() == {str(first): "owl", str(second): "dog"}
+    assert table.corrections.pending() == {str(first): "owl", str(second): "dog"}
 
     job = table.add_corrected_to(tmp_path / "dataset")
     qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
     assert (tmp_path / "dataset" / "owl" / first.name).read_bytes() == first.read_bytes()
     assert (tmp_path / "dataset" / "dog" / second.name).read_bytes() == second.read_bytes()
-    assert table.corrections() == {}
+    assert table.corrections.pending() == {}

@@ -19,12 +19,8 @@ from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.gui.imaging import bgr_to_qimage, load_qimage
-from imgcls_desktop.gui.thumbnails import (
-    THUMBNAIL_SIZE,
-    ThumbnailGrid,
-    ThumbnailLoader,
-    ThumbnailModel,
-)
+from imgcls_desktop.gui.thumbnail_loader import THUMBNAIL_SIZE, ThumbnailLoader
+from imgcls_desktop.gui.thumbnails import ThumbnailGrid, ThumbnailModel
 
 CLASSES = {"blue": (200, 40, 40), "green": (40, 200, 40), "red": (40, 40, 200)}  # BGR
 PER_CLASS = 10
