@@ -34,7 +34,6 @@ from imgcls_desktop.core.project import (
     training_pair,
 )
 from imgcls_desktop.core.resources import icon_path
-from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.dialogs import ask
@@ -614,10 +613,10 @@ def _action(
 def _validation_records(run_dir: Path) -> str | None:
     """The validation .rec a run trained with, if it still exists."""
     try:
-        data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
-    except (RunError, KeyError, TypeError, ValueError):
+        data = read_run(run_dir).data
+    except RunError:
         return None
-    return str(data.val_rec) if data.val_rec.exists() else None
+    return str(data.val_rec) if data is not None and data.val_rec.exists() else None
 
 
 def _listing(names: list[str]) -> str:

@@ -297,7 +297,7 @@ def test_a_confusion_cell_lists_its_images_surest_first_for_correction(
 
 def _validation_records(run_dir: Path) -> Path:
     """The run's validation ``.rec``, as "Evaluate on the run's validation images" uses it."""
-    return run_dir / read_run(run_dir).data["val_rec"]
+    return read_run(run_dir).data.val_rec
 
 
 def _mean_rgb(image: QImage) -> np.ndarray:
