@@ -34,7 +34,7 @@ from imgcls_desktop.core.project import (
     training_pair,
 )
 from imgcls_desktop.core.resources import icon_path
-from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, RunError, read_run
+from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, validation_records
 from imgcls_desktop.gui.dataset_tab import DatasetTab
 from imgcls_desktop.gui.dialogs import ask
 from imgcls_desktop.gui.inference_tab import InferenceTab
@@ -612,11 +612,8 @@ def _action(
 
 def _validation_records(run_dir: Path) -> str | None:
     """The validation .rec a run trained with, if it still exists."""
-    try:
-        data = read_run(run_dir).data
-    except RunError:
-        return None
-    return str(data.val_rec) if data is not None and data.val_rec.exists() else None
+    records = validation_records(run_dir)
+    return None if records is None else str(records)
 
 
 def _listing(names: list[str]) -> str:

@@ -14,6 +14,7 @@ from imgcls_desktop.core.training.run import (
     RunStatus,
     find_runs,
     read_run,
+    validation_records,
     write_run,
 )
 
@@ -169,3 +170,38 @@ def test_an_old_run_json_opens_with_its_data_as_a_record(tmp_path: Path) -> None
     rewritten = json.loads((run_dir / "run.json").read_text())["data"]
     assert {k: v for k, v in rewritten.items() if k in OLD_DATA} == OLD_DATA
     assert read_run(run_dir).data == data
+
+
+@pytest.mark.parametrize(
+    ("status", "last", "epochs", "can"),
+    [
+        (RunStatus.FINISHED, 3, None, False),  # done: Resume would refuse
+        (RunStatus.FINISHED, 3, 5, True),  # unless asked for more epochs
+        (RunStatus.STOPPED, 1, None, True),
+        (RunStatus.RUNNING, 0, None, True),  # killed before its first epoch ended
+        (RunStatus.RUNNING, 3, None, True),  # killed after its last epoch: records the end
+        (RunStatus.STOPPED, 3, 2, False),  # fewer epochs than it trained
+        (RunStatus.EARLY_STOPPED, 2, None, True),
+    ],
+)
+def test_a_run_can_continue_while_epochs_remain_or_its_end_is_unrecorded(
+    status: RunStatus, last: int, epochs: int | None, can: bool
+) -> None:
+    info = RunInfo(status=status, epochs=3, train="/data", last_completed_epoch=last)
+    assert info.can_continue(epochs) is can
+
+
+def test_the_validation_records_of_a_run_while_they_exist(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    data = {**OLD_DATA, "val_rec": "data/train/dataset-val.rec"}
+    old = {"status": "finished", "epochs": 5, "train": "/images", "data": data}
+    (run_dir / "run.json").write_text(json.dumps(old), encoding="utf-8")
+    assert validation_records(run_dir) is None  # not there (yet)
+    records = run_dir / "data" / "train" / "dataset-val.rec"
+    records.parent.mkdir(parents=True)
+    records.write_bytes(b"")
+    assert validation_records(run_dir) == records
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(b"")
+    assert validation_records(archive) is None and validation_records(tmp_path) is None

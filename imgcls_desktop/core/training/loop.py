@@ -321,11 +321,7 @@ class _Session:
             )
         _check_before_work(job, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
-        # Killed (or stopped) after its last epoch was recorded: resuming only records the end.
-        unfinished_end = (
-            info.status is not RunStatus.FINISHED and info.last_completed_epoch == hp.epochs
-        )
-        if hp.epochs <= info.last_completed_epoch and not unfinished_end:
+        if not info.can_continue(hp.epochs):
             raise RunError(
                 f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
                 "higher to train on"

@@ -110,6 +110,14 @@ class RunInfo:
     def __post_init__(self) -> None:
         self.status = RunStatus(self.status)
 
+    def can_continue(self, epochs: int | None = None) -> bool:
+        """Whether resuming to ``epochs`` (default: the run's own target) would do anything:
+        epochs remain, or the run was killed or stopped after its last epoch was recorded
+        but before its end was (resuming then only records the end)."""
+        target = self.epochs if epochs is None else epochs
+        last = self.last_completed_epoch
+        return last < target or (last == target and self.status is not RunStatus.FINISHED)
+
     def to_dict(self, folder: Path | None = None) -> dict[str, Any]:
         """Plain JSON values; the data's record paths inside ``folder`` (the run folder) are
         stored relative to it (see :meth:`TrainingData.to_dict`)."""
@@ -214,6 +222,16 @@ def read_run(run_dir: Path) -> RunInfo:
         return RunInfo.from_dict(values, Path(run_dir))
     except RunError as error:
         raise RunError(f"{path} is damaged: {error}") from None
+
+
+def validation_records(run_dir: Path) -> Path | None:
+    """The validation ``.rec`` a run trained with, if it is still there; None for a path
+    that is not a readable run folder (a ``model.tar.gz``, a damaged run) or no record."""
+    try:
+        data = read_run(run_dir).data
+    except RunError:
+        return None
+    return data.val_rec if data is not None and data.val_rec.is_file() else None
 
 
 def write_run(run_dir: Path, info: RunInfo) -> None:
