@@ -38,6 +38,7 @@ from imgcls_desktop.core.artifacts import save_checkpoint
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.labelling import label_images
 from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.preprocessing import Interpolation, Preprocessing
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import build_network
 
@@ -60,14 +61,13 @@ def build_model(folder: Path, num_layers: int, side: int, batch_size: int) -> Lo
 def run_preprocessing(model: LoadedModel) -> LoadedModel:
     """The model with the preprocessing record a run of ours would have (8/7 margin)."""
     channels, height, width = model.input_shape
-    record = {
-        "resize_shorter_side": math.ceil(max(height, width) * 8 / 7),
-        "interpolation": "linear, area below half size",
-        "crop": "center",
-        "height": height,
-        "width": width,
-        "channels": channels,
-    }
+    record = Preprocessing(
+        channels,
+        height,
+        width,
+        shorter_side=math.ceil(max(height, width) * 8 / 7),
+        interpolation=Interpolation.PACKER,
+    )
     return dataclasses.replace(model, preprocessing=record)
 
 

@@ -32,7 +32,8 @@ import numpy as np
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import Callback
-from imgcls_desktop.core.training.data import TrainingData, train_iter
+from imgcls_desktop.core.training.data import TrainingData
+from imgcls_desktop.core.training.iterators import train_iter
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.network import build_network
 

@@ -18,7 +18,7 @@ from imgcls_desktop.core.hyperparams import (
     AUGMENTATION_TYPES,
     HyperParameters,
 )
-from imgcls_desktop.core.training.data import scan_source
+from imgcls_desktop.core.training.packing import scan_source
 from imgcls_desktop.core.training.preview import (
     MAX_IMAGES,
     MAX_VERSIONS,

@@ -37,6 +37,7 @@ from imgcls_desktop.core.dataset.images import (
 )
 from imgcls_desktop.core.devices import parse_devices
 from imgcls_desktop.core.models import LoadedModel, open_model
+from imgcls_desktop.core.preprocessing import Interpolation
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
 
@@ -47,9 +48,6 @@ DEFAULT_THRESHOLD = 0.5
 #: The likeliest classes listed per image, and the k of top-k accuracy.
 TOP_K = 5
 
-# ``interpolation`` in a run's preprocessing record when ``ImageRecordIter`` resized the
-# validation images itself (a ``.rec`` read where it was).
-_RECORD_ITER_RESIZE = "linear"
 # Up to this many times the crop's pixels, the whole image is resized (exactly as
 # validation did it); beyond, only the window the crop sees.
 _WHOLE_RESIZE_LIMIT = 16
@@ -93,18 +91,17 @@ class Predictor:
         """One image (encoded bytes, or a decoded BGR uint8 array) as the network's input:
         float32 C x H x W, 0-255, RGB or grey. Raises ``ImageError`` for unusable bytes."""
         p = self.model.preprocessing
-        height, width = int(p["height"]), int(p["width"])
-        side = p.get("resize_shorter_side") if p.get("crop") == "center" else None
+        height, width, side = p.height, p.width, p.shorter_side
         if isinstance(image, (bytes, bytearray, memoryview)):
             data = bytes(image)
             # A JPEG may be decoded at a reduced scale only where the packer did so too.
-            reduce_to = side if side and p.get("interpolation") != _RECORD_ITER_RESIZE else None
+            reduce_to = side if p.interpolation is Interpolation.PACKER else None
             image = decode_bgr(data, probe(data), reduce_to)
-        if side:
-            image = _center_crop_as_validation(image, int(side), (height, width), p)
+        if side is not None:
+            image = _center_crop_as_validation(image, side, (height, width), p.interpolation)
         else:
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-        if int(p.get("channels", 3)) == 1:
+        if p.channels == 1:
             pixels = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[np.newaxis]
         else:
             pixels = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
@@ -172,19 +169,19 @@ def labels_above(
 
 
 def _center_crop_as_validation(
-    image: np.ndarray, side: int, crop: tuple[int, int], preprocessing: dict[str, Any]
+    image: np.ndarray, side: int, crop: tuple[int, int], interpolation: Interpolation
 ) -> np.ndarray:
     """The central ``crop`` (height, width) of the image with its shorter side resized to
     ``side`` as validation did it (see the module docstring)."""
     height, width = image.shape[:2]
-    if preprocessing.get("interpolation") == _RECORD_ITER_RESIZE:
+    if interpolation is Interpolation.LINEAR:
         # ImageRecordIter's ``resize``: the longer side in integer arithmetic, bilinear.
         longer = side * max(height, width) // min(height, width)
         size = (side, longer) if height > width else (longer, side)
-        interpolation = cv2.INTER_LINEAR
+        flag = cv2.INTER_LINEAR
     else:
         size = shorter_side_size(width, height, side)
-        interpolation = shrink_interpolation(side / min(height, width))
+        flag = shrink_interpolation(side / min(height, width))
     (resized_width, resized_height), (crop_height, crop_width) = size, crop
     top, left = (resized_height - crop_height) // 2, (resized_width - crop_width) // 2
     if resized_width * resized_height > _WHOLE_RESIZE_LIMIT * crop_height * crop_width:
@@ -192,7 +189,7 @@ def _center_crop_as_validation(
         columns, resized_width, left = _crop_window(left, crop_width, resized_width, width)
         image = image[rows, columns]
     if image.shape[:2] != (resized_height, resized_width):
-        image = cv2.resize(image, (resized_width, resized_height), interpolation=interpolation)
+        image = cv2.resize(image, (resized_width, resized_height), interpolation=flag)
     return image[top : top + crop_height, left : left + crop_width]
 
 

@@ -1,4 +1,5 @@
-"""Opening a model for inference, whatever its kind: run folder, ``model.tar.gz``, checkpoint.
+"""Opening a trained model for inference, whatever its kind: run folder, ``model.tar.gz``,
+checkpoint. (Not :mod:`imgcls_desktop.core.dataset.model`, the data set's in-memory record.)
 
 :func:`open_model` recognises the kind by itself:
 
@@ -47,8 +48,8 @@ from imgcls_desktop.core.artifacts import (
     params_file,
 )
 from imgcls_desktop.core.paths import cache_dir
+from imgcls_desktop.core.preprocessing import Preprocessing, PreprocessingError
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.data import TrainingData, network_input
 from imgcls_desktop.core.training.network import DATA_NAME, OUTPUT_NAME
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
@@ -57,6 +58,7 @@ from imgcls_desktop.core.training.run import (
     RunError,
     is_run_folder,
     read_run,
+    validation_records,
 )
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ class LoadedModel:
     """A model ready for inference: network, weights, class names and how to prepare images.
 
     ``input_shape`` is (C, H, W); ``preprocessing`` is the run's record, or SageMaker's
-    inference preprocessing (see :func:`sagemaker_preprocessing`). ``epoch`` is the
+    inference preprocessing (:meth:`Preprocessing.whole_image`). ``epoch`` is the
     checkpoint's epoch; ``path`` what the user opened; ``notes`` what was assumed to open
     it (an input shape, logits read through softmax), to tell the user.
     """
@@ -112,7 +114,7 @@ class LoadedModel:
     class_names: list[str]
     input_shape: tuple[int, int, int]
     multi_label: bool
-    preprocessing: dict[str, Any]
+    preprocessing: Preprocessing
     source_kind: str
     path: Path
     epoch: int
@@ -130,18 +132,6 @@ class LoadedModel:
         function of its input; a symbol already ending in softmax or sigmoid is kept.
         """
         return _probability_symbol(self.symbol)
-
-
-def sagemaker_preprocessing(
-    input_shape: tuple[int, int, int], multi_label: bool = False
-) -> dict[str, Any]:
-    """SageMaker's documented inference preprocessing: the whole image resized to H x W."""
-    return {
-        "resize": "whole image",
-        "interpolation": "linear",
-        "crop": "none",
-        **network_input(input_shape, multi_label),
-    }
 
 
 def open_model(
@@ -202,14 +192,7 @@ def run_validation_data(model_path: Path) -> Path | None:
     run folder itself, or a checkpoint file inside it. None when the model is not a run's,
     or those images are gone."""
     model_path = Path(model_path)
-    run_dir = model_path if model_path.is_dir() else model_path.parent
-    if not is_run_folder(run_dir):
-        return None
-    try:
-        data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
-    except (RunError, KeyError, TypeError, ValueError):
-        return None
-    return data.val_rec if data.val_rec.is_file() else None
+    return validation_records(model_path if model_path.is_dir() else model_path.parent)
 
 
 def read_class_names(path: Path) -> list[str]:
@@ -241,7 +224,7 @@ def _open_run(
     if epoch is None:
         epoch = run_model_epoch(run_dir)
     classes = run_dir / CLASSES_FILE
-    preprocessing = _read_json(run_dir / PREPROCESSING_FILE, dict)
+    preprocessing = _read_preprocessing(run_dir / PREPROCESSING_FILE)
     return _build(
         run_dir,
         SourceKind.RUN,
@@ -388,7 +371,7 @@ def _build(
     epoch: int | None,
     labels: Path | None,
     input_shape: tuple[int, int, int] | None,
-    preprocessing: dict[str, Any] | None,
+    preprocessing: Preprocessing | None,
 ) -> LoadedModel:
     """Load the checkpoint at ``prefix`` and check it fits its shape and class names."""
     if epoch is None:
@@ -412,9 +395,9 @@ def _build(
             f"given{f' ({labels})' if labels else ''}"
         )
     if preprocessing is None:
-        preprocessing = sagemaker_preprocessing(shape, multi_label)
+        preprocessing = Preprocessing.whole_image(shape, multi_label)
     else:
-        recorded = tuple(int(preprocessing.get(key, 0)) for key in ("channels", "height", "width"))
+        recorded = preprocessing.shape
         if recorded != shape:
             raise ModelError(
                 f"the preprocessing record of {path} prepares {recorded} images but the "
@@ -537,6 +520,17 @@ def _check_fits(
     if len(output) != 2:
         raise ModelError(f"the model at {path} gives {output}-shaped outputs, not N x classes")
     return int(output[1])
+
+
+def _read_preprocessing(path: Path) -> Preprocessing | None:
+    """A run's preprocessing record (None when it has none); :class:`ModelError` if damaged."""
+    values = _read_json(path, dict)
+    if values is None:
+        return None
+    try:
+        return Preprocessing.from_json(values)
+    except PreprocessingError as error:
+        raise ModelError(f"{path} is damaged: {error}") from None
 
 
 def _read_json(path: Path, kind: type) -> Any:

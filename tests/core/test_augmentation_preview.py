@@ -17,13 +17,8 @@ from training_fixtures import (
 
 from imgcls_desktop.core.hyperparams import HyperparameterError, HyperParameters
 from imgcls_desktop.core.jobs import Cancelled
-from imgcls_desktop.core.training.data import (
-    AUGMENTATIONS,
-    ScannedSource,
-    prepare_data,
-    scan_source,
-    train_iter_arguments,
-)
+from imgcls_desktop.core.training.iterators import AUGMENTATIONS, train_iter_arguments
+from imgcls_desktop.core.training.packing import ScannedSource, prepare_data, scan_source
 from imgcls_desktop.core.training.preview import augmented_samples, preview_grid
 
 

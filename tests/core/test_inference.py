@@ -14,8 +14,8 @@ from inference_fixtures import PLAIN_CLASSES, PLAIN_SHAPE, shared_run, write_pla
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.inference import Predictor, labels_above, top_k
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.preprocessing import Interpolation, Preprocessing
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.run import read_run
 
 mx = mxnet()
@@ -86,14 +86,7 @@ def test_record_iter_preprocessing_matches_image_record_iter_exactly(
     plain_model, tmp_path: Path
 ) -> None:
     """A ``.rec`` validated where it was: ``ImageRecordIter``'s resize and centre crop."""
-    preprocessing = {
-        "resize_shorter_side": 20,
-        "interpolation": "linear",
-        "crop": "center",
-        "height": 16,
-        "width": 16,
-        "channels": 3,
-    }
+    preprocessing = Preprocessing(3, 16, 16, shorter_side=20, interpolation=Interpolation.LINEAR)
     model = dataclasses.replace(plain_model, preprocessing=preprocessing)
     predictor = Predictor(model)
     for shape in ((30, 44), (44, 30)):
@@ -113,7 +106,7 @@ def test_run_predictions_reach_the_validation_accuracy_training_reported(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     run_dir, result = shared_run(tmp_path_factory)
-    data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
+    data = read_run(run_dir).data
     reader = mx.recordio.MXIndexedRecordIO(str(data.val_idx), str(data.val_rec), "r")
     labels, payloads = [], []
     for key in reader.keys:

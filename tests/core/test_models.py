@@ -43,8 +43,7 @@ def test_run_folder_opens_at_its_best_epoch_with_names_and_preprocessing(
     assert model.epoch == read_run(run_dir).best_epoch
     assert model.class_names == json.loads((run_dir / "classes.json").read_text())
     assert model.input_shape == (3, 32, 32) and not model.multi_label
-    assert model.preprocessing["crop"] == "center"
-    assert model.preprocessing["resize_shorter_side"] == 32
+    assert model.preprocessing.center_crop and model.preprocessing.shorter_side == 32
 
 
 def test_sagemaker_archive_from_a_plain_symbol(tmp_path: Path) -> None:
@@ -55,7 +54,7 @@ def test_sagemaker_archive_from_a_plain_symbol(tmp_path: Path) -> None:
     assert model.source_kind == SourceKind.SAGEMAKER_ARCHIVE and model.path == archive
     assert model.class_names == ["ant", "bee", "cow"]
     assert model.input_shape == PLAIN_SHAPE and model.epoch == 1
-    assert model.preprocessing["resize"] == "whole image"
+    assert not model.preprocessing.center_crop
     assert open_model(archive).class_names == ["class_0", "class_1", "class_2"]
 
 
@@ -76,7 +75,7 @@ def test_probability_symbol_needs_no_label_and_gives_probabilities(tmp_path: Pat
 def test_multi_label_head_becomes_sigmoid(tmp_path: Path) -> None:
     model = open_model(write_plain_checkpoint(tmp_path, multi_label=True))
     assert model.multi_label
-    assert model.preprocessing["output"] == "sigmoid per class"
+    assert model.preprocessing.multi_label
     assert "sigmoid" in model.probability_symbol().tojson()
 
 
@@ -95,7 +94,7 @@ def test_plain_prefix_without_shapes_file_assumes_an_input_shape_and_says_so(
     prefix = write_plain_checkpoint(tmp_path, shapes=False)
     model = open_model(prefix)
     assert model.input_shape == (3, 224, 224)
-    assert model.preprocessing["height"] == 224
+    assert model.preprocessing.height == 224
     (note,) = model.notes
     assert "assumed input shape 3,224,224 (SageMaker's default)" in note
     assert "--image-shape C,H,W" in note

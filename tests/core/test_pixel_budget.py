@@ -39,6 +39,7 @@ from imgcls_desktop.core.evaluation import evaluate_dataset
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.labelling import label_images
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.preprocessing import Interpolation
 
 OVER_BUDGET = "more than the 100-megapixel limit"
 
@@ -68,14 +69,13 @@ def _crop_predictor(tmp_path: Path, side: int = 224) -> Predictor:
     labels = tmp_path / "labels.txt"
     labels.write_text("cat\ndog\nowl\n", encoding="utf-8")
     model = open_model(write_plain_checkpoint(tmp_path / "model"), labels=labels)
-    preprocessing = {
-        **model.preprocessing,
-        "resize_shorter_side": side,
-        "interpolation": "linear, area below half size",
-        "crop": "center",
-        "height": side,
-        "width": side,
-    }
+    preprocessing = dataclasses.replace(
+        model.preprocessing,
+        shorter_side=side,
+        interpolation=Interpolation.PACKER,
+        height=side,
+        width=side,
+    )
     return Predictor(dataclasses.replace(model, preprocessing=preprocessing), batch_size=4)
 
 

@@ -357,7 +357,7 @@ def test_a_run_killed_after_recording_its_last_epoch_resumes_to_finished(
     # What a kill between the last epoch's commit and the end leaves: run.json still says
     # running, and the previous epoch's resume files are not yet deleted.
     info = read_run(run_dir)
-    info.status = RunStatus.RUNNING.value
+    info.status = RunStatus.RUNNING
     write_run(run_dir, info)
     for path in list((run_dir / "resume").iterdir()):
         shutil.copyfile(path, path.with_name(path.name.replace("0002", "0001")))

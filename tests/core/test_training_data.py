@@ -27,16 +27,12 @@ from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.inference import Predictor
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.preprocessing import Interpolation, Preprocessing
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.data import (
-    TrainingData,
-    inference_preprocessing,
-    prepare_data,
-    single_split,
-    train_iter,
-    val_iter,
-)
+from imgcls_desktop.core.training.data import TrainingData, inference_preprocessing
+from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.packing import prepare_data, single_split
 from imgcls_desktop.core.training.run import read_metrics, read_run
 
 
@@ -213,7 +209,9 @@ def test_a_validation_rec_with_other_class_ids_is_scored_as_evaluate_scores_it(
     train(TrainingJob(quick_hp(epochs=1), colour_folder, run, validation=val_rec, devices="cpu"))
     report = evaluate_dataset(Predictor(open_model(run), device="cpu"), load_dataset(val_rec))
     assert read_metrics(run)[0]["val_accuracy"] == pytest.approx(report.accuracy)
-    assert read_run(run).data["val_rec"] == "data/validation/dataset-val.rec"  # repacked
+    assert read_run(run).data.val_rec == run / "data/validation/dataset-val.rec"  # repacked
+    stored = json.loads((run / "run.json").read_text(encoding="utf-8"))["data"]
+    assert stored["val_rec"] == "data/validation/dataset-val.rec"  # relative: the folder moves
 
 
 def test_a_validation_rec_with_the_training_ids_is_read_where_it_is(
@@ -312,11 +310,12 @@ def test_inference_preprocessing_is_what_validation_does(tmp_path: Path) -> None
     hp = quick_hp(mini_batch_size=4, augmentation_type="crop")
     data = prepare_data(root, None, tmp_path / "run", hp)
     preprocessing = inference_preprocessing(hp, data)
-    assert preprocessing["resize_shorter_side"] == 37
-    assert (preprocessing["height"], preprocessing["width"]) == (32, 32)
-    assert preprocessing["crop"] == "center"
-    assert preprocessing["value_range"] == [0, 255] and preprocessing["layout"] == "NCHW"
-    json.dumps(preprocessing)
+    assert preprocessing.shorter_side == 37 and preprocessing.center_crop
+    assert preprocessing.shape == (3, 32, 32)
+    assert preprocessing.interpolation is Interpolation.PACKER
+    written = json.loads(json.dumps(preprocessing.to_json()))
+    assert written["value_range"] == [0, 255] and written["layout"] == "NCHW"
+    assert Preprocessing.from_json(written) == preprocessing
 
 
 def test_a_start_interrupted_after_packing_packs_its_data_folder_again(

@@ -24,7 +24,7 @@ from imgcls_desktop.core.devices import DeviceError
 from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import Callback
-from imgcls_desktop.core.training.data import TrainingData, val_iter
+from imgcls_desktop.core.training.iterators import val_iter
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.pretrained import PretrainedWeightsMissing
 from imgcls_desktop.core.training.run import RunError, RunStatus, read_metrics, read_run
@@ -164,7 +164,7 @@ def test_the_saved_model_gives_probabilities_with_plain_mxnet(trained) -> None:
         label_shapes=[("softmax_label", (16,))],
     )
     module.set_params(arg_params, aux_params)
-    data = TrainingData.from_dict(read_run(result.run_dir).data, result.run_dir)
+    data = read_run(result.run_dir).data
     right, remaining = 0, data.num_val
     for batch in val_iter(data, quick_hp(), 16):
         module.forward(mx.io.DataBatch([batch.data[0]]), is_train=False)

@@ -1,5 +1,8 @@
-"""Export a split data set as RecordIO: ``NAME-<split>.lst/.rec/.idx`` that im2rec and
-``mx.io.ImageRecordIter`` read, plus ``classes.json``, ``labels.txt`` and ``dataset.json``.
+"""Export a split *data set* as RecordIO: ``NAME-<split>.lst/.rec/.idx`` that im2rec and
+``mx.io.ImageRecordIter`` read, plus ``classes.json``, ``labels.txt`` and ``dataset.json``
+(``imgcls dataset export``; the Data Set tab's Export; training's packer packs with it too).
+
+Not to be confused with :mod:`imgcls_desktop.core.export`, which exports a trained *model*.
 
 Records are what im2rec writes: an ``IRHeader`` (single-label: the class id as a float;
 multi-label: the multi-hot vector, ``flag`` = number of classes, which
@@ -67,7 +70,7 @@ from imgcls_desktop.core.dataset.images import (
     resize_shorter_side,
 )
 from imgcls_desktop.core.dataset.lst import format_lst_line
-from imgcls_desktop.core.dataset.model import Dataset, Sample
+from imgcls_desktop.core.dataset.model import Dataset, Sample, SkippedImage
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
@@ -143,14 +146,6 @@ class ExportOptions:
     def effective_quality(self) -> int:
         """The quality (JPEG) or compression (PNG) actually used."""
         return _DEFAULT_QUALITY[self.encoding] if self.quality is None else self.quality
-
-
-@dataclass(frozen=True)
-class SkippedImage:
-    """An image left out of the export, and why."""
-
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""The one dataset model every importer produces and every later step consumes."""
+"""The data set as one in-memory record: its images, their labels and the class names.
+
+Every importer (folder, ``.lst``, manifest, ``.rec``; :mod:`.sources`) produces a
+:class:`Dataset`, and every later step (scan, split, export, training's packer) consumes it.
+"Model" here means the data model: not to be confused with :mod:`imgcls_desktop.core.models`,
+which opens a trained network for inference.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,14 @@ class SourceKind(str, enum.Enum):
     LST = "lst"
     MANIFEST = "manifest"
     RECORDIO = "recordio"
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """An image left out of an export or of training data, and why."""
+
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True)

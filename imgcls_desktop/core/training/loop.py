@@ -2,7 +2,7 @@
 
 :func:`train` runs a :class:`TrainingJob` and reports through callbacks
 (:mod:`.callbacks`). It validates everything it can before any work, prepares the data
-(:mod:`.data`), trains a ResNet (:mod:`.network`) with a Gluon ``Trainer`` on one or more
+(:mod:`.packing`), trains a ResNet (:mod:`.network`) with a Gluon ``Trainer`` on one or more
 devices (each batch split between them), validates after every epoch, and keeps the run
 folder (:mod:`.run`) resumable after every epoch.
 
@@ -79,17 +79,12 @@ from imgcls_desktop.core.training.callbacks import (
     MetricsLog,
     TrainingState,
 )
-from imgcls_desktop.core.training.data import (
-    DATA_FOLDER,
-    TrainingData,
-    inference_preprocessing,
-    prepare_data,
-    train_iter,
-    val_iter,
-)
+from imgcls_desktop.core.training.data import DATA_FOLDER, TrainingData, inference_preprocessing
+from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
 from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.packing import prepare_data
 from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
@@ -356,7 +351,7 @@ class _Session:
             hp = hp.resolved(data.facts())
             output.mkdir(parents=True, exist_ok=True)  # records used where they are: no data/
             info = RunInfo(
-                status=RunStatus.RUNNING.value,
+                status=RunStatus.RUNNING,
                 epochs=hp.epochs,
                 train=str(job.train),
                 validation=None if job.validation is None else str(job.validation),
@@ -364,7 +359,7 @@ class _Session:
                 seed=job.seed,
                 base_model=None if job.base_model is None else str(job.base_model),
                 pretrained=None if job.pretrained is None else str(job.pretrained),
-                data=data.to_dict(output),
+                data=data,
             )
             session = cls(job, hp, data, info, [*_notes(lock_note), *data.warnings])
             session.initial_weights()
@@ -378,7 +373,7 @@ class _Session:
             raise
         atomic_write_json(output / CLASSES_FILE, list(data.class_names))
         save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
-        atomic_write_json(output / PREPROCESSING_FILE, inference_preprocessing(hp, data))
+        atomic_write_json(output / PREPROCESSING_FILE, inference_preprocessing(hp, data).to_json())
         write_run(output, info)
         return session
 
@@ -391,20 +386,15 @@ class _Session:
         _remove_leftovers(output)
         info = read_run(output)  # as the previous trainer left it
         prune_resume_state(output, info.last_completed_epoch)  # a kill may have left others
-        try:
-            data = TrainingData.from_dict(info.data, output)
-        except (KeyError, TypeError, ValueError) as error:
-            raise RunError(f"{output}'s run.json is damaged: its data record ({error})") from None
+        data = info.data
+        if data is None:
+            raise RunError(f"{output} cannot be resumed: its run.json records no training data")
         saved = load_hyperparameters(output / HYPERPARAMETERS_FILE)
         hp = job.hyperparameters.resolved(data.facts())
         _check_resumable_changes(saved, hp)
         _check_before_work(job, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
-        # Killed (or stopped) after its last epoch was recorded: resuming only records the end.
-        unfinished_end = (
-            info.status != RunStatus.FINISHED.value and info.last_completed_epoch == hp.epochs
-        )
-        if hp.epochs <= info.last_completed_epoch and not unfinished_end:
+        if not info.can_continue(hp.epochs):
             raise RunError(
                 f"{output} has already trained {info.last_completed_epoch} epochs; set epochs "
                 "higher to train on"
@@ -419,7 +409,7 @@ class _Session:
             session.initial_weights()
         info.epochs = hp.epochs
         info.devices = job.devices
-        info.status, info.stop_reason, info.error = RunStatus.RUNNING.value, None, None
+        info.status, info.stop_reason, info.error = RunStatus.RUNNING, None, None
         save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
         write_run(output, info)
         return session
@@ -473,7 +463,7 @@ class _Session:
             raise
         info = self.info
         stop_reason = None if status is RunStatus.FINISHED else state.stop_reason
-        info.status, info.stop_reason = status.value, stop_reason
+        info.status, info.stop_reason = status, stop_reason
         write_run(self.run_dir, info)
         self._train_end(state)
         return TrainingResult(
@@ -492,7 +482,7 @@ class _Session:
         """Mark the run stopped (Ctrl-C) or failed in ``run.json``, as of the last commit."""
         info = self.info
         interrupted = isinstance(error, KeyboardInterrupt)
-        info.status = (RunStatus.STOPPED if interrupted else RunStatus.FAILED).value
+        info.status = RunStatus.STOPPED if interrupted else RunStatus.FAILED
         info.stop_reason = "interrupted" if interrupted else None
         info.error = None if interrupted else f"{type(error).__name__}: {error}"
         write_run(self.run_dir, info)

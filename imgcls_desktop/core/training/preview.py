@@ -31,14 +31,16 @@ from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.hyperparams import HyperparameterError, HyperParameters
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.data import (
-    ScannedSource,
+from imgcls_desktop.core.training.iterators import (
     augmentation_arguments,
+    train_iter_arguments,
+    val_iter_arguments,
+)
+from imgcls_desktop.core.training.packing import (
+    ScannedSource,
     packing_options,
     shorter_side,
     single_split,
-    train_iter_arguments,
-    val_iter_arguments,
 )
 
 MAX_IMAGES = 16

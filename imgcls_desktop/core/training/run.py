@@ -27,7 +27,7 @@ import enum
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from imgcls_desktop.core.artifacts import first_line, save_with_mxnet
 from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.optimizer_state import (
     OptimizerStateError,
     fresh_optimizer_state,
@@ -56,13 +57,16 @@ LEGACY_STATES_SUFFIX = ".states"
 
 
 class RunStatus(str, enum.Enum):
-    """Where a run stands (``run.json``'s ``status``)."""
+    """Where a run stands (``run.json``'s ``status``, its value)."""
 
     RUNNING = "running"
     STOPPED = "stopped"
     FINISHED = "finished"
     FAILED = "failed"
     EARLY_STOPPED = "early_stopped"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class RunError(Exception):
@@ -80,11 +84,12 @@ class RunInfo:
     ``epochs`` is the target; ``last_completed_epoch`` the last epoch whose resume state is
     saved (0 before the first); ``num_updates`` the optimizer updates up to it. ``train`` and
     ``validation`` are the sources as given, ``data`` the prepared
-    :class:`~imgcls_desktop.core.training.data.TrainingData` (``to_dict``). ``running`` in a
-    folder no process trains in means the process was killed: resume it.
+    :class:`~imgcls_desktop.core.training.data.TrainingData` (None until it is; ``{}`` in
+    the file). ``running`` in a folder no process trains in means the process was killed:
+    resume it. A ``status`` given as its text is taken as the :class:`RunStatus`.
     """
 
-    status: str
+    status: RunStatus
     epochs: int
     train: str
     validation: str | None = None
@@ -100,17 +105,33 @@ class RunInfo:
     best_val_accuracy: float | None = None
     stop_reason: str | None = None
     error: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: TrainingData | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values."""
-        return asdict(self)
+    def __post_init__(self) -> None:
+        self.status = RunStatus(self.status)
+
+    def can_continue(self, epochs: int | None = None) -> bool:
+        """Whether resuming to ``epochs`` (default: the run's own target) would do anything:
+        epochs remain, or the run was killed or stopped after its last epoch was recorded
+        but before its end was (resuming then only records the end)."""
+        target = self.epochs if epochs is None else epochs
+        last = self.last_completed_epoch
+        return last < target or (last == target and self.status is not RunStatus.FINISHED)
+
+    def to_dict(self, folder: Path | None = None) -> dict[str, Any]:
+        """Plain JSON values; the data's record paths inside ``folder`` (the run folder) are
+        stored relative to it (see :meth:`TrainingData.to_dict`)."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        values["status"] = RunStatus(self.status).value
+        values["data"] = {} if self.data is None else self.data.to_dict(folder)
+        return values
 
     @classmethod
-    def from_dict(cls, values: Any) -> RunInfo:
+    def from_dict(cls, values: Any, folder: Path | None = None) -> RunInfo:
         """Read ``to_dict``'s values, checking each one; unknown keys (from a newer version)
-        are ignored. :class:`RunError` says what is wrong: not an object, a required key
-        missing, a value of the wrong type or out of range, an unknown status."""
+        are ignored; relative data paths are taken from ``folder``. :class:`RunError` says
+        what is wrong: not an object, a required key missing, a value of the wrong type or
+        out of range, an unknown status, a damaged data record."""
         if not isinstance(values, dict):
             raise RunError(f"it holds {_json_kind(values)}, not an object of run values")
         missing = [f.name for f in fields(cls) if f.name not in values and _required(f)]
@@ -121,7 +142,19 @@ class RunInfo:
             _check_value(name, known[name].type, value)
         if values["status"] not in {status.value for status in RunStatus}:
             raise RunError(f"its status {values['status']!r} is none of {_STATUSES}")
-        return cls(**{name: values[name] for name in known})
+        checked = {name: values[name] for name in known}
+        checked["data"] = _training_data(checked.get("data"), folder)
+        return cls(**checked)
+
+
+def _training_data(values: dict[str, Any] | None, folder: Path | None) -> TrainingData | None:
+    """The data record of ``run.json`` (``{}`` or null: none yet); RunError if damaged."""
+    if not values:
+        return None
+    try:
+        return TrainingData.from_dict(values, folder)
+    except ValueError as error:
+        raise RunError(f"its 'data' record: {error}") from None
 
 
 _STATUSES = ", ".join(status.value for status in RunStatus)
@@ -132,7 +165,8 @@ _JSON_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "int": ((int,), "a whole number"),
     "float": ((int, float), "a number"),
     "None": ((type(None),), "null"),
-    "dict[str, Any]": ((dict,), "an object"),
+    "RunStatus": ((str,), "a text"),
+    "TrainingData": ((dict,), "an object"),
 }
 # Fields whose numbers have a lower bound.
 _MINIMUMS = {"epochs": 1, "last_completed_epoch": 0, "num_updates": 0, "best_epoch": 1}
@@ -185,15 +219,25 @@ def read_run(run_dir: Path) -> RunInfo:
     except (OSError, ValueError) as error:
         raise RunError(f"cannot read {path}: {error}") from None
     try:
-        return RunInfo.from_dict(values)
+        return RunInfo.from_dict(values, Path(run_dir))
     except RunError as error:
         raise RunError(f"{path} is damaged: {error}") from None
+
+
+def validation_records(run_dir: Path) -> Path | None:
+    """The validation ``.rec`` a run trained with, if it is still there; None for a path
+    that is not a readable run folder (a ``model.tar.gz``, a damaged run) or no record."""
+    try:
+        data = read_run(run_dir).data
+    except RunError:
+        return None
+    return data.val_rec if data is not None and data.val_rec.is_file() else None
 
 
 def write_run(run_dir: Path, info: RunInfo) -> None:
     """Replace ``run.json`` atomically, stamping ``updated``."""
     info.updated = _now()
-    atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict())
+    atomic_write_json(Path(run_dir) / RUN_FILE, info.to_dict(Path(run_dir)))
 
 
 @dataclass(frozen=True)

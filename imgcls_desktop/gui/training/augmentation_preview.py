@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from imgcls_desktop.core.hyperparams import AUGMENTATION_TYPES, HyperParameters
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
-from imgcls_desktop.core.training.data import ScannedSource, scan_source
+from imgcls_desktop.core.training.packing import ScannedSource, scan_source
 from imgcls_desktop.core.training.preview import AugmentationPreview, augmented_samples
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.imaging import bgr_to_qimage
