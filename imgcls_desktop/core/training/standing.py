@@ -50,7 +50,7 @@ def standing_of(run: FoundRun) -> RunStanding:
         return RunStanding(run.path, info, status, busy_reason(run.path) or status)
     done, target = info.last_completed_epoch, info.epochs
     state = RunStatus(info.status)
-    if state is RunStatus.FINISHED:
+    if not info.can_continue():
         blocker = f"This run finished all its {target} epochs; Start Training makes a new run."
         return RunStanding(run.path, info, f"finished ({target} epochs)", blocker)
     where = f"at epoch {done} of {target}" if done else f"before epoch 1 of {target} ended"
@@ -59,5 +59,6 @@ def standing_of(run: FoundRun) -> RunStanding:
         RunStatus.STOPPED: f"stopped {where}",
         RunStatus.EARLY_STOPPED: f"stopped early {where}",
         RunStatus.FAILED: f"failed {where}",
+        RunStatus.FINISHED: f"finished {where}",
     }
     return RunStanding(run.path, info, words[state], None)
