@@ -14,12 +14,12 @@ from imgcls_desktop.core.dataset.export import (
     existing_export_files,
     export_recordio,
 )
+from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text
 from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
     cross_split_duplicates,
-    format_text,
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
@@ -203,9 +203,9 @@ def run_pack(args: argparse.Namespace) -> int:
     for skipped in result.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     splits = [assignment.split_of(index) or "" for index in range(len(dataset.samples))]
-    for leak in cross_split_duplicates(report, splits):
-        names = ", ".join(f"{path} ({split})" for path, split in zip(leak.paths, leak.splits))
-        print(f"warning: identical images in different splits: {names}", file=sys.stderr)
+    for finding in findings(report, cross_split_duplicates(report, splits)):
+        if finding.kind is FindingKind.CROSS_SPLIT:
+            print(f"warning: {finding.title.lower()}: {finding.detail}", file=sys.stderr)
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items() if count)
     print(
         f"Wrote {result.written} images ({counts}) to {result.out_dir} "
