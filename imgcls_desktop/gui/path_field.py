@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
@@ -19,7 +21,11 @@ class PathKind(Enum):
 
 
 class PathField(DropPathMixin, QWidget):
-    """A path the user types, picks with Browse… or drops on the field."""
+    """A path the user types, picks with Browse… or drops on the field.
+
+    Browse… opens beside the path in the field; when it is empty, in the folder
+    ``start_dir()`` gives (e.g. the open data set's), else in the current folder.
+    """
 
     changed = Signal(str)
 
@@ -31,10 +37,12 @@ class PathField(DropPathMixin, QWidget):
         placeholder: str = "",
         file_filter: str = "",
         tooltip: str = "",
+        start_dir: Callable[[], Path | str | None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._kind = kind
+        self._start_dir = start_dir
         self._caption = caption
         self._filter = file_filter
         self.edit = QLineEdit()
@@ -70,15 +78,38 @@ class PathField(DropPathMixin, QWidget):
         if self._kind is PathKind.FOLDER:
             self._browse_folder()
             return
-        path, _ = QFileDialog.getOpenFileName(self, self._caption, self.text(), self._filter)
+        path, _ = QFileDialog.getOpenFileName(
+            self, self._caption, self.start_folder(), self._filter
+        )
         if path:
             self.setText(path)
 
+    def start_folder(self) -> str:
+        """Where Browse… opens: the nearest existing folder of the path in the field, else
+        the owner's start folder, else "" (the current folder)."""
+        for candidate in (self.text(), self._start_dir() if self._start_dir else None):
+            folder = existing_folder(candidate)
+            if folder:
+                return folder
+        return ""
+
     def _browse_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, self._caption, self.text())
+        folder = QFileDialog.getExistingDirectory(self, self._caption, self.start_folder())
         if folder:
             self.setText(folder)
 
     def path_dropped(self, path: str) -> None:
         """Take a dropped file or folder as the path."""
         self.setText(path)
+
+
+def existing_folder(path: Path | str | None) -> str:
+    """``path`` itself when it is a folder, else its nearest existing parent folder ("" for
+    none): where a file dialog opens beside ``path``."""
+    if not path:
+        return ""
+    candidate = Path(path).expanduser()
+    for folder in (candidate, *candidate.parents):
+        if folder.is_dir():
+            return "" if folder == Path(".") else str(folder)
+    return ""
