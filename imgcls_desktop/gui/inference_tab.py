@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgcls_desktop.core.app_state import AppState
 from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.evaluation import EvaluationReport, evaluate_dataset
@@ -47,6 +48,8 @@ from imgcls_desktop.core.labelling import (
     write_jsonl,
 )
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.training.data import TrainingData
+from imgcls_desktop.core.training.run import RunError, read_run
 from imgcls_desktop.gui.dialogs import show_error, show_info
 from imgcls_desktop.gui.imaging import bgr_to_qimage, load_qimage
 from imgcls_desktop.gui.inference_widgets import (
@@ -171,8 +174,11 @@ class InferenceTab(QWidget):
     evaluated = Signal(object)
     """The :class:`EvaluationReport` just shown."""
 
-    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, jobs: JobRunner, state: AppState | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
+        self._state = state or AppState(save=None)
         self._slot = JobSlot(jobs, self)
         self._slot.busy_changed.connect(self._set_busy)
         self._slot.refused.connect(self.status_message)
@@ -357,7 +363,9 @@ class InferenceTab(QWidget):
             tooltip="Images with known classes: a folder of class folders, a .lst or a .rec",
         )
         self.evaluate_button = _button(
-            "Evaluate", "Predict every image of the set and compare with its class", self.evaluate
+            "Evaluate",
+            "Predict every image of the set and compare with its class",
+            lambda: self.evaluate(self.eval_path.text() or None),
         )
         top = QHBoxLayout()
         top.addWidget(self.eval_path, 1)
@@ -410,6 +418,31 @@ class InferenceTab(QWidget):
         self.labels_path.setText("")
         return self.open()
 
+    def open_model(self, path: str) -> JobHandle | None:
+        """Open the model at ``path``."""
+        return self.set_model_path(path)
+
+    def choose_model(self) -> None:
+        """Ask for a model (a run folder or a model file) and open it."""
+        self.model_path.browse()
+        if self.model_path.text():
+            self.open()
+
+    def choose_folder_to_label(self) -> None:
+        """Ask for a folder of images and label it with the open model."""
+        start = self.folder_path.text() or (
+            str(self._state.dataset.path.parent) if self._state.dataset else ""
+        )
+        folder = QFileDialog.getExistingDirectory(self, "Label the images of the folder", start)
+        if folder:
+            self.label_folder(folder)
+
+    def label_folder(self, folder: str) -> JobHandle | None:
+        """Label the images of ``folder``."""
+        self.pages.setCurrentIndex(0)
+        self.folder_path.setText(folder)
+        return self.label()
+
     def open(self) -> JobHandle | None:
         """Load the model of the path fields in a worker."""
         path = self.model_path.text()
@@ -435,6 +468,8 @@ class InferenceTab(QWidget):
             f"{labels}{model.num_classes} classes ({names}) · input {channels} x {height} x "
             f"{width} · on {predictor.context}"
         )
+        path = Path(self.model_path.text())
+        self._state.open_model(path, predictor, _validation_records(path))
         self.status_message.emit(f"Opened the model {model.path}")
         self.model_opened.emit(self.model_path.text())
 
@@ -633,14 +668,23 @@ class InferenceTab(QWidget):
 
     # Evaluation ----------------------------------------------------------------------------
 
-    def evaluate(self) -> JobHandle | None:
-        """Evaluate the model on the chosen labelled set in a worker; with corrections not
-        yet added, first ask whether to discard them (:meth:`ask_discard`) and return None."""
-        path = self.eval_path.text()
-        if self.predictor is None or not path:
-            self.status_message.emit("Open a model and choose a labelled set first.")
+    def evaluate(self, data: str | None = None) -> JobHandle | None:
+        """Evaluate the model on ``data`` (None: its run's validation images) in a worker;
+        with corrections not yet added, first ask whether to discard them
+        (:meth:`ask_discard`) and return None."""
+        model = self._state.model
+        if data is None and model is not None and model.validation is not None:
+            data = str(model.validation)
+        self.pages.setCurrentIndex(2)
+        if self.predictor is None or not data:
+            self.status_message.emit(
+                "Open a model and choose a labelled set first: this model has no validation "
+                "images of its run."
+            )
             return None
-        if self.ask_discard(self.cell_images, self.evaluate) is not None:
+        self.eval_path.setText(data)
+        path = data
+        if self.ask_discard(self.cell_images, partial(self.evaluate, data)) is not None:
             return None
         job = self._start(partial(evaluate_set, self.predictor, path), f"Evaluating on {path}")
         if job is not None:
@@ -665,6 +709,7 @@ class InferenceTab(QWidget):
         self.cell_caption.setText(
             "" if report.multi_label else "Click a cell of the confusion matrix to see its images."
         )
+        self._state.set_evaluation(Path(self.model_path.text()), path, report)
         self.status_message.emit(f"Accuracy {report.accuracy:.1%} on {report.count:,} images")
         self.evaluated.emit(report)
 
@@ -751,3 +796,12 @@ class InferenceTab(QWidget):
             button.setEnabled(ready)
         for button in (self.csv_button, self.jsonl_button, self.sort_button):
             button.setEnabled(labelled)
+
+
+def _validation_records(run_dir: Path) -> Path | None:
+    """The validation .rec a run trained with, if it still exists."""
+    try:
+        data = TrainingData.from_dict(read_run(run_dir).data, run_dir)
+    except (RunError, KeyError, TypeError, ValueError, OSError):
+        return None
+    return data.val_rec if data.val_rec.exists() else None

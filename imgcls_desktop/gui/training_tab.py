@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgcls_desktop.core.app_state import AppState, Part
 from imgcls_desktop.core.hyperparams import (
     HyperparameterError,
     HyperParameters,
@@ -36,6 +37,7 @@ from imgcls_desktop.core.hyperparams import (
 )
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.paths import data_dir
+from imgcls_desktop.core.project import ItemKind
 from imgcls_desktop.core.training.callbacks import format_epoch_line
 from imgcls_desktop.core.training.lock import LockOwner, busy_reason, lock_owner
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
@@ -94,17 +96,19 @@ def default_runs_folder() -> Path:
 class TrainingTab(QWidget):
     """Data, run settings and hyperparameters on the left; progress and curves on the right."""
 
-    run_finished = Signal(str)
-    training_started = Signal(str)
+    run_finished = Signal(object)
+    training_started = Signal(object)
     settings_suggested = Signal(str)
     data_read = Signal(object)
     """The :class:`DataSummary` of the training data, each time it has been read."""
     status_message = Signal(str)
 
     def __init__(
-        self, jobs: JobRunner, parent: QWidget | None = None, known_runs: Sequence[str] = ()
+        self, jobs: JobRunner, state: AppState | None = None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        self._state = state or AppState(save=None)
+        known_runs = self._state.recent(ItemKind.RUN)
         self._jobs = jobs
         self._training: JobHandle | None = None
         self._inspecting: JobHandle | None = None
@@ -291,6 +295,23 @@ class TrainingTab(QWidget):
         self.run_folder.changed.connect(self._update_buttons)
         self._update_buttons()
         self.refresh_runs()
+        self._state.subscribe(Part.TRAINING_DATA, self._follow_training_data)
+        self._state.subscribe(Part.RUN, self._follow_run)
+
+    def _follow_training_data(self) -> None:
+        sources = self._state.training_data
+        if sources is not None and sources.summary is None:
+            validation = str(sources.validation) if sources.validation else None
+            self.set_data(str(sources.train), validation, suggest=True)
+
+    def _follow_run(self) -> None:
+        run = self._state.run
+        if run is None or run.training:
+            return
+        self.set_known_runs(self._state.recent(ItemKind.RUN))
+        for row in range(self.runs.rowCount()):
+            if self.runs.item(row, 0).data(Qt.ItemDataRole.UserRole) == str(run.path):
+                self.runs.selectRow(row)
 
     # Set-up -------------------------------------------------------------------------------
 
@@ -344,6 +365,7 @@ class TrainingTab(QWidget):
             self._inspect_timer.start()  # the path changed meanwhile: read the new one
             return
         self.summary = summary
+        self._state.set_training_summary(summary)
         self.data_summary.setText(summary.describe())
         self.form.set_data_facts(summary.facts())
         self.suggest_button.setEnabled(True)
@@ -560,7 +582,8 @@ class TrainingTab(QWidget):
         self._update_buttons()
         self.details.setCurrentWidget(self.log)
         self._append_log(f"{title}: preparing the data…")
-        self.training_started.emit(str(job.output))
+        self._state.run_started(Path(job.output))
+        self.training_started.emit(Path(job.output))
         return handle
 
     def _on_metrics(self, event: dict[str, Any]) -> None:
@@ -645,7 +668,8 @@ class TrainingTab(QWidget):
         self._append_log(message)
         self.status_message.emit(message)
         self.refresh_runs()
-        self.run_finished.emit(str(result.run_dir))
+        self._state.run_ended(result)
+        self.run_finished.emit(result)
 
     def _on_failed(self, message: str, details: str) -> None:
         self._append_log(f"Failed: {message}")
@@ -654,6 +678,8 @@ class TrainingTab(QWidget):
 
     def _on_done(self) -> None:
         self._training = None
+        if self._state.is_training:  # failed or cancelled: no result
+            self._state.run_ended(None)
         self.plots.redraw()
         self._update_buttons()
 
