@@ -36,7 +36,7 @@ from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.devices import cuda_build, gpu_count
 from imgcls_desktop.core.paths import cache_dir, config_dir, data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
-from imgcls_desktop.core.training.run import RunStatus, read_run
+from imgcls_desktop.core.training.run import RunError, RunStatus, read_run
 from imgcls_desktop.gui.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.workers import JobHandle
@@ -135,6 +135,13 @@ def test_first_run_from_nothing_to_a_labelled_folder(
     assert {path.name: path.stat().st_mtime_ns for path in sample_export.iterdir()} == sample_files
 
 
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return read_run(run_dir).last_completed_epoch
+    except RunError:  # not written yet
+        return 0
+
+
 def test_a_run_stopped_by_closing_is_offered_again_and_resumes(
     qtbot: QtBot, shapes: Path, tmp_path: Path
 ) -> None:
@@ -148,7 +155,7 @@ def test_a_run_stopped_by_closing_is_offered_again_and_resumes(
     )
     _click_banner(qtbot, window, "Start Training")
     run_dir = window.state.run.path
-    qtbot.waitUntil(lambda: read_run(run_dir).last_completed_epoch >= 1, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: _epochs_done(run_dir) >= 1, timeout=TIMEOUT_MS)
     window.close()  # asks first: the run is being trained
     question = window.findChild(QMessageBox, "confirmCloseDialog")
     assert "can be resumed from the Training tab" in question.text()
@@ -167,8 +174,7 @@ def test_a_run_stopped_by_closing_is_offered_again_and_resumes(
         _click_banner(qtbot, again, "Resume Training")
     assert started.args == [run_dir] and again.state.is_training
     qtbot.waitUntil(
-        lambda: read_run(run_dir).last_completed_epoch > stopped.last_completed_epoch,
-        timeout=TIMEOUT_MS,
+        lambda: _epochs_done(run_dir) > stopped.last_completed_epoch, timeout=TIMEOUT_MS
     )
     with qtbot.waitSignal(again.training_tab.run_finished, timeout=TIMEOUT_MS) as finished:
         again.training_tab.stop()
