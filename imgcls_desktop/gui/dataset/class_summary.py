@@ -46,11 +46,14 @@ class ClassSummary(QGroupBox):
             "Usable images per class; select a class to show only its images",
             selectable=True,
         )
-        self.table.setMinimumHeight(120)
+        self.table.setMinimumHeight(150)
+        rows = self.table.verticalHeader()  # compact rows: more classes in sight
+        rows.setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.chart = pg.PlotWidget()
         self.chart.setBackground("w")
-        self.chart.setMinimumHeight(120)
+        self.chart.setMinimumHeight(100)
+        self.chart.setMaximumHeight(150)  # the rest is the table's: every class is listed there
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.hideButtons()
         self.chart.setMenuEnabled(False)
