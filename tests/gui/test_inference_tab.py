@@ -212,8 +212,7 @@ def test_evaluating_shows_the_confusion_matrix_and_class_metrics(
     qtbot: QtBot, opened: InferenceTab, tmp_path: Path
 ) -> None:
     labelled = generate_sample_dataset(tmp_path / "labelled", classes=3, per_class=4, size=32)
-    opened.eval_path.setText(str(labelled))
-    _wait(qtbot, opened.evaluate())
+    _wait(qtbot, opened.evaluate(str(labelled)))
     report = opened.report
     assert report is not None and report.count == 12
     assert opened.confusion.matrix.shape == (3, 3)
@@ -224,13 +223,13 @@ def test_evaluating_shows_the_confusion_matrix_and_class_metrics(
 
 
 def test_a_finished_training_run_is_opened_in_the_inference_tab(
-    qtbot: QtBot, run_dir: Path
+    qtbot: QtBot, run_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.tabs.tabText(2) == "Inference"
     tab = window.inference_tab
-    window.training_tab.run_finished.emit(str(run_dir))
+    window.training_tab.run_finished.emit(shared_run(tmp_path_factory)[1])
     assert tab.model_path.text() == str(run_dir)
     qtbot.waitUntil(lambda: tab.predictor is not None, timeout=JOB_TIMEOUT_MS)
     window.close()
@@ -271,8 +270,7 @@ def test_a_confusion_cell_lists_its_images_surest_first_for_correction(
     qtbot: QtBot, opened: InferenceTab, tmp_path: Path
 ) -> None:
     labelled = generate_sample_dataset(tmp_path / "labelled", classes=3, per_class=4, size=32)
-    opened.eval_path.setText(str(labelled))
-    _wait(qtbot, opened.evaluate())
+    _wait(qtbot, opened.evaluate(str(labelled)))
     report = opened.report
     names = report.class_names
     true_index, predicted_index = _fullest_cell(report)  # so there is something to sort
