@@ -48,6 +48,7 @@ from imgcls_desktop.core.labelling import (
     write_jsonl,
 )
 from imgcls_desktop.core.models import open_model
+from imgcls_desktop.core.project import ItemKind
 from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.run import RunError, read_run
 from imgcls_desktop.gui.dialogs import show_error, show_info
@@ -206,6 +207,9 @@ class InferenceTab(QWidget):
             file_filter=MODEL_FILTER,
             tooltip="A training run folder, a SageMaker model.tar.gz, or a checkpoint's "
             "-symbol.json or -NNNN.params file",
+            start_dir=lambda: next(
+                (Path(m).parent for m in self._state.recent(ItemKind.MODEL)), None
+            ),
         )
         self.labels_path = PathField(
             PathKind.OPEN_FILE,

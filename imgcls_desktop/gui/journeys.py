@@ -133,7 +133,10 @@ class Journeys(QObject):
 
     def welcome_back(self, reopened: list[str], run_dir: Path | None) -> None:
         """Say what was reopened and how the last run stands (Resume offered if it can go on)."""
-        text = f"<b>Welcome back</b>: your last {_listing(reopened)} are open again."
+        text = "<b>Welcome back</b>."
+        if reopened:
+            verb = "is" if len(reopened) == 1 else "are"
+            text = f"<b>Welcome back</b>: your last {_listing(reopened)} {verb} open again."
         actions: list[Action] = []
         described, can_continue = describe_run(run_dir) if run_dir else ("", False)
         if described:
