@@ -276,3 +276,18 @@ def test_class_names_under_the_bars_never_overlap() -> None:
     assert all(gap * 20 >= text_width("class 29") for gap in gaps)
     (_, long_name), *_ = bar_labels(["a rather long class name"], 400, text_width)
     assert long_name == "a rather long…"
+
+
+def test_the_classes_and_problems_have_room_for_many_rows(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    root = tmp_path / "many classes"
+    for index in range(12):
+        write_image(root / f"class {index:02d}" / "IMG_1001.jpg", (index * 20, 90, 90), seed=index)
+    tab = window.dataset_tab
+    _open(qtbot, tab, root)
+    table, tree = tab.classes.table, tab.problems.tree
+    qtbot.waitUntil(lambda: table.isVisible() and tree.isVisible())
+    visible_rows = table.viewport().height() // table.rowHeight(0)
+    visible_lines = tree.viewport().height() // tree.visualItemRect(tree.topLevelItem(0)).height()
+    assert visible_rows >= 5 and visible_lines >= 6
