@@ -29,6 +29,7 @@ from imgcls_desktop.core.app_state import AppState, OpenDataset, Part
 from imgcls_desktop.core.dataset.export import existing_export_files
 from imgcls_desktop.core.dataset.findings import findings, relative_to
 from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.pack import Packed
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.scan import CrossSplitDuplicate
 from imgcls_desktop.core.paths import data_dir
@@ -39,7 +40,6 @@ from imgcls_desktop.gui.dataset.export_panel import ExportPanel, ExportSettings
 from imgcls_desktop.gui.dataset.preview import ImagePreview
 from imgcls_desktop.gui.dataset.problems import ProblemsView
 from imgcls_desktop.gui.dataset.work import (
-    ExportOutcome,
     Scanned,
     generate_sample,
     open_and_scan,
@@ -308,7 +308,7 @@ class DatasetTab(QWidget):
             )
         return job
 
-    def _on_exported(self, opened: OpenDataset, announce: bool, outcome: ExportOutcome) -> None:
+    def _on_exported(self, opened: OpenDataset, announce: bool, outcome: Packed) -> None:
         result = outcome.result
         counts = ", ".join(f"{count:,} {split}" for split, count in result.counts.items() if count)
         skipped = [f"{Path(s.path).name}: {s.reason}" for s in result.skipped]

@@ -10,17 +10,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgcls_desktop.core.dataset.export import ExportResult, export_recordio
 from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.pack import Packed, SplitShares, pack
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.scan import (
-    CrossSplitDuplicate,
     ScanReport,
-    cross_split_duplicates,
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.gui.dataset.export_panel import ExportSettings
 
@@ -32,14 +29,6 @@ class Scanned:
     path: Path
     dataset: Dataset
     report: ScanReport
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """What the export job wrote, and duplicates that ended up in different splits."""
-
-    result: ExportResult
-    leaks: list[CrossSplitDuplicate]
 
 
 def open_and_scan(path: Path, progress: ProgressFn, cancel: CancelFlag) -> Scanned:
@@ -56,28 +45,20 @@ def split_and_export(
     overwrite: bool,
     progress: ProgressFn,
     cancel: CancelFlag,
-) -> ExportOutcome:
-    """Split the usable images and export them to RecordIO; ``overwrite`` allows replacing
-    an earlier export."""
-    assignment = split_dataset(
+) -> Packed:
+    """Split the usable images and export them to RecordIO as ``settings`` say;
+    ``overwrite`` allows replacing an earlier export."""
+    return pack(
         dataset,
-        val_ratio=settings.val_ratio,
-        test_ratio=settings.test_ratio,
-        seed=settings.seed,
-        indices=report.usable_indices,
-    )
-    result = export_recordio(
-        dataset,
+        report,
         settings.out_dir,
         name=settings.name,
-        assignment=assignment,
+        shares=SplitShares(settings.val_ratio, settings.test_ratio, settings.seed),
         options=settings.options,
+        overwrite=overwrite,
         progress=progress,
         cancel=cancel,
-        overwrite=overwrite,
     )
-    splits = [assignment.split_of(i) or "" for i in range(len(dataset.samples))]
-    return ExportOutcome(result, cross_split_duplicates(report, splits))
 
 
 def generate_sample(target: Path, progress: ProgressFn, cancel: CancelFlag) -> Path:
