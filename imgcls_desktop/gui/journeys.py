@@ -158,7 +158,10 @@ class Journeys(QObject):
             return
         self._dataset_shown = opened.dataset
         shown = opened.dataset
-        stale = lambda: self._state.dataset is None or self._state.dataset.dataset is not shown  # noqa: E731
+
+        def stale() -> bool:  # another data set (or the same read again) is open
+            return self._state.dataset is None or self._state.dataset.dataset is not shown
+
         usable = len(opened.report.usable_indices)
         if opened.path == self._welcome_dataset:
             self._welcome_dataset = None
@@ -220,7 +223,10 @@ class Journeys(QObject):
     def _on_run_finished(self, result: TrainingResult) -> None:
         run_dir = result.run_dir
         run = self._state.run
-        moved_on = lambda: self._state.run is not run  # noqa: E731
+
+        def moved_on() -> bool:  # another run selected, or this one started again
+            return self._state.run is not run
+
         if RunStatus(result.status) not in _TRAINED:
             described, can_continue = describe_run(run_dir)
             self._show(
@@ -240,9 +246,11 @@ class Journeys(QObject):
             else ""
         )
         before = self._state.model
-        other_model = lambda: (  # noqa: E731
-            self._state.model is not before and self._state.model.path != run_dir
-        )
+
+        def other_model() -> bool:  # the user opened another model than the run's
+            model = self._state.model
+            return model is not before and model is not None and model.path != run_dir
+
         self._show(
             f"<b>Model trained</b>{best}. It opens in the Inference tab. Next: label a folder of "
             "new images with it, or see how it does on its validation images.",
@@ -284,7 +292,10 @@ class Journeys(QObject):
     @Slot(object)
     def _on_evaluated(self, report: EvaluationReport) -> None:
         evaluation = self._state.evaluation
-        stale = lambda: self._state.evaluation is not evaluation  # noqa: E731
+
+        def stale() -> bool:  # evaluated again, or another model opened
+            return self._state.evaluation is not evaluation
+
         failing = failing_classes(report)
         summary = f"Accuracy {report.accuracy:.1%} on {report.count:,} images"
         if failing:
