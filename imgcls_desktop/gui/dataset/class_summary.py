@@ -21,11 +21,12 @@ def bar_labels(
     names: list[str], pixels_per_bar: float, text_width: Callable[[str], int]
 ) -> list[tuple[int, str]]:
     """The names to write under the bars, by position, so that none overlaps the next: every
-    name when they fit, else every n-th; a long name is shortened with "…"."""
+    name when they fit, else one of every n; a long name is shortened with "…"."""
     shown = [_shortened(name) for name in names]
     widest = max((text_width(name) for name in shown), default=0) + _LABEL_GAP_PX
     step = max(1, math.ceil(widest / max(pixels_per_bar, 1.0)))
-    return [(position, name) for position, name in enumerate(shown) if position % step == 0]
+    # The middle one of each group of ``step`` bars: none is cut off at the chart's edge.
+    return [(position, name) for position, name in enumerate(shown) if position % step == step // 2]
 
 
 def _shortened(name: str) -> str:
