@@ -12,18 +12,16 @@ from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
 from imgcls_desktop.core.dataset.export import (
     ExportOptions,
     existing_export_files,
-    export_recordio,
 )
+from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text
 from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.pack import SplitShares, pack
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
-    cross_split_duplicates,
-    format_text,
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.file_names import display_path
 
 
@@ -184,28 +182,22 @@ def run_pack(args: argparse.Namespace) -> int:
     dataset, report = _load_and_scan(args)
     if not report.usable_indices:
         raise CommandError(f"no usable image in {args.source}; nothing was written")
-    assignment = split_dataset(
+    packed = pack(
         dataset,
-        val_ratio=args.val_ratio,
-        test_ratio=args.test_ratio,
-        seed=args.seed,
-        indices=report.usable_indices,
-    )
-    result = export_recordio(
-        dataset,
+        report,
         args.outdir,
         name=args.name,
-        assignment=assignment,
+        shares=SplitShares(args.val_ratio, args.test_ratio, args.seed),
         options=options,
-        progress=ProgressBar("Packing"),
         overwrite=args.overwrite,
+        progress=ProgressBar("Packing"),
     )
+    result = packed.result
     for skipped in result.skipped:
         print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
-    splits = [assignment.split_of(index) or "" for index in range(len(dataset.samples))]
-    for leak in cross_split_duplicates(report, splits):
-        names = ", ".join(f"{path} ({split})" for path, split in zip(leak.paths, leak.splits))
-        print(f"warning: identical images in different splits: {names}", file=sys.stderr)
+    for finding in findings(report, packed.leaks):
+        if finding.kind is FindingKind.CROSS_SPLIT:
+            print(f"warning: {finding.title.lower()}: {finding.detail}", file=sys.stderr)
     counts = ", ".join(f"{count} {split}" for split, count in result.counts.items() if count)
     print(
         f"Wrote {result.written} images ({counts}) to {result.out_dir} "

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+Action = tuple[str, str, Callable[[], object]]
+"""A banner button: its label, its tooltip and what it does."""
+
 _STYLE = """
 #nextStepBanner { background: #e8f1fb; border: 1px solid #b6d0ee; border-radius: 4px; }
 #nextStepBanner QLabel { color: #1b3a5c; }
@@ -37,9 +40,7 @@ class NextStepBanner(QFrame):
         self._layout.addWidget(close)
         self.hide()
 
-    def show_step(
-        self, text: str, actions: list[tuple[str, str, Callable[[], object]]] = ()
-    ) -> None:
+    def show_step(self, text: str, actions: list[Action] = ()) -> None:
         """Show ``text`` (rich text) with one button per ``(label, tooltip, slot)``."""
         for button in self.buttons:
             self._layout.removeWidget(button)
@@ -53,6 +54,10 @@ class NextStepBanner(QFrame):
             self._layout.insertWidget(self._layout.count() - 1, button)
             self.buttons.append(button)
         self.show()
+
+    def offers(self) -> list[str]:
+        """The labels of the action buttons shown (none when the banner is hidden)."""
+        return [button.text() for button in self.buttons] if not self.isHidden() else []
 
     def button(self, label: str) -> QPushButton:
         """The action button with this label (KeyError when there is none)."""

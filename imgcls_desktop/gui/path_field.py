@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
@@ -19,7 +21,11 @@ class PathKind(Enum):
 
 
 class PathField(DropPathMixin, QWidget):
-    """A path the user types, picks with Browse… or drops on the field."""
+    """A path the user types, picks with Browse… or drops on the field.
+
+    Browse… opens beside the path in the field; when it is empty, in the folder
+    ``start_dir()`` gives (e.g. the open data set's), else in the current folder.
+    """
 
     changed = Signal(str)
 
@@ -31,13 +37,14 @@ class PathField(DropPathMixin, QWidget):
         placeholder: str = "",
         file_filter: str = "",
         tooltip: str = "",
+        start_dir: Callable[[], Path | str | None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._kind = kind
+        self._start_dir = start_dir
         self._caption = caption
         self._filter = file_filter
-        self._start_folder = ""
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.setToolTip(tooltip or caption)
@@ -66,13 +73,10 @@ class PathField(DropPathMixin, QWidget):
         """Show ``text`` as the path."""
         self.edit.setText(text)
 
-    def set_start_folder(self, folder: object) -> None:
-        """Where Browse… opens while the field is empty (None: the home folder)."""
-        self._start_folder = str(folder or "")
-
-    def start_folder(self) -> str:
-        """Where Browse… opens: at the path typed, else the start folder."""
-        return self.text() or self._start_folder
+    def set_start_folder(self, folder: Path | str | None) -> None:
+        """Open Browse… in ``folder`` while the field is empty (None: the current folder),
+        instead of where ``start_dir`` said."""
+        self._start_dir = lambda: folder
 
     def browse(self) -> None:
         """Ask for the path with a file dialog."""
@@ -85,6 +89,15 @@ class PathField(DropPathMixin, QWidget):
         if path:
             self.setText(path)
 
+    def start_folder(self) -> str:
+        """Where Browse… opens: the nearest existing folder of the path in the field, else
+        the owner's start folder, else "" (the current folder)."""
+        for candidate in (self.text(), self._start_dir() if self._start_dir else None):
+            folder = existing_folder(candidate)
+            if folder:
+                return folder
+        return ""
+
     def _browse_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, self._caption, self.start_folder())
         if folder:
@@ -93,3 +106,15 @@ class PathField(DropPathMixin, QWidget):
     def path_dropped(self, path: str) -> None:
         """Take a dropped file or folder as the path."""
         self.setText(path)
+
+
+def existing_folder(path: Path | str | None) -> str:
+    """``path`` itself when it is a folder, else its nearest existing parent folder ("" for
+    none): where a file dialog opens beside ``path``."""
+    if not path:
+        return ""
+    candidate = Path(path).expanduser()
+    for folder in (candidate, *candidate.parents):
+        if folder.is_dir():
+            return "" if folder == Path(".") else str(folder)
+    return ""

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from conftest import write_image
 
+from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text, relative_to
 from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
     cross_split_duplicates,
-    format_text,
     scan_dataset,
 )
 from imgcls_desktop.core.jobs import Cancelled
@@ -323,7 +323,7 @@ def test_text_report(tmp_path: Path) -> None:
     assert "Unusable files, skipped (3):" in text
     assert f"  {tmp_path / 'bad0.jpg'}: empty file (0 bytes)" in text
     assert "  ... and 1 more" in text
-    assert "Classes with fewer than 10 usable images (2):" in text
+    assert "Classes with few images (2):" in text
     assert "No problems found." not in text
 
 
@@ -416,3 +416,39 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         scan_dataset(dataset, imbalance_ratio=0.5)
     empty = scan_dataset(dataset)
     assert empty.files == [] and [c.count for c in empty.few_images_classes] == [0]
+
+
+def test_a_class_far_below_the_others_is_found_small(tmp_path: Path) -> None:
+    # The user's data set: 12 images of one class among 245 (4.9%), above the floor of 10.
+    files = write_class_images(tmp_path, {"a": 78, "b": 78, "c": 77, "rare": 12})
+    report = scan_dataset(make_dataset(tmp_path, files, ["a", "b", "c", "rare"]))
+    assert [(c.name, c.count) for c in report.few_images_classes] == [("rare", 12)]
+    (finding,) = [f for f in findings(report) if f.kind is FindingKind.FEW_IMAGES]
+    assert finding.detail.startswith("rare: 12 images (4.9% of the images)")
+    assert "Classes with few images (1):" in format_text(report)
+    even = scan_dataset(make_dataset(tmp_path, files, ["a", "b", "c", "rare"]), small_class_share=0)
+    assert even.few_images_classes == []
+
+
+def test_findings_show_paths_as_the_face_chooses(tmp_path: Path) -> None:
+    same = jpeg_bytes(1)
+    write_bytes(tmp_path / "cat" / "IMG_1001.jpg", same)
+    write_bytes(tmp_path / "dog" / "IMG_1001.jpg", same)
+    write_bytes(tmp_path / "dog" / "empty.jpg", b"")
+    files = {"cat/IMG_1001.jpg": (0,), "dog/IMG_1001.jpg": (1,), "dog/empty.jpg": (1,)}
+    report = scan_dataset(make_dataset(tmp_path, files, ["cat", "dog"]), min_per_class=0)
+
+    listed = findings(report, show_path=relative_to(tmp_path))
+    assert [(f.kind, f.detail) for f in listed] == [
+        (FindingKind.UNUSABLE, "dog/empty.jpg: empty file (0 bytes)"),
+        (
+            FindingKind.DUPLICATES,
+            "2 copies: cat/IMG_1001.jpg, dog/IMG_1001.jpg (labelled differently: cat / dog)",
+        ),
+    ]
+    assert listed[1].path == str(tmp_path / "cat" / "IMG_1001.jpg")  # the file, to show it
+    in_full = findings(report)  # the command line's: every path in full
+    assert in_full[0].detail == f"{tmp_path / 'dog' / 'empty.jpg'}: empty file (0 bytes)"
+    assert [line for line in format_text(report).splitlines() if "copies" in line] == [
+        f"  {in_full[1].detail}"
+    ]

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.project import ItemKind, load_project
-from imgcls_desktop.gui.dataset_tab import DatasetTab
+from imgcls_desktop.gui.dataset import DatasetTab
+from imgcls_desktop.gui.dataset.class_summary import bar_labels
 from imgcls_desktop.gui.main_window import MainWindow
 from tests.conftest import CLASS_COLOURS, write_image
 
@@ -33,6 +34,9 @@ def test_opening_a_folder_fills_classes_problems_and_thumbnails(
     qtbot: QtBot, window: MainWindow, class_folder: Path
 ) -> None:
     (class_folder / "dog" / "broken.jpg").write_bytes(b"")
+    (class_folder / "dog" / "cat_0.jpg").write_bytes(
+        (class_folder / "cat" / "cat_0.jpg").read_bytes()
+    )
     tab = window.dataset_tab
     assert tab.stack.currentWidget() is tab.empty_state
     _open(qtbot, tab, class_folder)
@@ -40,14 +44,17 @@ def test_opening_a_folder_fills_classes_problems_and_thumbnails(
     assert tab.stack.currentIndex() == 1
     table = tab.classes.table
     rows = [(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(table.rowCount())]
-    assert rows == [("cat", "6"), ("dog", "6"), ("owl", "6")]
+    assert rows == [("cat", "6"), ("dog", "7"), ("owl", "6")]
     problems = tab.problems.tree
     categories = [problems.topLevelItem(i).text(0) for i in range(problems.topLevelItemCount())]
-    assert "Unusable files (skipped) (1)" in categories
-    unusable = problems.topLevelItem(categories.index("Unusable files (skipped) (1)"))
-    assert unusable.child(0).text(0).startswith("broken.jpg: empty file")
-    assert tab.thumbnails.model().rowCount() == 19
-    assert window.project.recent(ItemKind.DATASET) == [str(class_folder)]
+    assert "Unusable files, skipped (1)" in categories
+    unusable = problems.topLevelItem(categories.index("Unusable files, skipped (1)"))
+    assert unusable.child(0).text(0).startswith("dog/broken.jpg: empty file")
+    # Duplicates by their place in the data set: every class may have a cat_0.jpg.
+    duplicates = problems.topLevelItem(categories.index("Exact duplicates (1)"))
+    assert duplicates.child(0).text(0).startswith("2 copies: cat/cat_0.jpg, dog/cat_0.jpg")
+    assert tab.thumbnails.model().rowCount() == 20
+    assert window.state.recent(ItemKind.DATASET) == [str(class_folder)]
     assert load_project().recent(ItemKind.DATASET) == [str(class_folder)]
 
 
@@ -75,9 +82,9 @@ def test_export_writes_recordio_and_reports(
     tab.export_panel.out_dir.setText(str(out))
     tab.export_panel.name.setText("pets")
     tab.export_panel.val_percent.setValue(50)
-    job = tab.export()
-    assert job is not None
-    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    with qtbot.waitSignal(tab.dataset_exported, timeout=JOB_TIMEOUT_MS) as exported:
+        assert tab.export() is not None
+    assert exported.args == [str(out / "pets-train.rec"), str(out / "pets-val.rec")]
     names = sorted(p.name for p in out.iterdir())
     assert {
         "pets-train.rec",
@@ -87,8 +94,7 @@ def test_export_writes_recordio_and_reports(
         "classes.json",
         "labels.txt",
     } <= set(names)
-    assert tab.last_export is not None and tab.last_export.result.counts["val"] == 9
-    assert "Wrote 18 images" in _dialog(tab, "infoDialog").text()
+    assert "Wrote 18 images (9 train, 9 val)" in _dialog(tab, "infoDialog").text()
 
 
 def test_cancelled_export_leaves_nothing(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
@@ -137,9 +143,9 @@ def test_sample_data_set_from_the_empty_state(qtbot: QtBot, window: MainWindow) 
     tab = window.dataset_tab
     job = tab.generate_sample()
     assert job is not None
-    qtbot.waitUntil(lambda: tab.opened is not None, timeout=JOB_TIMEOUT_MS * 2)
-    assert tab.opened.dataset.num_classes == 4
-    assert len(tab.opened.report.usable_indices) == 400
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=JOB_TIMEOUT_MS * 2)
+    assert window.state.dataset.dataset.num_classes == 4
+    assert len(window.state.dataset.report.usable_indices) == 400
 
 
 def test_dropping_a_folder_opens_it(qtbot: QtBot, window: MainWindow, class_folder: Path) -> None:
@@ -153,8 +159,8 @@ def test_dropping_a_folder_opens_it(qtbot: QtBot, window: MainWindow, class_fold
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=JOB_TIMEOUT_MS)
-    assert window.dataset_tab.opened.path == str(class_folder)
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=JOB_TIMEOUT_MS)
+    assert window.state.dataset.path == class_folder
 
 
 def test_closing_during_a_job_cancels_it(qtbot: QtBot, tmp_path: Path) -> None:
@@ -177,7 +183,7 @@ def test_png_export_uses_the_compression_range(
     tab.export_panel.out_dir.setText(str(tmp_path / "png"))
     job = tab.export()
     qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
-    assert tab.last_export is not None and tab.last_export.result.written == 18
+    assert "Wrote 18 images" in _dialog(tab, "infoDialog").text()
 
 
 def _export_files(folder: Path) -> dict[str, bytes]:
@@ -229,11 +235,10 @@ def test_export_asks_before_replacing_an_earlier_export(
     assert _export_files(out) == first
     assert tab.export_panel.export_button.isEnabled()
 
-    first_outcome = tab.last_export
     assert tab.export() is None
-    _dialog(tab, "confirmReplaceExportDialog").button(QMessageBox.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: tab.last_export is not first_outcome, timeout=JOB_TIMEOUT_MS)
-    assert tab.last_export.result.counts == {"train": 9, "val": 9}
+    with qtbot.waitSignal(tab.dataset_exported, timeout=JOB_TIMEOUT_MS):
+        _dialog(tab, "confirmReplaceExportDialog").button(QMessageBox.StandardButton.Yes).click()
+    assert "(9 train, 9 val)" in _dialog(tab, "infoDialog").text()
     assert _export_files(out)["dataset-train.rec"] != first["dataset-train.rec"]
 
 
@@ -255,3 +260,34 @@ def test_an_export_into_the_files_it_reads_is_refused_with_the_reason(
     )
     assert "part of the data set being exported" in _dialog(tab, "errorDialog").text()
     assert _export_files(packed) == before
+
+
+def test_class_names_under_the_bars_never_overlap() -> None:
+    names = [f"class {index}" for index in range(30)]
+    width = 7  # pixels per character
+
+    def text_width(text: str) -> int:
+        return width * len(text)
+
+    assert bar_labels(names[:4], 100, text_width) == list(enumerate(names[:4]))  # all fit
+    shown = bar_labels(names, 20, text_width)  # 30 bars in 600 px: one name of every 4
+    assert [position for position, _name in shown] == list(range(2, 30, 4))
+    gaps = [b - a for (a, _), (b, _) in zip(shown, shown[1:])]
+    assert all(gap * 20 >= text_width("class 29") for gap in gaps)
+    (_, long_name), *_ = bar_labels(["a rather long class name"], 400, text_width)
+    assert long_name == "a rather long…"
+
+
+def test_the_classes_and_problems_have_room_for_many_rows(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    root = tmp_path / "many classes"
+    for index in range(12):
+        write_image(root / f"class {index:02d}" / "IMG_1001.jpg", (index * 20, 90, 90), seed=index)
+    tab = window.dataset_tab
+    _open(qtbot, tab, root)
+    table, tree = tab.classes.table, tab.problems.tree
+    qtbot.waitUntil(lambda: table.isVisible() and tree.isVisible())
+    visible_rows = table.viewport().height() // table.rowHeight(0)
+    visible_lines = tree.viewport().height() // tree.visualItemRect(tree.topLevelItem(0)).height()
+    assert visible_rows >= 5 and visible_lines >= 6

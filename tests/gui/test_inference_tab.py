@@ -351,12 +351,12 @@ def test_a_class_the_model_never_gets_right_is_named_in_red(
 
 
 def test_a_finished_training_run_is_opened_in_the_inference_tab(
-    qtbot: QtBot, run_dir: Path
+    qtbot: QtBot, run_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     window = MainWindow()
     qtbot.addWidget(window)
     assert window.tabs.tabText(2) == "Inference"
-    window.training_tab.run_finished.emit(str(run_dir))
+    window.training_tab.run_finished.emit(shared_run(tmp_path_factory)[1])
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=JOB_TIMEOUT_MS)
     assert window.inference_tab.model_box.model_path.text() == str(run_dir)
     window.close()

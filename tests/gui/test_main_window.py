@@ -4,6 +4,7 @@ how fast the window comes up."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl, qVersion
-from PySide6.QtGui import QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHeaderView,
     QLineEdit,
+    QMenu,
     QMenuBar,
     QMessageBox,
     QTabBar,
@@ -34,6 +36,7 @@ from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.devices import cuda_build, gpu_count
 from imgcls_desktop.core.paths import cache_dir, config_dir, data_dir
 from imgcls_desktop.core.project import ItemKind, Project, load_project, save_project
+from imgcls_desktop.core.training.run import RunError, RunStatus, read_run
 from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.workers import JobHandle
@@ -56,69 +59,170 @@ def _wait(qtbot: QtBot, job: JobHandle | None) -> None:
     qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
 
 
+def _menu_action(window: MainWindow, text: str) -> QAction:
+    """The menu action whose text (without its & mnemonic) is ``text``."""
+    for menu in window.menuBar().findChildren(QMenu):
+        for action in menu.actions():
+            if action.text().replace("&", "") == text:
+                return action
+    raise KeyError(text)
+
+
+def _offers(window: MainWindow, *labels: str) -> bool:
+    return all(label in window.banner.offers() for label in labels)
+
+
 def _click_banner(qtbot: QtBot, window: MainWindow, label: str) -> None:
     qtbot.mouseClick(window.banner.button(label), Qt.MouseButton.LeftButton)
 
 
-def test_first_run_from_nothing_to_a_labelled_folder_with_the_mouse(
-    qtbot: QtBot, window: MainWindow
+def _short_settings(folder: Path, **values: object) -> Path:
+    """A hyperparameters file for a quick run of ResNet-20 at 32 px."""
+    path = folder / "quick.json"
+    settings = {"num_layers": 20, "image_shape": "3,32,32", "mini_batch_size": 16}
+    path.write_text(json.dumps({**settings, **values}), encoding="utf-8")
+    return path
+
+
+def test_first_run_from_nothing_to_a_labelled_folder(
+    qtbot: QtBot, window: MainWindow, class_folder: Path, tmp_path: Path
 ) -> None:
-    dataset, training, inference = window.dataset_tab, window.training_tab, window.inference_tab
-    qtbot.mouseClick(dataset.empty_state.sample_button, Qt.MouseButton.LeftButton)
-    # One click: generated, scanned, exported, read by the Training tab and settings proposed.
-    qtbot.waitUntil(lambda: "Suggested" in window.banner.message.text(), timeout=TIMEOUT_MS)
+    state, training = window.state, window.training_tab
+    _menu_action(window, "Try the Sample Data Set").trigger()
+    # One click: generated, scanned, exported, read for training and settings proposed.
+    qtbot.waitUntil(lambda: _offers(window, "Start Training"), timeout=TIMEOUT_MS)
     assert window.tabs.currentWidget() is training
-    assert training.train_path.text().endswith("-train.rec")
-    assert training.val_path.text().endswith("-val.rec")
-    hp = training.form.hyperparameters()
-    assert (hp.num_layers, hp.image_shape, hp.num_classes) == (20, "3,32,32", 4)
-    assert hp.num_training_samples == training.summary.num_samples
-    assert "ResNet-20 at 32 x 32 px" in window.banner.message.text()
+    sample_export = data_dir() / "sample-shapes-recordio"
+    assert state.dataset.export_dir == sample_export
+    assert state.training_data.train == sample_export / "dataset-train.rec"
+    assert len(state.training_data.summary.class_names) == 4
 
-    # The test's one shortcut: 2 epochs instead of 60 (so the rate steps down after 1).
-    training.form.editor("epochs").setText("2")
-    training.form.editor("lr_scheduler_step").setText("1")
+    # The test's one shortcut: 2 epochs instead of 60.
+    count = state.training_data.summary.num_samples
+    quick = _short_settings(
+        tmp_path, num_classes=4, num_training_samples=count, epochs=2, lr_scheduler_step=1
+    )
+    training.load_hyperparameters_from(quick)
     _click_banner(qtbot, window, "Start Training")
-    assert training.is_training()
-    assert "Training run-" in window.banner.message.text()
-    qtbot.waitUntil(lambda: "Model trained" in window.banner.message.text(), timeout=TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
-    run_dir = str(training.last_result.run_dir)
-    assert training.speed.text().startswith("Finished in ")
-    assert inference.model_box.model_path.text() == run_dir
-    assert load_project().recent(ItemKind.MODEL) == [run_dir]
+    assert state.is_training and window.banner.offers() == []
+    qtbot.waitUntil(lambda: _offers(window, "Label a Folder…", "Evaluate"), timeout=TIMEOUT_MS)
+    run_dir = state.run.path
+    assert state.run.result.status == RunStatus.FINISHED
+    qtbot.waitUntil(lambda: state.model is not None, timeout=TIMEOUT_MS)
+    assert state.model.path == run_dir and state.model.validation is not None
+    assert load_project().recent(ItemKind.MODEL) == [str(run_dir)]
 
-    circles = Path(dataset.opened.path) / "circle"
-    window.label_folder(str(circles))
-    qtbot.waitUntil(lambda: inference.label_page.labelling is not None, timeout=TIMEOUT_MS)
-    assert window.tabs.currentWidget() is inference
-    assert len(inference.label_page.labelling.predictions) == len(list(circles.iterdir()))
-    assert "Labelled 100 images" in window.banner.message.text()
+    circles = data_dir() / "sample-shapes" / "circle"
+    with qtbot.waitSignal(window.inference_tab.folder_labelled, timeout=TIMEOUT_MS) as done:
+        window.label_folder(str(circles))
+    assert window.tabs.currentWidget() is window.inference_tab
+    assert done.args == [str(circles), len(list(circles.iterdir()))]
+    assert _offers(window, "Evaluate")  # labelling keeps the way to the evaluation
+    _click_banner(qtbot, window, "Evaluate")
+    qtbot.waitUntil(lambda: state.evaluation is not None, timeout=TIMEOUT_MS)
+    assert state.evaluation.model == run_dir and state.evaluation.data == state.model.validation
 
-    window.tabs.setCurrentWidget(dataset)  # once more: the sample is made afresh, read again
-    with qtbot.waitSignal(training.data_read, timeout=TIMEOUT_MS):
-        dataset.generate_sample()
-    assert window.tabs.currentWidget() is training
-    assert "your settings there are kept" in window.banner.message.text()
-    assert training.form.hyperparameters().epochs == 2  # edited by the user: not replaced
+    # A data set of the user's own after the sample: its own export folder, and the banner
+    # about the evaluation goes once the data set is shown.
+    window.open_dataset(str(class_folder))
+    qtbot.waitUntil(lambda: _offers(window, "Export RecordIO"), timeout=TIMEOUT_MS)
+    mine = class_folder.with_name(f"{class_folder.name}-recordio")
+    assert state.dataset.path == class_folder and state.dataset.export_dir == mine
+    sample_files = {path.name: path.stat().st_mtime_ns for path in sample_export.iterdir()}
+    _click_banner(qtbot, window, "Export RecordIO")
+    qtbot.waitUntil(lambda: _offers(window, "Go to Training"), timeout=TIMEOUT_MS)
+    assert state.training_data.train == mine / "dataset-train.rec"
+    assert {path.name: path.stat().st_mtime_ns for path in sample_export.iterdir()} == sample_files
 
 
-def test_evaluate_runs_the_model_on_its_runs_validation_images(
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return read_run(run_dir).last_completed_epoch
+    except RunError:  # not written yet
+        return 0
+
+
+def test_a_run_stopped_by_closing_is_offered_again_and_resumes(
+    qtbot: QtBot, shapes: Path, tmp_path: Path
+) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.state.set_training_data(shapes)
+    qtbot.waitUntil(lambda: _offers(window, "Start Training"), timeout=TIMEOUT_MS)
+    window.training_tab.load_hyperparameters_from(
+        _short_settings(tmp_path, num_classes=3, num_training_samples=60, epochs=200)
+    )
+    _click_banner(qtbot, window, "Start Training")
+    run_dir = window.state.run.path
+    qtbot.waitUntil(lambda: _epochs_done(run_dir) >= 1, timeout=TIMEOUT_MS)
+    window.close()  # asks first: the run is being trained
+    question = window.findChild(QMessageBox, "confirmCloseDialog")
+    assert "can be resumed from the Training tab" in question.text()
+    question.button(QMessageBox.StandardButton.Yes).click()  # Stop and Quit
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT_MS)
+    stopped = read_run(run_dir)
+    assert stopped.status == "stopped" and stopped.last_completed_epoch < 200
+
+    again = MainWindow(reopen_last_session=True)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: _offers(again, "Resume Training"), timeout=TIMEOUT_MS)
+    assert again.state.run.path == run_dir  # the Training tab shows it
+    assert f"stopped at epoch {stopped.last_completed_epoch} of 200" in again.banner.message.text()
+    with qtbot.waitSignal(again.training_tab.training_started, timeout=TIMEOUT_MS) as started:
+        _click_banner(qtbot, again, "Resume Training")
+    assert started.args == [run_dir] and again.state.is_training
+    qtbot.waitUntil(
+        lambda: _epochs_done(run_dir) > stopped.last_completed_epoch, timeout=TIMEOUT_MS
+    )
+    with qtbot.waitSignal(again.training_tab.run_finished, timeout=TIMEOUT_MS) as finished:
+        again.training_tab.stop()
+    # Stopped again: never announced as a trained model; Resume is offered instead.
+    assert finished.args[0].status == RunStatus.STOPPED
+    assert again.banner.offers() == ["Resume Training"]
+    assert again.state.model is None
+    again.close()
+
+
+def test_evaluate_runs_the_open_model_on_its_runs_validation_images(
     qtbot: QtBot, window: MainWindow, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     run_dir, result = shared_run(tmp_path_factory)
-    window.project.remember(ItemKind.RUN, run_dir)
-    window.evaluate_last_run()
-    inference = window.inference_tab
+    window.open_model(str(run_dir))
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
+    _menu_action(window, "Evaluate on Its Validation Images").trigger()
     qtbot.waitUntil(lambda: window.state.evaluation is not None, timeout=TIMEOUT_MS)
-    assert inference.evaluate_page.eval_path.text().endswith("-val.rec")
-    assert window.state.evaluation.report.accuracy == pytest.approx(
-        result.best_val_accuracy, abs=1e-6
-    )
-    assert f"Accuracy {result.best_val_accuracy:.1%}" in window.banner.message.text()
+    evaluation = window.state.evaluation
+    assert evaluation.model == run_dir and evaluation.data.name.endswith("-val.rec")
+    assert evaluation.report.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)
+    assert window.tabs.currentWidget() is window.inference_tab
+    assert _offers(window, "Label a Folder…")
 
 
-def test_the_last_data_set_training_data_and_model_reopen_at_start(
+def test_a_class_the_model_never_recognises_is_not_announced_as_success(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run_dir, _ = shared_run(tmp_path_factory)
+    # Drawn afresh, labelled right: the shared run's model (6 epochs of 40 images a class)
+    # calls nearly all of them circles, and no square a square.
+    images = generate_sample_dataset(tmp_path / "drawn", classes=3, per_class=6, size=32)
+    window.open_model(str(run_dir))
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.inference_tab.evaluated, timeout=TIMEOUT_MS) as evaluated:
+        window.inference_tab.evaluate(str(images))
+    report = evaluated.args[0]
+    assert report.accuracy > 0 and [c.recall for c in report.per_class if c.recall == 0]
+    assert window.banner.offers() == ["Go to Dataset"]  # add images of it, not "well done"
+    _click_banner(qtbot, window, "Go to Dataset")
+    assert window.tabs.currentWidget() is window.dataset_tab
+
+    window.open_model(str(run_dir))  # another model (the same, opened again): the step goes
+    qtbot.waitUntil(lambda: window.state.evaluation is None, timeout=TIMEOUT_MS)
+    assert window.banner.offers() == []
+
+
+def test_the_last_data_set_training_data_run_and_model_reopen_at_start(
     qtbot: QtBot, shapes: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     run_dir, _ = shared_run(tmp_path_factory)
@@ -126,25 +230,20 @@ def test_the_last_data_set_training_data_and_model_reopen_at_start(
     project.remember(ItemKind.DATASET, shapes)
     project.remember(ItemKind.TRAINING_DATA, str(shapes))
     project.remember(ItemKind.MODEL, run_dir)
-    save_project(project)
-
     project.remember(ItemKind.RUN, run_dir)  # trained elsewhere, e.g. with imgcls train
     save_project(project)
 
     window = MainWindow(reopen_last_session=True)
     qtbot.addWidget(window)
     window.show()
-    runs = window.training_tab.runs
-    assert [runs.item(row, 0).text() for row in range(runs.rowCount())] == [run_dir.name]
-    qtbot.waitUntil(lambda: window.dataset_tab.opened is not None, timeout=TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.training_tab.summary is not None, timeout=TIMEOUT_MS)
-    assert window.dataset_tab.opened.path == str(shapes)
-    assert window.training_tab.train_path.text() == str(shapes)
-    hp = window.training_tab.form.hyperparameters()  # the settings of the last run, again
-    assert (hp.num_layers, hp.image_shape, hp.epochs) == (20, "3,32,32", 6)
-    assert window.inference_tab.model_box.model_path.text() == str(run_dir)
+    state = window.state
+    qtbot.waitUntil(lambda: state.dataset is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: state.model is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: state.training_data.summary is not None, timeout=TIMEOUT_MS)
+    assert state.dataset.path == shapes and state.training_data.train == shapes
+    assert state.model.path == run_dir and state.run.path == run_dir
     assert "Welcome back" in window.banner.message.text()
+    assert window.banner.offers() == ["Go to Training"]  # finished: nothing to resume
     window.close()
 
 
@@ -157,8 +256,8 @@ def test_after_a_restart_the_sample_is_exported_into_its_own_folder(
     window = MainWindow(reopen_last_session=True)
     qtbot.addWidget(window)
     window.show()
-    dataset = window.dataset_tab
-    qtbot.waitUntil(lambda: dataset.opened is not None, timeout=TIMEOUT_MS)
+    dataset, state = window.dataset_tab, window.state
+    qtbot.waitUntil(lambda: state.dataset is not None, timeout=TIMEOUT_MS)
     _wait(qtbot, dataset.export())
     mine = class_folder.with_name(f"{class_folder.name}-recordio")
     exported = {path.name: path.read_bytes() for path in mine.iterdir()}
@@ -171,67 +270,20 @@ def test_after_a_restart_the_sample_is_exported_into_its_own_folder(
         assert not [box for box in asked if box.isVisible()]
     assert {path.name: path.read_bytes() for path in mine.iterdir()} == exported
     sample_export = data_dir() / "sample-shapes-recordio"
-    assert Path(dataset.opened.path) == data_dir() / "sample-shapes"
-    assert window.training_tab.train_path.text() == str(sample_export / "dataset-train.rec")
+    assert state.dataset.path == data_dir() / "sample-shapes"
+    assert state.training_data.train == sample_export / "dataset-train.rec"
     window.close()
 
 
-def test_exported_data_gets_suggested_settings_unless_the_user_edited_them(
+def test_the_training_menu_previews_the_augmentation_of_the_training_data(
     qtbot: QtBot, window: MainWindow, shapes: Path
 ) -> None:
-    training = window.training_tab
-    training.set_data(str(shapes), suggest=True)
-    qtbot.waitUntil(lambda: training.form.hyperparameters().num_layers == 20, timeout=TIMEOUT_MS)
-    assert not training.form_edited()
-
-    training.form.editor("epochs").setText("7")
-    assert training.form_edited()
-    with qtbot.waitSignal(training.data_read, timeout=TIMEOUT_MS):
-        training.set_data(str(shapes), suggest=True)  # the same data, read again
-    assert training.form.hyperparameters().epochs == 7  # the user's value stays
-
-
-def test_settings_that_may_train_badly_are_questioned_before_a_start(
-    qtbot: QtBot, window: MainWindow, shapes: Path, tmp_path: Path
-) -> None:
-    training = window.training_tab
-    training.train_path.setText(str(shapes))
-    qtbot.waitUntil(lambda: training.summary is not None, timeout=TIMEOUT_MS)
-    training.form.editor("num_layers").setCurrentText("18")
-    training.form.editor("image_shape").setText("3,64,64")
-    training.form.editor("epochs").setText("1")
-    training.run_folder.setText(str(tmp_path / "run"))
-    assert training.start() is None
-    question = training.findChild(QMessageBox, "confirmStartDialog")
-    assert question is not None and question.isVisible()
-    assert "typically 32 x 32" in question.text()
-    question.button(QMessageBox.StandardButton.No).click()
-    assert not training.is_training()
-
-    training.start()
-    question = training.findChild(QMessageBox, "confirmStartDialog")
-    with qtbot.waitSignal(training.training_started, timeout=TIMEOUT_MS):
-        question.button(QMessageBox.StandardButton.Yes).click()
-    assert training.is_training()
-    qtbot.waitUntil(lambda: not training.is_training(), timeout=TIMEOUT_MS)
-
-
-def test_the_training_tab_previews_its_augmentation_on_its_data(
-    qtbot: QtBot, window: MainWindow, shapes: Path
-) -> None:
-    training = window.training_tab
-    training.train_path.setText(str(shapes))
-    training.form.editor("augmentation_type").setCurrentText("crop_color")
-    training.form.editor("image_shape").setText("3,28,28")
-    job = training.preview_augmentation()
-    assert job is not None
+    window.state.set_training_data(shapes)
+    _menu_action(window, "Preview Augmentation…").trigger()
     dialog = window.findChild(AugmentationPreviewDialog, "augmentationPreview")
     with qtbot.waitSignal(dialog.preview_shown, timeout=TIMEOUT_MS) as shown:
         pass
-    preview = shown.args[0]
-    assert dialog.isVisible() and dialog.augmentation.currentText() == "crop_color"
-    assert preview.augmentation_type == "crop_color"
-    assert preview.rows[0].versions[0].shape == (28, 28, 3)
+    assert dialog.isVisible() and shown.args[0].rows
     dialog.close()
 
 
@@ -249,36 +301,38 @@ def _drop(window: MainWindow, path: Path) -> None:
     )
 
 
-def test_a_dropped_model_opens_for_inference_and_dropped_images_are_classified(
-    qtbot: QtBot,
-    window: MainWindow,
-    shapes: Path,
-    tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+def test_a_dropped_model_opens_for_inference_and_a_dropped_folder_is_labelled(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     run_dir, _ = shared_run(tmp_path_factory)
-    inference = window.inference_tab
     _drop(window, run_dir)
-    assert window.tabs.currentWidget() is inference
+    assert window.tabs.currentWidget() is window.inference_tab
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
     assert load_project().last(ItemKind.MODEL) == str(run_dir)
-
-    image = next((shapes / "circle").iterdir())
-    _drop(window, image)
-    qtbot.waitUntil(lambda: inference.image_page.answer is not None, timeout=TIMEOUT_MS)
-    assert inference.pages.currentIndex() == 1 and inference.image_page.image_path.text() == str(
-        image
-    )
 
     loose = tmp_path / "to label"
     for index in range(3):
         write_image(loose / f"photo {index}.jpg", (200, 40, 40), seed=index)
-    _drop(window, loose)
-    qtbot.waitUntil(lambda: inference.label_page.labelling is not None, timeout=TIMEOUT_MS)
-    assert (
-        inference.pages.currentIndex() == 0 and len(inference.label_page.labelling.predictions) == 3
-    )
-    assert window.dataset_tab.opened is None  # none was taken for a data set
+    with qtbot.waitSignal(window.inference_tab.folder_labelled, timeout=TIMEOUT_MS) as done:
+        _drop(window, loose)
+    assert done.args == [str(loose), 3]
+    assert window.state.dataset is None  # none was taken for a data set
+
+
+def test_help_explains_the_journey_and_lists_the_shortcuts_without_blocking(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    _menu_action(window, "Getting Started").trigger()
+    guide = window.findChild(QMessageBox, "gettingStarted")
+    assert guide.isVisible() and not guide.isModal()
+    assert guide.text().count("<li>") == 4
+    _menu_action(window, "Keyboard Shortcuts").trigger()
+    listed = window.findChild(QMessageBox, "keyboardShortcuts")
+    assert listed.isVisible() and not listed.isModal()
+    for keys in ("Ctrl+O", "Ctrl+T", "Ctrl+L"):
+        assert QKeySequence(keys).toString(QKeySequence.SequenceFormat.NativeText) in listed.text()
+    assert _menu_action(window, "Open the Data Folder").isEnabled()
+    assert _menu_action(window, "About imgcls-desktop").isEnabled()
 
 
 def test_the_main_actions_have_shortcuts_listed_in_the_menus(
@@ -345,33 +399,20 @@ def _focus_order(window: MainWindow) -> list[QWidget]:
 
 
 def test_tab_moves_through_the_controls_in_reading_order(window: MainWindow) -> None:
-    training, inference = window.training_tab, window.inference_tab
+    export = window.dataset_tab.export_panel
     order = _focus_order(window)
-    for controls in (
-        [
-            training.train_path.edit,
-            training.val_path.edit,
-            training.suggest_button,
-            training.run_folder.edit,
-            training.device,
-            training.form.editor("num_classes"),
-            training.form.editor("epochs"),
-            training.start_button,
-            training.stop_button,
-            training.resume_button,
-        ],
-        [
-            inference.model_box.model_path.edit,
-            inference.model_box.open_button,
-            inference.model_box.labels_path.edit,
-            inference.label_page.folder_path.edit,
-            inference.label_page.label_button,
-            inference.label_page.label_filter,
-            inference.label_page.min_confidence,
-        ],
-    ):
-        positions = [order.index(control) for control in controls]
-        assert positions == sorted(positions)
+    controls = [
+        export.val_percent,
+        export.test_percent,
+        export.seed,
+        export.resize_enabled,
+        export.encoding,
+        export.out_dir.edit,
+        export.name,
+        export.export_button,
+    ]
+    positions = [order.index(control) for control in controls]
+    assert positions == sorted(positions)
 
 
 def test_the_window_is_up_before_mxnet_is_loaded() -> None:
@@ -433,18 +474,11 @@ def test_an_nvidia_gpu_left_unused_by_the_cpu_build_is_pointed_out(
     window.close()
 
 
-def test_the_window_starts_with_damaged_runs_and_lists_them_as_damaged(
+def test_the_window_starts_with_damaged_runs_and_offers_none_to_resume(
     qtbot: QtBot, tmp_path: Path
 ) -> None:
-    contents = {
-        "list": "[]",
-        "null": "null",
-        "numeric-created": '{"status": "stopped", "epochs": 3, "train": "x", "created": 17}',
-        "text-accuracy": '{"status": "stopped", "epochs": 3, "train": "x", '
-        '"best_val_accuracy": "0.9"}',
-    }
     runs_folder = data_dir() / "runs"  # where the Training tab looks at start
-    for name, text in contents.items():
+    for name, text in {"list": "[]", "null": "null"}.items():
         (runs_folder / name).mkdir(parents=True)
         (runs_folder / name / "run.json").write_text(text, encoding="utf-8")
     elsewhere = tmp_path / "trained-elsewhere"
@@ -458,14 +492,12 @@ def test_the_window_starts_with_damaged_runs_and_lists_them_as_damaged(
     window = MainWindow(reopen_last_session=True)
     qtbot.addWidget(window)
     window.show()
-    tab = window.training_tab
-    rows = {
-        tab.runs.item(row, 0).text(): tab.runs.item(row, 1).text()
-        for row in range(tab.runs.rowCount())
-    }
-    assert rows == dict.fromkeys([*contents, elsewhere.name], "damaged")
-    assert "is damaged" in tab.runs.item(0, 0).toolTip()
-    assert tab.resume_button.isEnabled()
-    tab.runs.selectRow(0)
-    assert not tab.resume_button.isEnabled()  # nothing to resume from a damaged record
+    qtbot.waitUntil(lambda: "Welcome back" in window.banner.message.text(), timeout=TIMEOUT_MS)
+    assert window.state.run.path == elsewhere
+    assert "Resume Training" not in window.banner.offers()
+    qtbot.waitUntil(
+        lambda: bool(window.inference_tab.findChildren(QMessageBox, "errorDialog")),
+        timeout=TIMEOUT_MS,
+    )  # not a model: said so, and the window goes on
+    assert window.state.model is None
     window.close()

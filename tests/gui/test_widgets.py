@@ -55,3 +55,19 @@ def test_read_only_table(qtbot: QtBot) -> None:
     assert table.columnCount() == 2 and table.toolTip() == "tip"
     assert table.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
     assert table.selectionMode() == QAbstractItemView.SelectionMode.SingleSelection
+
+
+def test_browse_opens_beside_the_data_not_in_the_home_folder(
+    qtbot: QtBot, class_folder: Path
+) -> None:
+    data = class_folder.parent
+    field = PathField(PathKind.OPEN_FILE, caption="Data", start_dir=lambda: data)
+    qtbot.addWidget(field)
+    assert field.start_folder() == str(data)  # empty: where the owner's data is
+    field.setText(str(class_folder / "cat" / "cat_0.jpg"))
+    assert field.start_folder() == str(class_folder / "cat")  # beside the file in the field
+    field.setText(str(class_folder / "gone" / "deeper" / "x.rec"))
+    assert field.start_folder() == str(class_folder)  # its nearest folder that exists
+    plain = PathField(PathKind.FOLDER, caption="Folder")  # the API without a start folder
+    qtbot.addWidget(plain)
+    assert plain.start_folder() == ""

@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import os
+import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import closing
@@ -107,6 +108,7 @@ class ScanReport:
     min_size: tuple[int, int] | None
     min_per_class: int
     imbalance_ratio: float
+    small_class_share: float = 0.25
 
     @property
     def usable_indices(self) -> list[int]:
@@ -165,13 +167,17 @@ def scan_dataset(
     min_size: tuple[int, int] | None = None,
     min_per_class: int = 10,
     imbalance_ratio: float = 10.0,
+    small_class_share: float = 0.25,
     workers: int | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelFlag | None = None,
 ) -> ScanReport:
     """Read, hash, probe and decode every image of ``dataset`` and report its problems.
 
-    ``min_size`` is (height, width); ``workers`` threads decode (default: one per core).
+    ``min_size`` is (height, width). A class has few images below ``min_per_class`` or
+    below ``small_class_share`` of the median class (a class far below the others, which
+    training all but ignores, even when it is not tiny). ``workers`` threads decode
+    (default: one per core).
     ``progress(done, total)`` is called from the calling thread after every image;
     :class:`~imgcls_desktop.core.jobs.Cancelled` is raised soon after ``cancel`` is set,
     once the images being decoded at that moment are done.
@@ -182,6 +188,8 @@ def scan_dataset(
         raise ValueError(f"the minimum images per class cannot be negative ({min_per_class})")
     if imbalance_ratio < 1:
         raise ValueError(f"the imbalance ratio must be at least 1, not {imbalance_ratio}")
+    if not 0 <= small_class_share <= 1:
+        raise ValueError(f"the small-class share is between 0 and 1, not {small_class_share}")
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -214,11 +222,12 @@ def scan_dataset(
         files=files,
         class_counts=counts,
         duplicate_groups=_duplicate_groups(dataset, digests),
-        few_images_classes=[c for c in report_classes if c.count < min_per_class],
+        few_images_classes=_few_images(report_classes, min_per_class, small_class_share),
         imbalance=_imbalance(report_classes, imbalance_ratio),
         min_size=tuple(min_size) if min_size is not None else None,
         min_per_class=min_per_class,
         imbalance_ratio=imbalance_ratio,
+        small_class_share=small_class_share,
     )
 
 
@@ -306,6 +315,17 @@ def _duplicate_groups(dataset: Dataset, digests: dict[int, str]) -> list[Duplica
     return groups
 
 
+def median_class_size(classes: Sequence[ClassCount]) -> float:
+    """The median number of images of the non-empty classes (0 when all are empty)."""
+    present = [c.count for c in classes if c.count > 0]
+    return statistics.median(present) if present else 0.0
+
+
+def _few_images(classes: list[ClassCount], minimum: int, share: float) -> list[ClassCount]:
+    floor = max(minimum, share * median_class_size(classes))
+    return [c for c in classes if c.count < floor]
+
+
 def _imbalance(classes: list[ClassCount], ratio: float) -> Imbalance | None:
     """The largest/smallest pair of non-empty classes when their ratio exceeds ``ratio``.
 
@@ -341,92 +361,3 @@ def cross_split_duplicates(
             indices, paths = zip(*members)
             found.append(CrossSplitDuplicate(indices, paths, splits))
     return found
-
-
-def format_text(
-    report: ScanReport, *, assignment: Sequence[str] | None = None, limit: int | None = 20
-) -> str:
-    """The report as text for a terminal: a class table, then each kind of problem.
-
-    With ``assignment``, duplicates across splits are listed too. Each list shows at most
-    ``limit`` entries (None: all).
-    """
-    usable = len(report.usable_indices)
-    lines = [
-        f"Scanned {len(report.files)} images in {len(report.class_names)} classes: "
-        f"{usable} usable, {len(report.bad_files)} unusable.",
-        "",
-        *_class_table(report, usable),
-    ]
-
-    def section(title: str, entries: Sequence[str]) -> None:
-        if not entries:
-            return
-        lines.extend(["", f"{title} ({len(entries)}):"])
-        shown = entries if limit is None else entries[:limit]
-        lines.extend(f"  {entry}" for entry in shown)
-        if len(shown) < len(entries):
-            lines.append(f"  ... and {len(entries) - len(shown)} more")
-
-    section("Unusable files, skipped", [f"{f.path}: {f.reason}" for f in report.bad_files])
-    if report.min_size is not None:
-        height, width = report.min_size
-        section(
-            f"Smaller than {height} high x {width} wide",
-            [f"{f.path}: {f.height} high x {f.width} wide" for f in report.small_images],
-        )
-    section(
-        "Converted to 8-bit colour on export",
-        [f"{f.path}: {f.conversion}" for f in report.converted],
-    )
-    section(
-        "Exact duplicates", [_describe_group(report, group) for group in report.duplicate_groups]
-    )
-    if assignment is not None:
-        section(
-            "Duplicates in more than one split",
-            [
-                ", ".join(f"{path} ({split})" for path, split in zip(dup.paths, dup.splits))
-                for dup in cross_split_duplicates(report, assignment)
-            ],
-        )
-    section(
-        f"Classes with fewer than {report.min_per_class} usable images",
-        [f"{c.name}: {c.count}" for c in report.few_images_classes],
-    )
-    if report.imbalance is not None:
-        imbalance = report.imbalance
-        lines.extend(
-            [
-                "",
-                f"Class imbalance: {imbalance.largest.name} has {imbalance.largest.count} "
-                f"images, {imbalance.smallest.name} only {imbalance.smallest.count} "
-                f"({imbalance.ratio:g} times as many; the limit is {report.imbalance_ratio:g}).",
-            ]
-        )
-    if not report.has_problems():
-        lines.extend(["", "No problems found."])
-    return "\n".join(lines)
-
-
-def _class_table(report: ScanReport, usable: int) -> list[str]:
-    """Id, name, usable images and share of every class, aligned in columns."""
-    width = max([len("class"), *(len(name) for name in report.class_names)])
-    lines = [f"  {'id':>3}  {'class':<{width}}  {'images':>7}  {'share':>6}"]
-    for entry in report.classes():
-        share = f"{100.0 * entry.count / usable:.1f}%" if usable else "-"
-        lines.append(f"  {entry.class_id:>3}  {entry.name:<{width}}  {entry.count:>7}  {share:>6}")
-    if report.multi_label:
-        lines.append("  (a multi-label image counts once for each of its labels)")
-    return lines
-
-
-def _describe_group(report: ScanReport, group: DuplicateGroup) -> str:
-    text = f"{len(group.paths)} copies: {', '.join(group.paths)}"
-    if not group.labels_differ:
-        return text
-    names = [
-        "+".join(report.class_names[label] for label in labels) or "(none)"
-        for labels in group.labels
-    ]
-    return f"{text} (labelled differently: {' / '.join(names)})"

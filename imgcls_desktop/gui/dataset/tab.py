@@ -1,15 +1,15 @@
 """The Dataset tab: open a data set, see what the scan found, split and export RecordIO.
 
-The output folder follows the opened data set (``<name>-recordio`` beside it), and an export
-that would replace an earlier one asks first. The sample data set lives in its own folder
-of the app's data folder and is exported beside it; asked for again, its earlier export is
-used as it is.
+The tab shows the app state's open data set (:attr:`AppState.dataset`) and keeps no copy of
+it: opening one hands it to the state, and the tab redraws when the state says it changed.
+Each data set exports into its own folder (``<name>-recordio`` beside it, or where the user
+chose for it); an export that would replace an earlier one asks first. The sample data set
+lives in the app's data folder and is exported beside it; asked for again, its earlier
+export is used as it is.
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -25,34 +25,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgcls_desktop.core.dataset.export import (
-    ExportResult,
-    existing_export_files,
-    export_recordio,
-)
+from imgcls_desktop.core.app_state import AppState, OpenDataset, Part
+from imgcls_desktop.core.dataset.export import existing_export_files
+from imgcls_desktop.core.dataset.findings import findings, relative_to
 from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.pack import Packed
 from imgcls_desktop.core.dataset.reader import ImageReader
-from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
-from imgcls_desktop.core.dataset.scan import (
-    CrossSplitDuplicate,
-    ScanReport,
-    cross_split_duplicates,
-    scan_dataset,
-)
-from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.dataset.split import split_dataset
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.dataset.scan import CrossSplitDuplicate
 from imgcls_desktop.core.paths import data_dir
-from imgcls_desktop.gui.dataset_widgets import (
-    ClassSummary,
-    EmptyState,
-    ExportPanel,
-    ExportSettings,
-    ImagePreview,
-    Problem,
-    ProblemsView,
+from imgcls_desktop.core.project import ItemKind
+from imgcls_desktop.gui.dataset.class_summary import ClassSummary
+from imgcls_desktop.gui.dataset.empty_state import EmptyState
+from imgcls_desktop.gui.dataset.export_panel import ExportPanel, ExportSettings
+from imgcls_desktop.gui.dataset.preview import ImagePreview
+from imgcls_desktop.gui.dataset.problems import ProblemsView
+from imgcls_desktop.gui.dataset.work import (
+    Scanned,
+    generate_sample,
+    open_and_scan,
+    split_and_export,
 )
 from imgcls_desktop.gui.dialogs import ask, show_error, show_info
+from imgcls_desktop.gui.path_field import existing_folder
 from imgcls_desktop.gui.thumbnails import ThumbnailGrid
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
@@ -61,148 +55,29 @@ DATASET_FILE_FILTER = (
     "im2rec lists (*.lst);;Augmented manifests (*.jsonl *.manifest *.json);;RecordIO (*.rec)"
 )
 SAMPLE_FOLDER_NAME = "sample-shapes"
-
-
-@dataclass(frozen=True)
-class OpenedDataset:
-    """A data set and its health scan, as the open job hands them to the tab."""
-
-    path: str
-    dataset: Dataset
-    report: ScanReport
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """What the export job wrote, and duplicates that ended up in different splits."""
-
-    result: ExportResult
-    leaks: list[CrossSplitDuplicate]
-
-
-def open_and_scan(path: str, progress: ProgressFn, cancel: CancelFlag) -> OpenedDataset:
-    """Import the data set at ``path`` and scan it (runs in a worker)."""
-    dataset = load_dataset(Path(path))
-    report = scan_dataset(dataset, progress=progress, cancel=cancel)
-    return OpenedDataset(path, dataset, report)
-
-
-def split_and_export(
-    opened: OpenedDataset,
-    settings: ExportSettings,
-    overwrite: bool,
-    progress: ProgressFn,
-    cancel: CancelFlag,
-) -> ExportOutcome:
-    """Split the usable images and export them to RecordIO (runs in a worker); ``overwrite``
-    allows replacing an earlier export."""
-    assignment = split_dataset(
-        opened.dataset,
-        val_ratio=settings.val_ratio,
-        test_ratio=settings.test_ratio,
-        seed=settings.seed,
-        indices=opened.report.usable_indices,
-    )
-    result = export_recordio(
-        opened.dataset,
-        settings.out_dir,
-        name=settings.name,
-        assignment=assignment,
-        options=settings.options,
-        progress=progress,
-        cancel=cancel,
-        overwrite=overwrite,
-    )
-    splits = [assignment.split_of(i) or "" for i in range(len(opened.dataset.samples))]
-    return ExportOutcome(result, cross_split_duplicates(opened.report, splits))
-
-
-def generate_sample(target: Path, progress: ProgressFn, cancel: CancelFlag) -> str:
-    """Generate the sample data set into ``target`` unless it is there (runs in a worker).
-
-    It is generated beside the target and renamed at the end, so a cancelled generation
-    never leaves a half-made sample set to be opened later.
-    """
-    if target.is_dir() and any(target.iterdir()):
-        return str(target)
-    staging = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        generate_sample_dataset(staging, progress=progress, cancel=cancel)
-        staging.replace(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return str(target)
-
-
-def describe_problems(report: ScanReport, leaks: list[CrossSplitDuplicate] = ()) -> list[Problem]:
-    """The scan's findings as lines of the problems list."""
-    problems = [
-        Problem("Unusable files (skipped)", f"{Path(f.path).name}: {f.reason}", f.path)
-        for f in report.bad_files
-    ]
-    if report.min_size:
-        height, width = report.min_size
-        problems += [
-            Problem(
-                f"Smaller than {width} wide x {height} high",
-                f"{Path(f.path).name}: {f.width} x {f.height}",
-                f.path,
-            )
-            for f in report.small_images
-        ]
-    problems += [
-        Problem(
-            "Converted to 8-bit colour on export", f"{Path(f.path).name}: {f.conversion}", f.path
-        )
-        for f in report.converted
-    ]
-    for group in report.duplicate_groups:
-        note = " (with different labels)" if group.labels_differ else ""
-        names = ", ".join(Path(p).name for p in group.paths)
-        problems.append(Problem("Exact duplicates", f"{names}{note}", group.paths[0]))
-    problems += [
-        Problem(
-            "Duplicates across splits",
-            ", ".join(f"{Path(p).name} in {s}" for p, s in zip(leak.paths, leak.splits)),
-            leak.paths[0],
-        )
-        for leak in leaks
-    ]
-    problems += [
-        Problem(
-            "Classes with few images", f"{c.name}: {c.count} (fewer than {report.min_per_class})"
-        )
-        for c in report.few_images_classes
-    ]
-    if report.imbalance:
-        imbalance = report.imbalance
-        problems.append(
-            Problem(
-                "Class imbalance",
-                f"{imbalance.largest.name} has {imbalance.ratio:.1f}x the images of "
-                f"{imbalance.smallest.name} "
-                f"({imbalance.largest.count} vs {imbalance.smallest.count})",
-            )
-        )
-    return problems
+_KINDS = {
+    "folder": "folder per class",
+    "lst": "im2rec .lst",
+    "manifest": "augmented manifest",
+    "recordio": "RecordIO",
+}
 
 
 class DatasetTab(QWidget):
     """Open a data set, see its classes and problems, browse it, export RecordIO."""
 
-    dataset_opened = Signal(str)
     dataset_exported = Signal(str, str)
+    """The training and validation (or "") .rec files of an export, once it is written."""
     sample_ready = Signal()
     status_message = Signal(str)
 
-    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobRunner, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._state = state
         self._slot = JobSlot(jobs, self)
         self._slot.busy_changed.connect(self._set_busy)
         self._slot.refused.connect(self.status_message)
-        self.opened: OpenedDataset | None = None
-        self.last_export: ExportOutcome | None = None
+        self._shown: Dataset | None = None
         self._preparing_sample = False
 
         self.empty_state = EmptyState()
@@ -228,14 +103,17 @@ class DatasetTab(QWidget):
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.classes)
         left.addWidget(self.problems)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
         body.addWidget(self.thumbnails)
         body.setStretchFactor(1, 1)
-        body.setSizes([420, 860])
+        body.setSizes([440, 840])
 
-        self.export_panel = ExportPanel()
+        self.export_panel = ExportPanel(start_dir=self._beside_dataset)
         self.export_panel.export_requested.connect(self.export)
+        self.export_panel.out_dir.changed.connect(self._export_dir_edited)
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
@@ -250,28 +128,40 @@ class DatasetTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack)
         self.preview = ImagePreview(self)
+        state.subscribe(Part.DATASET, self._show_dataset)
 
     # Opening -------------------------------------------------------------------------------
 
     @Slot()
     def choose_folder(self) -> None:
-        """Ask for a folder-per-class data set and open it."""
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of class folders")
+        """Ask for a folder-per-class data set (beside the last one) and open it."""
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of class folders", self._beside_dataset()
+        )
         if folder:
             self.open_path(folder)
 
     @Slot()
     def choose_file(self) -> None:
-        """Ask for a .lst, manifest or .rec file and open it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a data set file", "", DATASET_FILE_FILTER)
+        """Ask for a .lst, manifest or .rec file (beside the last data set) and open it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a data set file", self._beside_dataset(), DATASET_FILE_FILTER
+        )
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str) -> JobHandle | None:
-        """Import and scan ``path`` in a worker; the tab fills in when it is done."""
-        job = self._start(partial(open_and_scan, str(path)), f"Scanning {Path(path).name}")
+    def _beside_dataset(self) -> str:
+        """The folder the open (else the last) data set is in: where dialogs start."""
+        opened = self._state.dataset
+        last = opened.path if opened else next(iter(self._state.recent(ItemKind.DATASET)), None)
+        return existing_folder(Path(last).parent) if last else ""
+
+    def open_path(self, path: str | Path) -> JobHandle | None:
+        """Import and scan ``path`` in a worker; it becomes the open data set when done."""
+        path = Path(path)
+        job = self._slot.start(partial(open_and_scan, path), f"Scanning {path.name}")
         if job is not None:
-            job.finished.connect(self._on_opened)
+            job.finished.connect(self._on_scanned)
             job.failed.connect(partial(self._on_failed, "Cannot open the data set"))
             job.cancelled.connect(self._forget_sample)
         return job
@@ -279,8 +169,8 @@ class DatasetTab(QWidget):
     @Slot()
     def rescan(self) -> None:
         """Import and scan the open data set again."""
-        if self.opened is not None:
-            self.open_path(self.opened.path)
+        if self._state.dataset is not None:
+            self.open_path(self._state.dataset.path)
 
     @Slot()
     def generate_sample(self) -> JobHandle | None:
@@ -288,7 +178,7 @@ class DatasetTab(QWidget):
         training (:attr:`sample_ready` says when it is ready)."""
         target = data_dir() / SAMPLE_FOLDER_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
-        job = self._start(partial(generate_sample, target), "Generating the sample data set")
+        job = self._slot.start(partial(generate_sample, target), "Generating the sample data set")
         if job is not None:
             self._preparing_sample = True
             job.finished.connect(self.open_path)
@@ -303,35 +193,45 @@ class DatasetTab(QWidget):
         """True from a click on Generate Sample until the sample is exported for training."""
         return self._preparing_sample
 
-    def _on_opened(self, opened: OpenedDataset) -> None:
-        if self.opened is None or self.opened.path != opened.path:
-            self.export_panel.out_dir.setText(str(_default_export_dir(opened.path)))
-        self.opened = opened
-        dataset, report = opened.dataset, opened.report
-        kind = {
-            "folder": "folder per class",
-            "lst": "im2rec .lst",
-            "manifest": "augmented manifest",
-            "recordio": "RecordIO",
-        }[dataset.kind.value]
-        usable = len(report.usable_indices)
-        labels = "multi-label, " if dataset.multi_label else ""
-        self.source_label.setText(
-            f"<b>{opened.path}</b><br>{kind} · {labels}{dataset.num_classes} classes · "
-            f"{usable:,} usable of {len(dataset.samples):,} images"
-        )
-        self.classes.show_counts(dataset.class_names, report.class_counts)
-        self.problems.show_problems(describe_problems(report))
-        self.thumbnails.set_dataset(dataset)
-        self.stack.setCurrentIndex(1)
-        self.dataset_opened.emit(opened.path)
-        bad = len(report.bad_files)
+    def _on_scanned(self, scanned: Scanned) -> None:
+        self._state.open_dataset(scanned.path, scanned.dataset, scanned.report)
+        usable, bad = len(scanned.report.usable_indices), len(scanned.report.bad_files)
         self.status_message.emit(
-            f"Opened {Path(opened.path).name}: {usable:,} usable images"
+            f"Opened {scanned.path.name}: {usable:,} usable images"
             + (f", {bad} unusable (see Problems)" if bad else "")
         )
         if self._preparing_sample:
             self._export_sample()
+
+    def _show_dataset(self) -> None:
+        """Show the state's open data set; only its export folder when only that changed."""
+        opened = self._state.dataset
+        if opened is None:
+            return
+        if self.export_panel.out_dir.text() != str(opened.export_dir):
+            self.export_panel.out_dir.setText(str(opened.export_dir))
+        if opened.dataset is self._shown:
+            return
+        self._shown = opened.dataset
+        dataset, report = opened.dataset, opened.report
+        labels = "multi-label, " if dataset.multi_label else ""
+        self.source_label.setText(
+            f"<b>{opened.path}</b><br>{_KINDS[dataset.kind.value]} · {labels}"
+            f"{dataset.num_classes} classes · {len(report.usable_indices):,} usable of "
+            f"{len(dataset.samples):,} images"
+        )
+        self.classes.show_counts(dataset.class_names, report.class_counts)
+        self._show_findings(opened)
+        self.thumbnails.set_dataset(dataset)
+        self.stack.setCurrentIndex(1)
+
+    def _show_findings(self, opened: OpenDataset, leaks: list[CrossSplitDuplicate] = ()) -> None:
+        show_path = relative_to(opened.dataset.root)
+        self.problems.show_findings(findings(opened.report, leaks, show_path))
+
+    def _export_dir_edited(self, text: str) -> None:
+        if text.strip():
+            self._state.set_export_dir(Path(text.strip()).expanduser())
 
     def _export_sample(self) -> None:
         """Export the sample for training, or hand on the export made of it before."""
@@ -353,12 +253,13 @@ class DatasetTab(QWidget):
 
     @Slot()
     def export(self, announce: bool = True) -> JobHandle | None:
-        """Split and export the open data set with the panel's settings, in a worker; with
+        """Split and export the open data set into its export folder, in a worker; with
         ``announce``, a summary opens when it is done.
 
-        When the output folder holds an earlier export of that name, a question asks whether
-        to replace it; the export starts if the user agrees (and None is returned)."""
-        if self.opened is None:
+        When the folder holds an earlier export of that name, a question asks whether to
+        replace it; the export starts if the user agrees (and None is returned)."""
+        opened = self._state.dataset
+        if opened is None:
             return None
         try:
             settings = self.export_panel.settings()
@@ -368,14 +269,13 @@ class DatasetTab(QWidget):
             return None
         existing = existing_export_files(settings.out_dir, settings.name)
         if existing:
-            self._ask_to_replace(settings, existing, announce)
+            self._ask_to_replace(opened, settings, existing, announce)
             return None
-        return self._start_export(self.opened, settings, announce, overwrite=False)
+        return self._start_export(opened, settings, announce, overwrite=False)
 
     def _ask_to_replace(
-        self, settings: ExportSettings, existing: list[Path], announce: bool
+        self, opened: OpenDataset, settings: ExportSettings, existing: list[Path], announce: bool
     ) -> None:
-        opened = self.opened
         box = ask(
             self,
             "confirmReplaceExportDialog",
@@ -393,14 +293,14 @@ class DatasetTab(QWidget):
         )
 
     def _start_export(
-        self, opened: OpenedDataset, settings: ExportSettings, announce: bool, overwrite: bool
+        self, opened: OpenDataset, settings: ExportSettings, announce: bool, overwrite: bool
     ) -> JobHandle | None:
-        job = self._start(
-            partial(split_and_export, opened, settings, overwrite),
+        job = self._slot.start(
+            partial(split_and_export, opened.dataset, opened.report, settings, overwrite),
             f"Exporting RecordIO to {settings.out_dir}",
         )
         if job is not None:
-            job.finished.connect(partial(self._on_exported, announce=announce))
+            job.finished.connect(partial(self._on_exported, opened, announce))
             job.failed.connect(partial(self._on_failed, "Export failed; nothing was written"))
             job.cancelled.connect(self._forget_sample)
             job.cancelled.connect(
@@ -408,11 +308,9 @@ class DatasetTab(QWidget):
             )
         return job
 
-    def _on_exported(self, outcome: ExportOutcome, announce: bool = True) -> None:
-        self.last_export = outcome
+    def _on_exported(self, opened: OpenDataset, announce: bool, outcome: Packed) -> None:
         result = outcome.result
         counts = ", ".join(f"{count:,} {split}" for split, count in result.counts.items() if count)
-        lines = [f"{Path(path).name}" for path in result.files]
         skipped = [f"{Path(s.path).name}: {s.reason}" for s in result.skipped]
         message = (
             f"Wrote {result.written:,} images ({counts}) to {result.out_dir} in "
@@ -425,8 +323,9 @@ class DatasetTab(QWidget):
                 f"\n{len(outcome.leaks)} groups of identical images ended up in different "
                 "splits (see Problems)."
             )
-            self.problems.show_problems(describe_problems(self.opened.report, outcome.leaks))
-        details = "Files written:\n" + "\n".join(lines)
+            if self._state.dataset is opened:
+                self._show_findings(opened, outcome.leaks)
+        details = "Files written:\n" + "\n".join(path.name for path in result.files)
         if skipped:
             details += "\n\nSkipped:\n" + "\n".join(skipped)
         if announce:
@@ -459,9 +358,9 @@ class DatasetTab(QWidget):
     @Slot(int)
     def show_sample(self, index: int) -> None:
         """Show one image of the data set, with its class."""
-        if self.opened is None:
+        if self._state.dataset is None:
             return
-        dataset = self.opened.dataset
+        dataset = self._state.dataset.dataset
         sample = dataset.samples[index]
         try:
             with ImageReader(dataset) as reader:
@@ -474,9 +373,6 @@ class DatasetTab(QWidget):
         self.preview.show_image(Path(sample.path).name, data, caption)
 
     # Jobs ----------------------------------------------------------------------------------
-
-    def _start(self, job_function: object, title: str) -> JobHandle | None:
-        return self._slot.start(job_function, title)
 
     def _on_failed(self, title: str, message: str, details: str) -> None:
         self._forget_sample()
@@ -494,10 +390,3 @@ class DatasetTab(QWidget):
     def shutdown(self) -> None:
         """Stop background work of the tab (the window is closing)."""
         self.thumbnails.shutdown()
-
-
-def _default_export_dir(source: str) -> Path:
-    """The data set's own export folder beside it: ``<folder>-recordio`` for a folder,
-    ``<file name without suffix>-recordio`` for a file."""
-    path = Path(source)
-    return path.with_name(f"{path.name if path.is_dir() else path.stem}-recordio")
