@@ -24,7 +24,7 @@ from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.hyperparams import HyperParameters, apply_overrides
 from imgcls_desktop.core.models import run_model_epoch
-from imgcls_desktop.core.project import ItemKind, load_project, save_project, training_pair
+from imgcls_desktop.core.project import ItemKind, load_project, save_project
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
 from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
 from imgcls_desktop.core.training.preview import mirroring_note
@@ -196,9 +196,8 @@ def _job(args: argparse.Namespace) -> TrainingJob:
 def _remember_in_project(job: TrainingJob, run_dir: Path, *, has_model: bool) -> None:
     """List the run (and its model, once an epoch is saved) where the window reopens them."""
     project = load_project()
-    validation = str(job.validation.resolve()) if job.validation else None
-    project.remember(ItemKind.TRAINING_DATA, training_pair(str(job.train.resolve()), validation))
-    project.remember(ItemKind.RUN, run_dir.resolve())
+    validation = job.validation.resolve() if job.validation else None
+    project.remember_run(run_dir.resolve(), job.train.resolve(), validation)
     if has_model:
         project.remember(ItemKind.MODEL, run_dir.resolve())
     try:

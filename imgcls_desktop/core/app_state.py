@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgcls_desktop.core.paths import data_dir
-from imgcls_desktop.core.project import ItemKind, Project, save_project, training_pair
+from imgcls_desktop.core.project import ItemKind, Project, save_project
 
 if TYPE_CHECKING:
     from imgcls_desktop.core.dataset.model import Dataset
@@ -186,14 +186,11 @@ class AppState:
         """True while this app trains a run."""
         return self.run is not None and self.run.training
 
-    def run_started(self, run_dir: Path) -> None:
-        """Training of ``run_dir`` started (new or resumed) on the training data."""
+    def run_started(self, run_dir: Path, train: Path, validation: Path | None = None) -> None:
+        """Training of ``run_dir`` started (new or resumed) on these channels."""
         self.run = RunInFocus(run_dir, training=True)
-        self._remember(ItemKind.RUN, run_dir)
-        if self.training_data is not None:
-            sources = self.training_data
-            pair = training_pair(str(sources.train), str(sources.validation or "") or None)
-            self._remember(ItemKind.TRAINING_DATA, pair)
+        self.project.remember_run(run_dir, train, validation)
+        self._save_project()
         self._changed(Part.RUN)
 
     def run_ended(self, result: TrainingResult | None = None) -> None:
@@ -234,6 +231,9 @@ class AppState:
 
     def _remember(self, kind: ItemKind, path: Path | str) -> None:
         self.project.remember(kind, path)
+        self._save_project()
+
+    def _save_project(self) -> None:
         if self._save is None:
             return
         try:

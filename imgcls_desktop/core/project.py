@@ -58,6 +58,12 @@ class Project:
         items = self.recent(kind)
         return items[0] if items else None
 
+    def remember_run(self, run_dir: Path, train: Path, validation: Path | None) -> None:
+        """Put a run first, and the training data it trains on (the window reopens both)."""
+        pair = training_pair(str(train), None if validation is None else str(validation))
+        self.remember(ItemKind.TRAINING_DATA, pair)
+        self.remember(ItemKind.RUN, run_dir)
+
 
 def training_pair(train: str, validation: str | None) -> str:
     """One ``training_data`` entry for these channels."""

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QTabWidget
 
 from imgcls_desktop.core.app_state import AppState, Part
 from imgcls_desktop.core.evaluation import EvaluationReport
-from imgcls_desktop.core.training.run import RunError, RunInfo, RunStatus, read_run
+from imgcls_desktop.core.training.run import RunStatus
+from imgcls_desktop.core.training.standing import run_standing
 from imgcls_desktop.gui.next_step import Action, NextStepBanner
 
 if TYPE_CHECKING:
@@ -29,31 +30,13 @@ if TYPE_CHECKING:
 _TRAINED = (RunStatus.FINISHED, RunStatus.EARLY_STOPPED)
 
 
-def run_can_continue(info: RunInfo) -> bool:
-    """True when Resume would train more epochs of this run (stopped, failed or killed)."""
-    return (
-        info.status not in (RunStatus.FINISHED.value, RunStatus.EARLY_STOPPED.value)
-        and info.last_completed_epoch < info.epochs
-    )
-
-
 def describe_run(run_dir: Path) -> tuple[str, bool]:
     """How a run stands in a few words (``run-1 stopped at epoch 9 of 60``), and whether
     Resume can continue it; ("", False) when it cannot be read."""
-    try:
-        info = read_run(run_dir)
-    except (RunError, OSError):
+    standing = run_standing(run_dir)
+    if standing.info is None:
         return "", False
-    status = info.status.replace("_", " ")
-    if info.status == RunStatus.RUNNING.value:  # nothing trains it: the app was closed
-        status = "interrupted"
-    text = f"{run_dir.name} {status} at epoch {info.last_completed_epoch} of {info.epochs}"
-    return text, run_can_continue(info)
-
-
-def failing_classes(report: EvaluationReport) -> list[str]:
-    """The classes of which the model recognised none of their images (recall 0)."""
-    return [entry.name for entry in report.per_class if entry.support and entry.recall == 0]
+    return f"{run_dir.name} {standing.status}", standing.can_resume
 
 
 class Journeys(QObject):
@@ -227,7 +210,7 @@ class Journeys(QObject):
         def moved_on() -> bool:  # another run selected, or this one started again
             return self._state.run is not run
 
-        if RunStatus(result.status) not in _TRAINED:
+        if result.status not in _TRAINED:
             described, can_continue = describe_run(run_dir)
             self._show(
                 f"<b>Run {described or run_dir.name}</b>. "
@@ -296,12 +279,12 @@ class Journeys(QObject):
         def stale() -> bool:  # evaluated again, or another model opened
             return self._state.evaluation is not evaluation
 
-        failing = failing_classes(report)
+        failing = [metrics.name for metrics in report.failing_classes]
         summary = f"Accuracy {report.accuracy:.1%} on {report.count:,} images"
         if failing:
             self._show(
-                f"<b>{summary}, but the model recognises no image of {_listing(failing)}</b> "
-                "(recall 0). Next: add more (and more varied) images of "
+                f"<b>{summary}, but the model gets most images of {_listing(failing)} wrong"
+                "</b>. Next: add more (and more varied) images of "
                 f"{'it' if len(failing) == 1 else 'them'} to the data set, export and train "
                 "again.",
                 [("Go to Dataset", "Show the data set (Ctrl+1)", self._show_dataset)],

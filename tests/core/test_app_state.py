@@ -60,8 +60,7 @@ def test_a_summary_of_older_training_data_is_ignored(class_folder: Path, tmp_pat
 def test_a_run_in_training_stays_in_focus_until_it_ends(tmp_path: Path) -> None:
     state = AppState(save=None)
     changes = _follow(state, Part.RUN)
-    state.set_training_data(tmp_path / "train.rec", tmp_path / "val.rec")
-    state.run_started(tmp_path / "run-1")
+    state.run_started(tmp_path / "run-1", tmp_path / "train.rec", tmp_path / "val.rec")
     state.select_run(tmp_path / "run-0")
     assert state.run is not None and state.run.path == tmp_path / "run-1"
     assert state.is_training
@@ -98,9 +97,9 @@ def test_what_is_opened_is_remembered_in_the_project(class_folder: Path, tmp_pat
     project_file = tmp_path / "project.json"
     state = AppState(Project(), save=lambda project: save_project(project, project_file))
     _open(state, class_folder)
-    state.set_training_data(class_folder)
+    state.set_training_data(tmp_path / "other.rec")  # a resumed run trains on its own data
     (tmp_path / "run-1").mkdir()
-    state.run_started(tmp_path / "run-1")
+    state.run_started(tmp_path / "run-1", class_folder)
     saved = load_project(project_file)
     assert saved.last(ItemKind.DATASET) == str(class_folder)
     assert saved.last(ItemKind.TRAINING_DATA) == str(class_folder)

@@ -314,7 +314,7 @@ class TrainingTab(QWidget):
         self._shown_run = job.output
         self.monitor.details.setCurrentWidget(self.monitor.log)
         self.monitor.append_log(f"{title}: preparing the data…")
-        self._state.run_started(job.output)
+        self._state.run_started(job.output, job.train, job.validation)
         self.training_started.emit(job.output)
         return handle
 
