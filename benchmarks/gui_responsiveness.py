@@ -20,6 +20,7 @@ Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py [--epoc
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -32,8 +33,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.hyperparams import HyperParameters
-from imgcls_desktop.core.training.run import read_run
+from imgcls_desktop.core.training.run import RunStatus, read_run
 
 TINY = {"num_layers": "20", "image_shape": "3,32,32", "mini_batch_size": "16"}
 
@@ -69,42 +69,61 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 600) -> None:
         loop.exec()
 
 
-def training_figures(data: Path, runs: Path, epochs: int) -> tuple[int, float]:
+def training_figures(data: Path, folder: Path, epochs: int) -> tuple[int, float]:
     """(a) and (b): the longest event-loop gap while training, and the seconds to close."""
+    from imgcls_desktop.core.training.callbacks import EpochDone
     from imgcls_desktop.gui.main_window import MainWindow
+    from imgcls_desktop.gui.workers import JobHandle
 
     window = MainWindow()
     window.show()
     tab = window.training_tab
     window.tabs.setCurrentWidget(tab)
     wait_until(lambda: not window.jobs.running())  # MXNet loaded in the background
+    state = window.state
+    started: list[JobHandle] = []
+    window.jobs.job_started.connect(started.append)
 
-    def set_up(run: Path, epochs: int) -> None:
-        tab.train_path.setText(str(data))
-        wait_until(lambda: tab.summary is not None)
-        tab.run_folder.setText(str(run))
-        tab.form.set_hyperparameters(HyperParameters.from_mapping({**TINY, "epochs": epochs}))
+    def start_training(epochs: int) -> JobHandle:
+        """Train ``data`` with :data:`TINY` for ``epochs``, as a user would: the data, the
+        settings loaded from a file, Start (and Start Anyway if the tab asks)."""
+        state.set_training_data(data, None)
+        wait_until(lambda: state.training_data is not None and state.training_data.summary)
+        settings = folder / f"hyperparameters-{epochs}.json"
+        settings.write_text(json.dumps({**TINY, "epochs": str(epochs)}), encoding="utf-8")
+        tab.load_hyperparameters_from(settings)
+        started.clear()
+        if tab.start() is None:
+            question = window.findChild(QMessageBox, "confirmStartDialog")
+            question.button(QMessageBox.StandardButton.Yes).click()
+        wait_until(lambda: bool(started))
+        return started[-1]
 
-    set_up(runs / "probe", epochs)
+    job = start_training(epochs)
     probe = GapProbe(10)
-    job = tab.start()
     finished: list[bool] = []
-    job.done.connect(lambda: finished.append(True))
+    job.finished.connect(lambda: finished.append(True))
     probe.start()
     wait_until(lambda: bool(finished))
     probe.stop()
 
-    run = runs / "closing"
-    set_up(run, 40)
-    tab.start()
-    wait_until(lambda: len(tab.plots.val_accuracy.x) >= 1)
+    job = start_training(40)
+    run = state.run.path
+    epochs_done: list[EpochDone] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, EpochDone):
+            epochs_done.append(event)
+
+    job.event.connect(on_event)
+    wait_until(lambda: bool(epochs_done))
     window.close()
     question = window.findChild(QMessageBox, "confirmCloseDialog")
     answered = time.perf_counter()
     question.button(QMessageBox.StandardButton.Yes).click()
     wait_until(lambda: not window.isVisible())
     closing = time.perf_counter() - answered
-    assert read_run(run).status == "stopped", read_run(run).status
+    assert read_run(run).status == RunStatus.STOPPED, read_run(run).status
     return probe.longest_ms, closing
 
 
@@ -149,7 +168,7 @@ def main() -> None:
         os.environ["IMGCLS_HOME"] = str(Path(folder) / "home")
         app = QApplication(["imgcls-desktop"])
         data = generate_sample_dataset(Path(folder) / "shapes", classes=3, per_class=24, size=32)
-        gap, closing = training_figures(data, Path(folder) / "runs", args.epochs)
+        gap, closing = training_figures(data, Path(folder), args.epochs)
         set_ms, filter_ms, stall = thumbnail_figures(data)
         app.quit()
     print(f"training {args.epochs} epochs: longest event-loop gap {gap} ms (10 ms timer)")

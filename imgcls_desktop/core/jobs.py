@@ -1,15 +1,22 @@
 """The contract between long core jobs and whoever drives them (CLI or GUI).
 
-A job takes ``progress(done, total)`` and a cancel flag (any object with ``is_set()``,
-usually a :class:`threading.Event`). It checks the flag between units of work and raises
-:class:`Cancelled` when it is set.
+The core's long functions take ``progress(done, total)`` and a cancel flag (any object with
+``is_set()``, usually a :class:`threading.Event`) as keywords. They check the flag between
+units of work and raise :class:`Cancelled` when it is set.
+
+A *task* is what a driver runs: ``task(job) -> result``, given a :class:`JobContext` that
+carries the progress callable, the cancel flag and ``emit(event)`` for typed events (e.g.
+the training events of :mod:`imgcls_desktop.core.training.callbacks`). A task hands
+``job.progress`` and ``job.cancel`` on to the core functions it calls.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+import threading
+from typing import Callable, Protocol, TypeVar
 
 ProgressFn = Callable[[int, int], None]
+R = TypeVar("R")
 
 
 class CancelFlag(Protocol):
@@ -26,7 +33,43 @@ def no_progress(done: int, total: int) -> None:
     """A progress callable that ignores its reports."""
 
 
+def no_events(event: object) -> None:
+    """An ``emit`` that drops its events."""
+
+
 def check_cancel(cancel: CancelFlag | None) -> None:
     """Raise :class:`Cancelled` when the flag is set."""
     if cancel is not None and cancel.is_set():
         raise Cancelled()
+
+
+class JobContext:
+    """What a running task is given: where its progress and events go, and its cancel flag.
+
+    The driver (the GUI's worker, a test) makes one per run; ``cancel`` is set by
+    :meth:`request_cancel`, from any thread.
+    """
+
+    def __init__(
+        self, progress: ProgressFn = no_progress, emit: Callable[[object], None] = no_events
+    ) -> None:
+        self.progress = progress
+        self.emit = emit
+        self.cancel = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancelling was asked for."""
+        return self.cancel.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when cancelling was asked for."""
+        check_cancel(self.cancel)
+
+    def request_cancel(self) -> None:
+        """Ask the task to stop at its next check (thread-safe)."""
+        self.cancel.set()
+
+
+Task = Callable[[JobContext], R]
+"""``task(job) -> result``: one job's work, run by a driver with a :class:`JobContext`."""

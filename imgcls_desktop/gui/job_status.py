@@ -30,13 +30,13 @@ class JobStatus(QWidget):
 
     @Slot(object)
     def track(self, job: JobHandle) -> None:
-        """Show the progress of ``job`` until it is done."""
+        """Show the progress of ``job`` until it has finished."""
         self._job = job
         self.title.setText(job.title)
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.cancel_button.setEnabled(True)
         job.progress.connect(self._on_progress)
-        job.done.connect(self._on_done)
+        job.finished.connect(self._on_finished)
         self.show()
 
     @Slot()
@@ -56,7 +56,7 @@ class JobStatus(QWidget):
         self.bar.setFormat("%v / %m")
 
     @Slot()
-    def _on_done(self) -> None:
+    def _on_finished(self) -> None:
         if self.sender() is self._job:
             self._job = None
             self.hide()

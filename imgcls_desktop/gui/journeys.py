@@ -106,7 +106,7 @@ class Journeys(QObject):
             return
         job = self._inference.open_model(str(model))
         if job is not None:
-            job.finished.connect(lambda _predictor: self._inference.evaluate())
+            job.succeeded.connect(lambda _predictor: self._inference.evaluate())
 
     def _label_folder(self) -> None:
         self._tabs.setCurrentWidget(self._inference)

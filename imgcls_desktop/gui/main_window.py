@@ -20,7 +20,6 @@ from imgcls_desktop.core import about
 from imgcls_desktop.core.app_state import AppState
 from imgcls_desktop.core.dataset.folder import holds_only_loose_images
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
 from imgcls_desktop.core.models import looks_like_model
 from imgcls_desktop.core.project import (
     ItemKind,
@@ -44,10 +43,6 @@ from imgcls_desktop.gui.workers import JobRunner
 
 _CLOSE_TIMEOUT_MS = 10_000
 _DEFAULT_WIDTH, _DEFAULT_HEIGHT = 1280, 820
-
-
-def _find_devices(progress: ProgressFn, cancel: CancelFlag) -> about.Devices:
-    return about.find_devices()
 
 
 def app_icon() -> QIcon:
@@ -129,8 +124,8 @@ class MainWindow(DropPathMixin, QMainWindow):
         Loading its library holds Python's GIL for about 0.1 s: better now, while the user
         looks at the window, than when a job starts and the curves should move.
         """
-        job = self.jobs.start(_find_devices, "Loading MXNet")
-        job.finished.connect(self._on_devices_found)
+        job = self.jobs.start(lambda _job: about.find_devices(), "Loading MXNet")
+        job.succeeded.connect(self._on_devices_found)
         job.failed.connect(self._on_mxnet_failed)
 
     @Slot(object)

@@ -1,36 +1,35 @@
-"""Running core jobs off the GUI thread: one worker object per job, in its own QThread.
+"""Running core tasks off the GUI thread: one worker object per job, in its own QThread.
 
-A job is any callable ``job(progress, cancel)`` from the core (see ``core.jobs``). The
-:class:`Worker` runs it in its thread, turns its progress calls into throttled signals and
-its outcome into exactly one of ``finished(result)``, ``failed(message, details)`` or
-``cancelled()``, always followed by ``done()``; it never touches a widget.
+A task is ``task(job)`` with a :class:`~imgcls_desktop.core.jobs.JobContext` (progress,
+cancel flag, ``emit`` for typed events; see ``core.jobs``). The :class:`Worker` runs it in
+its thread, turns its progress calls into throttled signals, its events into ``event`` and
+its outcome into exactly one of ``succeeded(result)``, ``failed(message, details)`` or
+``cancelled()``, always followed by ``finished()`` (last, as ``QThread.finished``); it never
+touches a widget.
 
 Widgets never see a worker: :meth:`JobRunner.start` returns a :class:`JobHandle` living in
 the GUI thread, which re-emits the worker's signals there. So any slot connected to a
-handle, a lambda included, runs in the GUI thread.
+handle, a lambda included, runs in the GUI thread. A :class:`JobSlot` owns one tab's jobs,
+one at a time, with an explicit :class:`SlotPolicy` for a second start.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import enum
 import os
-import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.model import DatasetError
-from imgcls_desktop.core.jobs import Cancelled
-
-Job = Callable[..., Any]
-"""``job(progress, cancel)``, or ``job(progress, cancel, emit_metrics)`` when started with
-``with_metrics=True``: ``emit_metrics(event)`` sends an object to the GUI thread."""
+from imgcls_desktop.core.jobs import Cancelled, JobContext, Task
 
 _PROGRESS_INTERVAL_S = 0.05
 # Errors whose message is written for users; anything else also shows its type.
@@ -71,48 +70,48 @@ class _JobSignals(QObject):
     """The signals of a job, shared by the worker and its handle."""
 
     progress = Signal(int, int)
-    metrics = Signal(object)
-    finished = Signal(object)
+    event = Signal(object)  # a task's typed event (shadows QObject.event, never called here)
+    succeeded = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
-    done = Signal()
+    finished = Signal()
 
-    SIGNAL_NAMES = ("progress", "metrics", "finished", "failed", "cancelled", "done")
+    SIGNAL_NAMES = ("progress", "event", "succeeded", "failed", "cancelled", "finished")
 
 
 class Worker(_JobSignals):
-    """Runs one job in a worker thread and reports it through signals."""
+    """Runs one task in a worker thread and reports it through signals."""
 
-    def __init__(self, job: Job, title: str, *, with_metrics: bool = False) -> None:
+    def __init__(self, task: Task[Any], title: str) -> None:
         super().__init__()
         self.title = title
-        self._job = job
-        self._with_metrics = with_metrics
-        self._cancel = threading.Event()
+        self._task = task
+        self._context = JobContext(self._report_progress, self.event.emit)
         self._last_progress = 0.0
 
     def cancel(self) -> None:
-        """Ask the job to stop; it does so at its next check (thread-safe)."""
-        self._cancel.set()
+        """Ask the task to stop; it does so at its next check (thread-safe)."""
+        self._context.request_cancel()
 
     @property
     def is_cancelling(self) -> bool:
         """True once :meth:`cancel` was called."""
-        return self._cancel.is_set()
+        return self._context.cancelled
 
     @Slot()
     def run(self) -> None:
-        """Run the job (called in the worker thread) and emit its outcome, then ``done``."""
+        """Run the task (called in the worker thread) and emit its outcome, then
+        ``finished``. A task cancelled before it began does not run."""
         yield_cpu_to_the_gui()
         try:
-            extra = (self.metrics.emit,) if self._with_metrics else ()
-            result = self._job(self._report_progress, self._cancel, *extra)
+            self._context.check()
+            result = self._task(self._context)
         except Cancelled:
             self.cancelled.emit()
         except Exception as error:  # every failure is reported in the window, never lost
             self.failed.emit(describe_error(error), traceback.format_exc())
         else:
-            self.finished.emit(result)
+            self.succeeded.emit(result)
         # Hand the worker back to the GUI thread, to be destroyed there once the handle lets
         # go of it. Destroyed in its own thread (deleteLater), a Python QObject needs the GIL
         # while Qt holds its connection lock; the GUI thread, holding the GIL and asking for
@@ -120,7 +119,12 @@ class Worker(_JobSignals):
         app = QCoreApplication.instance()
         if app is not None:
             self.moveToThread(app.thread())
-        self.done.emit()
+        self.finished.emit()
+
+    def end_unrun(self) -> None:
+        """Report a task that will never run as cancelled (from the event loop, so the
+        caller can connect to the handle first)."""
+        QTimer.singleShot(0, self, lambda: (self.cancelled.emit(), self.finished.emit()))
 
     def _report_progress(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -130,7 +134,7 @@ class Worker(_JobSignals):
 
 
 class JobHandle(_JobSignals):
-    """The GUI thread's side of a running job: the worker's signals, and Cancel."""
+    """The GUI thread's side of a job: the worker's signals, and Cancel."""
 
     def __init__(self, worker: Worker) -> None:
         super().__init__()
@@ -140,7 +144,7 @@ class JobHandle(_JobSignals):
             getattr(worker, name).connect(getattr(self, name))
 
     def cancel(self) -> None:
-        """Ask the job to stop at its next check."""
+        """Ask the job to stop at its next check (before it runs: it never runs)."""
         self._worker.cancel()
 
     @property
@@ -177,29 +181,39 @@ class JobRunner(QObject):
         self._running: dict[QThread, JobHandle] = {}
         self._shut_down = False
 
-    def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle:
-        """Run ``job`` in a new thread; its signals arrive through the returned handle.
+    def start(self, task: Task[Any], title: str) -> JobHandle:
+        """Run ``task(job)`` in a new thread; its signals arrive through the returned handle.
 
         After :meth:`shutdown` (the window is closing) nothing runs: the handle reports
-        ``cancelled`` and ``done`` from the event loop, as a cancelled job would.
+        ``cancelled`` and ``finished`` from the event loop, as a cancelled job would.
         """
-        worker = Worker(job, title, with_metrics=with_metrics)
-        handle = JobHandle(worker)
-        if self._shut_down:
-            QTimer.singleShot(0, handle, lambda: (worker.cancelled.emit(), worker.done.emit()))
-            return handle
+        handle = self.prepare(task, title)
+        self.launch(handle)
+        return handle
+
+    def prepare(self, task: Task[Any], title: str) -> JobHandle:
+        """A handle for ``task``, not started yet: :meth:`launch` starts it (a
+        :class:`JobSlot` hands out handles for jobs that wait their turn)."""
+        return JobHandle(Worker(task, title))
+
+    def launch(self, handle: JobHandle) -> None:
+        """Start the job of a handle from :meth:`prepare` (once); a job cancelled before
+        it started, or launched after :meth:`shutdown`, reports ``cancelled`` without running."""
+        worker = handle._worker
+        if self._shut_down or worker.is_cancelling:
+            worker.end_unrun()
+            return
         thread = QThread()
         _JOB_THREADS.add(thread)
         thread.setObjectName(worker.title)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.done.connect(thread.quit)
+        worker.finished.connect(thread.quit)
         thread.finished.connect(self._forget_thread)
         thread.finished.connect(thread.deleteLater)
         self._running[thread] = handle
         thread.start()
         self.job_started.emit(handle)
-        return handle
 
     @Slot()
     def _forget_thread(self) -> None:
@@ -226,52 +240,93 @@ class JobRunner(QObject):
         return all([thread.wait(timeout_ms) for thread in list(self._running)])
 
 
-class JobSlot(QObject):
-    """One job at a time for one tab: a second is refused while the first runs.
+class SlotPolicy(enum.Enum):
+    """What a :class:`JobSlot` does with a start while its job runs."""
 
-    The slot is free again as soon as the job's outcome arrives (before the tab's own
+    REFUSE = "refuse"
+    """The new job is refused (``refused`` says why); the running one goes on."""
+    REPLACE = "replace"
+    """The running job is cancelled and the new one runs once it has ended; of several
+    starts meanwhile only the latest runs (the others report ``cancelled``)."""
+
+
+class JobSlot(QObject):
+    """One job at a time for one owner (a tab, a dialog), with an explicit policy.
+
+    The slot is free again as soon as the job's outcome arrives (before the owner's own
     handlers, which may start the next job), and ``busy_changed(False)`` follows once the
-    job is done and no other job took its place.
+    job has finished and no other job took its place.
     """
 
     busy_changed = Signal(bool)
     refused = Signal(str)
 
-    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        runner: JobRunner,
+        parent: QObject | None = None,
+        *,
+        policy: SlotPolicy = SlotPolicy.REFUSE,
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
-        self._job: JobHandle | None = None
-        self._latest: JobHandle | None = None  # the job whose ``done`` ends a busy spell
+        self._policy = policy
+        self._job: JobHandle | None = None  # running, its outcome not yet arrived
+        self._waiting: JobHandle | None = None  # REPLACE: the latest start, to run next
+        self._latest: JobHandle | None = None  # the job whose ``finished`` ends a busy spell
 
-    def start(self, job: Job, title: str, *, with_metrics: bool = False) -> JobHandle | None:
-        """Run ``job`` unless one is running (then None, and ``refused`` says why)."""
-        if self._job is not None:
+    def start(self, task: Task[Any], title: str) -> JobHandle | None:
+        """Run ``task`` in this slot as its policy says. REFUSE: None while a job runs
+        (``refused`` says why). REPLACE: the handle of a job that runs once the running
+        one, now cancelled, has ended."""
+        if self._job is not None and self._policy is SlotPolicy.REFUSE:
             self.refused.emit("Wait for the running job to finish, or cancel it.")
             return None
-        handle = self._runner.start(job, title, with_metrics=with_metrics)
-        for outcome in (handle.finished, handle.failed, handle.cancelled):
-            outcome.connect(self._free)  # connected first: runs before the tab's handlers
-        handle.done.connect(self._after_done)
-        self._job = self._latest = handle
-        self.busy_changed.emit(True)
+        handle = self._runner.prepare(task, title)
+        for outcome in (handle.succeeded, handle.failed, handle.cancelled):
+            outcome.connect(self._free)  # connected first: runs before the owner's handlers
+        handle.finished.connect(self._after_finished)
+        if self._job is None:
+            return self._launch(handle)
+        self._drop_waiting()
+        self._waiting = handle
+        self._job.cancel()
         return handle
 
     def is_busy(self) -> bool:
-        """True while a job of this slot runs."""
-        return self._job is not None
+        """True while a job of this slot runs or waits to."""
+        return self._job is not None or self._waiting is not None
 
     def cancel(self) -> None:
-        """Ask the running job, if any, to stop."""
+        """Ask the running job, if any, to stop; a job waiting its turn never runs."""
+        self._drop_waiting()
         if self._job is not None:
             self._job.cancel()
 
-    @Slot()
-    def _free(self) -> None:
-        self._job = None
+    def _launch(self, handle: JobHandle) -> JobHandle:
+        self._job = self._latest = handle
+        self._runner.launch(handle)
+        self.busy_changed.emit(True)
+        return handle
+
+    def _drop_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._runner.launch(self._waiting)  # reports cancelled without running
+            self._waiting = None
 
     @Slot()
-    def _after_done(self) -> None:
-        # A job's done can arrive after the outcome of the job its outcome started (its
-        # thread held back on a loaded machine): only the latest job's done ends the spell.
-        if self._job is None and self.sender() is self._latest:
+    def _free(self) -> None:
+        if self.sender() is not self._job:
+            return  # a dropped job that never ran
+        self._job = None
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            self._launch(waiting)
+
+    @Slot()
+    def _after_finished(self) -> None:
+        # A job's finished can arrive after the outcome of the job its outcome started (its
+        # thread held back on a loaded machine): only the latest job's finished ends the spell.
+        if self._job is None and self._waiting is None and self.sender() is self._latest:
             self.busy_changed.emit(False)

@@ -21,7 +21,7 @@ JOB_TIMEOUT_MS = 120_000
 def _open(qtbot: QtBot, tab: DatasetTab, path: Path) -> None:
     job = tab.open_path(str(path))
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=JOB_TIMEOUT_MS).wait()
 
 
 def _dialog(tab: DatasetTab, name: str) -> QMessageBox:
@@ -107,7 +107,7 @@ def test_cancelled_export_leaves_nothing(qtbot: QtBot, window: MainWindow, tmp_p
     out = tmp_path / "out"
     tab.export_panel.out_dir.setText(str(out))
     job = tab.export()
-    with qtbot.waitSignals([job.cancelled, job.done], order="strict", timeout=JOB_TIMEOUT_MS):
+    with qtbot.waitSignals([job.cancelled, job.finished], order="strict", timeout=JOB_TIMEOUT_MS):
         job.cancel()
     assert not out.exists() or list(out.iterdir()) == []
     assert tab.export_panel.export_button.isEnabled()
@@ -182,7 +182,7 @@ def test_png_export_uses_the_compression_range(
     assert (tab.export_panel.quality.minimum(), tab.export_panel.quality.maximum()) == (0, 9)
     tab.export_panel.out_dir.setText(str(tmp_path / "png"))
     job = tab.export()
-    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=JOB_TIMEOUT_MS).wait()
     assert "Wrote 18 images" in _dialog(tab, "infoDialog").text()
 
 
@@ -193,7 +193,7 @@ def _export_files(folder: Path) -> dict[str, bytes]:
 def _export(qtbot: QtBot, tab: DatasetTab) -> None:
     job = tab.export()
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=JOB_TIMEOUT_MS).wait()
 
 
 def test_the_output_folder_follows_the_opened_data_set(

@@ -73,7 +73,7 @@ def images(tmp_path: Path) -> Path:
 
 def _wait(qtbot: QtBot, job: JobHandle | None) -> None:
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=JOB_TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=JOB_TIMEOUT_MS).wait()
 
 
 def _dialog(tab: QWidget, name: str) -> QMessageBox:

@@ -56,7 +56,7 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _wait(qtbot: QtBot, job: JobHandle | None) -> None:
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=TIMEOUT_MS).wait()
 
 
 def _menu_action(window: MainWindow, text: str) -> QAction:

@@ -213,7 +213,7 @@ def test_corrected_images_are_copied_into_their_class_folder_and_never_overwrite
 
     job = filled.add_corrected_to(dataset)
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=TIMEOUT_MS).wait()
 
     summary = dialog(filled, "infoDialog")
     assert "Added 2 images" in summary.text()
@@ -237,7 +237,7 @@ def test_an_image_gone_before_adding_is_reported_and_stays_corrected(
     (folder / "owl.jpg").unlink()
 
     job = filled.add_corrected_to(tmp_path / "dataset")
-    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=TIMEOUT_MS).wait()
 
     error = dialog(filled, "errorDialog")
     assert "Added 1 image to" in error.text() and "1 image could not be added" in error.text()
@@ -340,7 +340,7 @@ def test_images_inside_a_record_file_are_shown_and_added_to_a_data_set(
     assert cell.corrections.pending() == {source: "bird"}
     job = cell.add_corrected_to(tmp_path / "fixed")
     assert job is not None
-    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=TIMEOUT_MS).wait()
 
     assert "Added 1 image to" in dialog(cell, "infoDialog").text()
     added = tmp_path / "fixed" / "bird" / "owl_2.jpg"
@@ -373,7 +373,7 @@ def test_names_that_differ_only_in_bytes_that_are_not_utf8_stay_apart(
     assert table.corrections.pending() == {str(first): "owl", str(second): "dog"}
 
     job = table.add_corrected_to(tmp_path / "dataset")
-    qtbot.waitSignal(job.done, timeout=TIMEOUT_MS).wait()
+    qtbot.waitSignal(job.finished, timeout=TIMEOUT_MS).wait()
     assert (tmp_path / "dataset" / "owl" / first.name).read_bytes() == first.read_bytes()
     assert (tmp_path / "dataset" / "dog" / second.name).read_bytes() == second.read_bytes()
     assert table.corrections.pending() == {}

@@ -197,6 +197,19 @@ def test_reading_the_data_suggests_settings_and_says_the_augmentation_mirrors(
     assert label(opened.tab, "augmentationNote") == "" and opened.tab.form_edited()
 
 
+def test_other_data_chosen_while_the_first_is_read_is_the_data_shown(
+    qtbot: QtBot, opened: Opened, shapes: Path, tmp_path: Path
+) -> None:
+    """Reading the training data: the latest choice wins, the earlier reading is replaced."""
+    other = generate_sample_dataset(tmp_path / "other", classes=2, per_class=10, size=32)
+    opened.state.set_training_data(shapes)  # read in a worker
+    opened.state.set_training_data(other)  # while that reading runs
+    qtbot.waitUntil(lambda: "20 images" in label(opened.tab, "dataSummary"), timeout=RUN_TIMEOUT_MS)
+    summary = opened.state.training_data.summary
+    assert summary is not None and summary.path == other
+    assert "72 images" not in label(opened.tab, "dataSummary")
+
+
 def test_start_after_a_finished_run_makes_a_new_run_and_resume_says_why_not(
     qtbot: QtBot, opened: Opened, shapes: Path, tmp_path: Path
 ) -> None:
@@ -254,7 +267,7 @@ def test_a_run_that_cannot_start_ends_the_training_state(
     qtbot.waitUntil(lambda: not opened.jobs.running(), timeout=RUN_TIMEOUT_MS)
     job = opened.tab.start()
     assert job is not None and opened.state.is_training
-    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT_MS):
         pass
     assert not opened.state.is_training and opened.state.run.result is None
     assert opened.tab.findChildren(QMessageBox, "errorDialog")
@@ -277,7 +290,7 @@ def test_reopening_after_a_stop_shows_the_run_and_resumes_it_with_its_curves(
         timeout=RUN_TIMEOUT_MS,
     )
     first.tab.shutdown()  # the window closes
-    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT_MS):
         pass
     first.close()
     stopped = read_run(run).last_completed_epoch
@@ -367,10 +380,10 @@ def test_training_yields_the_cpu_to_the_event_loop(
             busiest.append(_busiest_other_thread())
 
     job = opened.tab.start()
-    job.metrics.connect(on_event)
+    job.event.connect(on_event)
     clock.start()
     probe.start()
-    with qtbot.waitSignal(job.done, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(job.finished, timeout=RUN_TIMEOUT_MS):
         pass
     probe.stop()
     print(f"longest event-loop gap during training: {max(ticks)} ms over {len(ticks)} ticks")

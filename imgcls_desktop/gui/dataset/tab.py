@@ -161,7 +161,7 @@ class DatasetTab(QWidget):
         path = Path(path)
         job = self._slot.start(partial(open_and_scan, path), f"Scanning {path.name}")
         if job is not None:
-            job.finished.connect(self._on_scanned)
+            job.succeeded.connect(self._on_scanned)
             job.failed.connect(partial(self._on_failed, "Cannot open the data set"))
             job.cancelled.connect(self._forget_sample)
         return job
@@ -181,7 +181,7 @@ class DatasetTab(QWidget):
         job = self._slot.start(partial(generate_sample, target), "Generating the sample data set")
         if job is not None:
             self._preparing_sample = True
-            job.finished.connect(self.open_path)
+            job.succeeded.connect(self.open_path)
             job.failed.connect(partial(self._on_failed, "Cannot generate the sample data set"))
             job.cancelled.connect(self._forget_sample)
         return job
@@ -300,7 +300,7 @@ class DatasetTab(QWidget):
             f"Exporting RecordIO to {settings.out_dir}",
         )
         if job is not None:
-            job.finished.connect(partial(self._on_exported, opened, announce))
+            job.succeeded.connect(partial(self._on_exported, opened, announce))
             job.failed.connect(partial(self._on_failed, "Export failed; nothing was written"))
             job.cancelled.connect(self._forget_sample)
             job.cancelled.connect(

@@ -1,7 +1,7 @@
 """The Dataset tab's background work: open and scan, split and export, make the sample.
 
-Each function runs in a worker thread (:class:`~imgcls_desktop.gui.workers.JobRunner`) and
-touches no widget.
+Each function is a task run in a worker thread (:class:`~imgcls_desktop.gui.workers.JobRunner`)
+with its :class:`~imgcls_desktop.core.jobs.JobContext` last, and touches no widget.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from imgcls_desktop.core.dataset.scan import (
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.gui.dataset.export_panel import ExportSettings
 
 
@@ -31,10 +31,10 @@ class Scanned:
     report: ScanReport
 
 
-def open_and_scan(path: Path, progress: ProgressFn, cancel: CancelFlag) -> Scanned:
+def open_and_scan(path: Path, job: JobContext) -> Scanned:
     """Import the data set at ``path`` and scan it."""
     dataset = load_dataset(path)
-    report = scan_dataset(dataset, progress=progress, cancel=cancel)
+    report = scan_dataset(dataset, progress=job.progress, cancel=job.cancel)
     return Scanned(path, dataset, report)
 
 
@@ -43,8 +43,7 @@ def split_and_export(
     report: ScanReport,
     settings: ExportSettings,
     overwrite: bool,
-    progress: ProgressFn,
-    cancel: CancelFlag,
+    job: JobContext,
 ) -> Packed:
     """Split the usable images and export them to RecordIO as ``settings`` say;
     ``overwrite`` allows replacing an earlier export."""
@@ -56,12 +55,12 @@ def split_and_export(
         shares=SplitShares(settings.val_ratio, settings.test_ratio, settings.seed),
         options=settings.options,
         overwrite=overwrite,
-        progress=progress,
-        cancel=cancel,
+        progress=job.progress,
+        cancel=job.cancel,
     )
 
 
-def generate_sample(target: Path, progress: ProgressFn, cancel: CancelFlag) -> Path:
+def generate_sample(target: Path, job: JobContext) -> Path:
     """Generate the sample data set into ``target`` unless it is there.
 
     It is generated beside the target and renamed at the end, so a cancelled generation
@@ -72,7 +71,7 @@ def generate_sample(target: Path, progress: ProgressFn, cancel: CancelFlag) -> P
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        generate_sample_dataset(staging, progress=progress, cancel=cancel)
+        generate_sample_dataset(staging, progress=job.progress, cancel=job.cancel)
         staging.replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

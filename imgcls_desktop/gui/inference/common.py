@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDoubleSpinBox, QMessageBox, QPushButton, QWidget
 
+from imgcls_desktop.core.jobs import Task
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.inference.review import ReviewTable
 from imgcls_desktop.gui.workers import JobHandle, JobSlot
@@ -41,17 +43,17 @@ def folder_of(path: Path) -> Path:
 def run_job(
     page: QWidget,
     slot: JobSlot,
-    job: object,
+    task: Task[Any],
     title: str,
-    on_finished: Callable[[object], None],
+    on_succeeded: Callable[[Any], None],
     failure: str,
     status: Callable[[str], None],
 ) -> JobHandle | None:
-    """Start ``job`` in ``slot``: ``on_finished(result)``; a failure shown as ``failure``
+    """Start ``task`` in ``slot``: ``on_succeeded(result)``; a failure shown as ``failure``
     (and said in the status bar); a cancel said too. None when the slot is busy."""
-    handle = slot.start(job, title)
+    handle = slot.start(task, title)
     if handle is not None:
-        handle.finished.connect(on_finished)
+        handle.succeeded.connect(on_succeeded)
         handle.failed.connect(partial(_failed, page, failure, status))
         handle.cancelled.connect(lambda: status(f"{title}: cancelled"))
     return handle

@@ -13,7 +13,7 @@ from imgcls_desktop.core.corrections import proposed_dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.evaluation import EvaluationReport, evaluate_dataset, failing_summary
 from imgcls_desktop.core.inference import TOP_K, Predictor
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.gui.inference.common import ask_discard, button, folder_of, run_job
 from imgcls_desktop.gui.inference.confusion import (
     FAILING_COLOUR,
@@ -29,12 +29,12 @@ DATA_FILTER = "Labelled data (*.lst *.rec *.jsonl *.manifest);;All files (*)"
 NO_EVALUATION = "Evaluate the model on a labelled set."
 
 
-def evaluate_job(
-    predictor: Predictor, path: str, progress: ProgressFn, cancel: CancelFlag
-) -> EvaluationReport:
+def evaluate_job(predictor: Predictor, path: str, job: JobContext) -> EvaluationReport:
     """Evaluate the model on the labelled set at ``path`` (runs in a worker)."""
     dataset = load_dataset(Path(path))
-    return evaluate_dataset(predictor, dataset, progress=progress, cancel=cancel, top_k=TOP_K)
+    return evaluate_dataset(
+        predictor, dataset, progress=job.progress, cancel=job.cancel, top_k=TOP_K
+    )
 
 
 class EvaluatePage(QWidget):

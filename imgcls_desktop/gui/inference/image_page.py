@@ -17,7 +17,7 @@ from imgcls_desktop.core.corrections import ImageRef
 from imgcls_desktop.core.explain import grad_cam, overlay
 from imgcls_desktop.core.file_names import display_path
 from imgcls_desktop.core.inference import TOP_K, Predictor
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.gui.imaging import bgr_to_qimage, load_qimage
 from imgcls_desktop.gui.inference.charts import ImageView, ProbabilityChart
 from imgcls_desktop.gui.inference.common import run_job
@@ -42,7 +42,7 @@ class ImageAnswer:
 
 
 def classify_image(
-    predictor: Predictor, image: ImageRef, explain: bool, progress: ProgressFn, cancel: CancelFlag
+    predictor: Predictor, image: ImageRef, explain: bool, _job: JobContext
 ) -> ImageAnswer:
     """Decode one image for display and predict its class probabilities; with ``explain``,
     also its Grad-CAM overlay (runs in a worker)."""

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from imgcls_desktop.core.app_state import AppState
 from imgcls_desktop.core.corrections import proposed_dataset
 from imgcls_desktop.core.inference import TOP_K, Predictor
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.labelling import (
     UNCERTAIN_FOLDER,
     LabellingResult,
@@ -43,11 +43,11 @@ from imgcls_desktop.gui.widgets import read_only_table
 from imgcls_desktop.gui.workers import JobHandle, JobSlot
 
 
-def label_folder_job(
-    predictor: Predictor, folder: str, progress: ProgressFn, cancel: CancelFlag
-) -> LabellingResult:
+def label_folder_job(predictor: Predictor, folder: str, job: JobContext) -> LabellingResult:
     """Label every image under ``folder`` (runs in a worker)."""
-    return label_images(predictor, [Path(folder)], top_k=TOP_K, progress=progress, cancel=cancel)
+    return label_images(
+        predictor, [Path(folder)], top_k=TOP_K, progress=job.progress, cancel=job.cancel
+    )
 
 
 class LabelPage(QWidget):
@@ -346,14 +346,13 @@ def _sort_job(
     out_dir: str,
     move: bool,
     min_confidence: float | None,
-    progress: ProgressFn,
-    cancel: CancelFlag,
+    job: JobContext,
 ) -> SortResult:
     return sort_into_folders(
         result,
         Path(out_dir),
         move=move,
         min_confidence=min_confidence,
-        progress=progress,
-        cancel=cancel,
+        progress=job.progress,
+        cancel=job.cancel,
     )

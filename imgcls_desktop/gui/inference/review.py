@@ -291,19 +291,21 @@ class ReviewTable(QWidget):
         items = self.corrections.items()
         if not items:
             return None
-        job = self._jobs.start(
-            partial(add_to_dataset, items, Path(folder)),
+        handle = self._jobs.start(
+            lambda job: add_to_dataset(
+                items, Path(folder), progress=job.progress, cancel=job.cancel
+            ),
             f"Adding {counted(len(items), 'corrected image')} to {folder}",
         )
-        if job is not None:
-            job.finished.connect(partial(self._on_added, Path(folder)))
-            job.failed.connect(partial(show_error, self, "Cannot add the corrected images"))
-            job.cancelled.connect(
+        if handle is not None:
+            handle.succeeded.connect(partial(self._on_added, Path(folder)))
+            handle.failed.connect(partial(show_error, self, "Cannot add the corrected images"))
+            handle.cancelled.connect(
                 lambda: self.status_message.emit(
                     f"Adding cancelled; {CORRECTIONS_CSV} lists the images added"
                 )
             )
-        return job
+        return handle
 
     def _on_added(self, folder: Path, result: CorrectionResult) -> None:
         self.corrections.record_added(result)

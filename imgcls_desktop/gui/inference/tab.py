@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from imgcls_desktop.core.app_state import AppState, Part, default_runs_folder
 from imgcls_desktop.core.corrections import ImageRef
 from imgcls_desktop.core.inference import Predictor, open_predictor
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.models import run_validation_data
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.inference.common import folder_of, run_job
@@ -28,9 +28,7 @@ from imgcls_desktop.gui.inference.model_box import ModelBox
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
 
-def open_model_job(
-    path: str, labels: str, progress: ProgressFn, cancel: CancelFlag
-) -> tuple[Predictor, Path | None]:
+def open_model_job(path: str, labels: str, _job: JobContext) -> tuple[Predictor, Path | None]:
     """Open the model at ``path`` for inference, with its run's validation images (runs in
     a worker)."""
     predictor = open_predictor(Path(path), labels=Path(labels) if labels else None)

@@ -6,7 +6,7 @@ One run's path, from the button to the checkpoint and the curve::
       -> AppState.new_run_folder / run_started -> JobRunner worker: run_training
       -> core train() -> callbacks: MetricsLog (metrics.jsonl), CheckpointKeeper
          (image-classification-NNNN.params), EventForwarder (typed events)
-      -> JobHandle.metrics (GUI thread) -> RunMonitor.show_event -> TrainingPlots.setData
+      -> JobHandle.event (GUI thread) -> RunMonitor.show_event -> TrainingPlots.setData
       -> TrainingResult -> AppState.run_ended -> Part.RUN -> the tab, the window's banner
 
 ``tab`` wires; ``setup_panel`` collects the next run's settings; ``run_monitor`` shows the

@@ -34,12 +34,12 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop.core.hyperparams import AUGMENTATION_TYPES, HyperParameters
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.training.packing import ScannedSource, scan_source
 from imgcls_desktop.core.training.preview import AugmentationPreview, augmented_samples
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.imaging import bgr_to_qimage
-from imgcls_desktop.gui.workers import JobHandle, JobRunner
+from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot, SlotPolicy
 
 IMAGES = 4
 VERSIONS = 6
@@ -63,14 +63,19 @@ def compute_preview(
     hp: HyperParameters,
     seed: int,
     source: ScannedSource | None,
-    progress: ProgressFn,
-    cancel: CancelFlag,
+    job: JobContext,
 ) -> PreviewResult:
     """Scan ``data_path`` unless ``source`` is its scan already, then preview (in a worker)."""
     if source is None:
-        source = scan_source(Path(data_path), progress=progress, cancel=cancel)
+        source = scan_source(Path(data_path), progress=job.progress, cancel=job.cancel)
     preview = augmented_samples(
-        source, hp, images=IMAGES, versions=VERSIONS, seed=seed, progress=progress, cancel=cancel
+        source,
+        hp,
+        images=IMAGES,
+        versions=VERSIONS,
+        seed=seed,
+        progress=job.progress,
+        cancel=job.cancel,
     )
     return PreviewResult(data_path, source, preview)
 
@@ -87,9 +92,8 @@ class AugmentationPreviewDialog(QDialog):
         self.setObjectName("augmentationPreview")
         self.setWindowTitle("Augmentation Preview")
         self.setModal(False)
-        self._jobs = jobs
-        self._job: JobHandle | None = None
-        self._rerun = False
+        self._slot = JobSlot(jobs, self, policy=SlotPolicy.REPLACE)  # the latest request wins
+        self._slot.busy_changed.connect(self._show_busy)
         self._data_path = ""
         self._hp = HyperParameters()
         self._source: ScannedSource | None = None
@@ -130,15 +134,15 @@ class AugmentationPreviewDialog(QDialog):
         layout.addWidget(self.details)
         layout.addWidget(self.grid_area, 1)
         layout.addWidget(buttons)
-        self.finished.connect(self._cancel)
+        self.finished.connect(self._slot.cancel)  # QDialog.finished: the window closed
         self.resize(960, 640)
 
     def show_preview(self, data_path: str, hp: HyperParameters) -> JobHandle | None:
         """Show the window and preview ``hp``'s augmentation on the training data at
         ``data_path`` (a .rec, .lst, manifest or class folder), scanned afresh.
 
-        Returns the job, or None when no job started: no data path (an error is shown),
-        or a preview still running (this one follows it).
+        Returns the job (a preview still running is cancelled: this one replaces it), or
+        None when there is no data path (an error is shown).
         """
         self._data_path = data_path
         self._hp = hp
@@ -164,23 +168,22 @@ class AugmentationPreviewDialog(QDialog):
     def _recompute(self) -> JobHandle | None:
         if not self._data_path:
             return None
-        if self._job is not None:
-            self._rerun = True
-            return None
         hp = self._hp.replace(augmentation_type=self.augmentation.currentText())
-        job = self._jobs.start(
+        handle = self._slot.start(
             partial(compute_preview, self._data_path, hp, self.seed, self._source),
             "Previewing the augmentation",
         )
-        self._job = job
-        job.progress.connect(self._on_progress)
-        job.finished.connect(self._on_finished)
-        job.failed.connect(self._on_failed)
-        job.done.connect(self._on_done)
-        self.progress.setRange(0, 0)
-        self.progress.show()
+        if handle is not None:
+            handle.progress.connect(self._on_progress)
+            handle.succeeded.connect(self._on_succeeded)
+            handle.failed.connect(self._on_failed)
         self.details.setText(f"Augmenting images of {Path(self._data_path).name}…")
-        return job
+        return handle
+
+    @Slot(bool)
+    def _show_busy(self, busy: bool) -> None:
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setVisible(busy)
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
@@ -188,9 +191,9 @@ class AugmentationPreviewDialog(QDialog):
         self.progress.setValue(done)
 
     @Slot(object)
-    def _on_finished(self, result: PreviewResult) -> None:
+    def _on_succeeded(self, result: PreviewResult) -> None:
         if result.data_path != self._data_path:
-            return  # the data changed meanwhile; the rerun shows the new one
+            return  # the data changed meanwhile; the job that replaced this one shows it
         self._source = result.source
         self.preview = result.preview
         self.details.setText(result.preview.describe())
@@ -214,20 +217,6 @@ class AugmentationPreviewDialog(QDialog):
     def _on_failed(self, message: str, details: str) -> None:
         self.details.setText("")
         show_error(self, "Cannot preview the augmentation", message, details)
-
-    @Slot()
-    def _on_done(self) -> None:
-        self._job = None
-        self.progress.hide()
-        if self._rerun:
-            self._rerun = False
-            self._recompute()
-
-    @Slot()
-    def _cancel(self) -> None:
-        self._rerun = False
-        if self._job is not None:
-            self._job.cancel()
 
 
 def _grid(preview: AugmentationPreview) -> QWidget:

@@ -9,7 +9,6 @@ them through the state's methods. Starting, resuming and summarising a run are t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -19,14 +18,13 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from imgcls_desktop.core.app_state import AppState, Part
 from imgcls_desktop.core.hyperparams import HyperparameterError
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn
+from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.project import ItemKind
-from imgcls_desktop.core.training.callbacks import EventForwarder, TrainingEvent
+from imgcls_desktop.core.training.callbacks import EventForwarder
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import RunError
 from imgcls_desktop.core.training.standing import run_standing
 from imgcls_desktop.core.training.suggest import (
-    DataSummary,
     describe_hyperparameters,
     start_warnings,
     suggested_settings,
@@ -37,25 +35,16 @@ from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreview
 from imgcls_desktop.gui.training.run_history import RunHistory
 from imgcls_desktop.gui.training.run_monitor import RunMonitor, duration
 from imgcls_desktop.gui.training.setup_panel import SetupPanel
-from imgcls_desktop.gui.workers import JobHandle, JobRunner
+from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot, SlotPolicy
 
 _NO_RUN = "No run in focus: select one under Runs to resume it"
 
 
-def run_training(
-    job: TrainingJob,
-    progress: ProgressFn,
-    cancel: CancelFlag,
-    emit: Callable[[TrainingEvent], None],
-) -> TrainingResult:
-    """Train in a worker, handing every training event to ``emit`` (the job's signal)."""
-    forwarder = EventForwarder(emit, progress)
-    return train(job, callbacks=[forwarder], cancel=cancel, progress=progress)
-
-
-def read_training_data(path: Path, progress: ProgressFn, cancel: CancelFlag) -> DataSummary:
-    """Read the classes, count and image size of a training source (in a worker)."""
-    return summarize_training_data(path)
+def run_training(training: TrainingJob, job: JobContext) -> TrainingResult:
+    """Train in a worker, handing every training event to ``job.emit`` (the handle's
+    ``event`` signal)."""
+    forwarder = EventForwarder(job.emit, job.progress)
+    return train(training, callbacks=[forwarder], cancel=job.cancel, progress=job.progress)
 
 
 class TrainingTab(QWidget):
@@ -72,9 +61,8 @@ class TrainingTab(QWidget):
     def __init__(self, jobs: JobRunner, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._jobs, self._state = jobs, state
-        self._training: JobHandle | None = None
-        self._reading: JobHandle | None = None
-        self._read_again = False
+        self._training = JobSlot(jobs, self, policy=SlotPolicy.REFUSE)
+        self._reading = JobSlot(jobs, self, policy=SlotPolicy.REPLACE)  # the latest data wins
         self._shown_run: Path | None = None
         self._resume_blocker: str | None = _NO_RUN
         self._preview: AugmentationPreviewDialog | None = None
@@ -110,6 +98,7 @@ class TrainingTab(QWidget):
         setup.data_chosen.connect(self._on_data_chosen)
         setup.runs_folder.changed.connect(self._list_runs)
         self.history.run_chosen.connect(self._state.select_run)
+        self._training.busy_changed.connect(self._update_buttons)
 
     def showEvent(self, event: QShowEvent) -> None:
         """Look at the runs again (another process may have started or ended one) and, the
@@ -146,27 +135,18 @@ class TrainingTab(QWidget):
         sources = self._state.training_data
         if sources is None or sources.summary is not None:
             return
-        if self._reading is not None:  # the latest wins: read again when this one is done
-            self._read_again = True
-            return
-        job = self._jobs.start(
-            partial(read_training_data, sources.train), "Reading the training data"
+        train = sources.train
+        handle = self._reading.start(
+            lambda _job: summarize_training_data(train), "Reading the training data"
         )
-        self._reading = job
-        job.finished.connect(self._state.set_training_summary)
-        job.failed.connect(partial(self._on_read_failed, sources.train))
-        job.done.connect(self._on_read_done)
+        if handle is not None:
+            handle.succeeded.connect(self._state.set_training_summary)
+            handle.failed.connect(partial(self._on_read_failed, train))
 
     def _on_read_failed(self, train: Path, message: str, _details: str) -> None:
         sources = self._state.training_data
         if sources is not None and sources.train == train and sources.summary is None:
             self.setup.show_data_error(message)
-
-    def _on_read_done(self) -> None:
-        self._reading = None
-        if self._read_again:
-            self._read_again = False
-            self._read_training_data()
 
     # The form -------------------------------------------------------------------------------
 
@@ -244,7 +224,7 @@ class TrainingTab(QWidget):
     def start_anyway(self) -> JobHandle | None:
         """Start a new run with the form's settings, without asking about warnings."""
         sources = self._state.training_data
-        if self._training is not None:
+        if self._training.is_busy():
             return None
         if sources is None:
             show_error(self, "Cannot start training", "Choose the training data first.")
@@ -271,7 +251,7 @@ class TrainingTab(QWidget):
     def resume(self) -> JobHandle | None:
         """Continue the run in focus, with its own settings (the form is for the next Start)."""
         run = self._state.run
-        if self._training is not None or self._state.is_training:
+        if self._training.is_busy() or self._state.is_training:
             return None
         blocker = _NO_RUN if run is None else run_standing(run.path).resume_blocker
         if run is None or blocker is not None:
@@ -293,7 +273,7 @@ class TrainingTab(QWidget):
     @Slot()
     def stop(self) -> None:
         """Stop the run after the current batch (resumable)."""
-        if self._training is not None:
+        if self._training.is_busy():
             self._training.cancel()
             self.setup.stop_button.setEnabled(False)
             self.monitor.append_log("Stopping after this batch…")
@@ -302,15 +282,16 @@ class TrainingTab(QWidget):
         """Stop a run in progress (the window is closing); it stays resumable."""
         self.stop()
 
-    def _launch(self, job: TrainingJob, title: str) -> JobHandle:
-        handle = self._jobs.start(partial(run_training, job), title, with_metrics=True)
-        self._training = handle
+    def _launch(self, job: TrainingJob, title: str) -> JobHandle | None:
+        handle = self._training.start(partial(run_training, job), title)
+        if handle is None:
+            return None
         self._launched_at = time.monotonic()
-        handle.metrics.connect(self.monitor.show_event)
-        handle.finished.connect(self._on_finished)
+        handle.event.connect(self.monitor.show_event)
+        handle.succeeded.connect(self._on_succeeded)
         handle.failed.connect(self._on_failed)
         handle.cancelled.connect(self._on_cancelled)
-        handle.done.connect(self._on_done)
+        handle.finished.connect(self._on_finished)
         self._shown_run = job.output
         self.monitor.details.setCurrentWidget(self.monitor.log)
         self.monitor.append_log(f"{title}: preparing the data…")
@@ -318,7 +299,7 @@ class TrainingTab(QWidget):
         self.training_started.emit(job.output)
         return handle
 
-    def _on_finished(self, result: TrainingResult) -> None:
+    def _on_succeeded(self, result: TrainingResult) -> None:
         ended = "Finished" if result.completed else "Stopped"
         self.monitor.speed.setText(f"{ended} in {duration(time.monotonic() - self._launched_at)}")
         self.monitor.append_log(result.summary())
@@ -335,8 +316,7 @@ class TrainingTab(QWidget):
         self.monitor.append_log("Cancelled while preparing the data.")
         self._state.run_ended(None)
 
-    def _on_done(self) -> None:
-        self._training = None
+    def _on_finished(self) -> None:
         self.monitor.plots.redraw()
         self._on_run()
 
@@ -368,5 +348,5 @@ class TrainingTab(QWidget):
         )
 
     def _update_buttons(self, *_args: object) -> None:
-        training = self._state.is_training or self._training is not None
+        training = self._state.is_training or self._training.is_busy()
         self.setup.show_buttons(training=training, resume_blocker=self._resume_blocker)
