@@ -261,4 +261,3 @@ def test_nag_decays_the_weight_before_the_step_whatever_its_layout(layout: str) 
     expected_mom, expected_weight = _nag_by_hand(weight, grad, mom, lr, wd)
     np.testing.assert_allclose(m.asnumpy(), expected_mom, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(w.asnumpy(), expected_weight, rtol=1e-6, atol=1e-6)
-
