@@ -15,6 +15,7 @@ from imgcls_desktop.core.training.optimizer_state import (
     load_optimizer_state,
     save_optimizer_state,
 )
+from imgcls_desktop.core.training.optimizers import create_optimizer
 from imgcls_desktop.core.training.run import (
     RunError,
     load_resume_state,
@@ -57,8 +58,7 @@ def _network_and_trainer(optimizer: str, devices: list[str], update_on_kvstore, 
     )
     trainer = mx.gluon.Trainer(
         net.collect_params(),
-        optimizer,
-        params,
+        create_optimizer(optimizer, params),  # as training runs do
         kvstore="device",
         update_on_kvstore=update_on_kvstore,
     )
@@ -166,7 +166,7 @@ def test_multi_precision_keeps_the_float32_master_weights(optimizer: str, tmp_pa
         block.initialize(mx.init.Constant(0.3))
         block.cast("float16")
         params = {"learning_rate": 0.01, "multi_precision": True, **OPTIMIZERS[optimizer]}
-        return block, mx.gluon.Trainer(block.collect_params(), optimizer, params)
+        return block, mx.gluon.Trainer(block.collect_params(), create_optimizer(optimizer, params))
 
     def steps(block, trainer, numbers):
         for number in numbers:
@@ -235,3 +235,29 @@ def test_network_weights_that_do_not_fit_are_refused_with_the_reason(tmp_path: P
     resume_files(tmp_path, 2).params.write_bytes(b"not MXNet's format")
     with pytest.raises(RunError, match=r"epoch-0002\.params does not fit this run"):
         load_resume_state(tmp_path, net, trainer, 2, contexts)
+
+
+def _nag_by_hand(weight: np.ndarray, grad: np.ndarray, mom: np.ndarray, lr: float, wd: float):
+    """NAG's documented step (momentum 0.9), in float64: the new momentum and weight."""
+    step = grad.astype(np.float64) + wd * weight
+    mom = 0.9 * mom - lr * step
+    return mom, weight + 0.9 * mom - lr * step
+
+
+@pytest.mark.parametrize("layout", ["plain", "oneDNN"])
+def test_nag_decays_the_weight_before_the_step_whatever_its_layout(layout: str) -> None:
+    # MXNet 1.9.1's fused update, given the weight in place, decays the new weight instead:
+    # only a weight in a oneDNN layout (after a convolution) was updated as documented.
+    mx = mxnet()
+    rng = np.random.default_rng(3)
+    weight, grad, mom = (rng.standard_normal((16, 16, 3, 3), np.float32) for _ in range(3))
+    lr, wd = 0.05, 0.01
+    optimizer = create_optimizer("nag", {"learning_rate": lr, "momentum": 0.9, "wd": wd})
+    w, m = mx.nd.array(weight), mx.nd.array(mom)
+    if layout == "oneDNN":
+        mx.nd.Convolution(mx.nd.ones((1, 16, 4, 4)), w, kernel=(3, 3), num_filter=16, no_bias=True)
+        mx.nd.waitall()
+    optimizer.update(0, w, mx.nd.array(grad), m)
+    expected_mom, expected_weight = _nag_by_hand(weight, grad, mom, lr, wd)
+    np.testing.assert_allclose(m.asnumpy(), expected_mom, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(w.asnumpy(), expected_weight, rtol=1e-6, atol=1e-6)

@@ -84,6 +84,7 @@ from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
 from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.optimizers import create_optimizer
 from imgcls_desktop.core.training.packing import prepare_data
 from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
 from imgcls_desktop.core.training.run import (
@@ -314,8 +315,7 @@ class _Session:
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.trainer = mx.gluon.Trainer(
             self.net.collect_params(),
-            hp.optimizer,
-            _optimizer_params(hp, self.batches_per_epoch),
+            create_optimizer(hp.optimizer, _optimizer_params(hp, self.batches_per_epoch)),
             kvstore=_kv_store(hp),
         )
         self.loss = _loss(hp, data, self.contexts)
