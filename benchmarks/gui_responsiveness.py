@@ -30,8 +30,8 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.training.run import RunStatus, read_run
 

@@ -28,8 +28,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.runtime import mxnet
 

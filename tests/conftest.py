@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.runtime import mxnet

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from imgcls_desktop.cli import about, dataset, evaluate, export, predict, preview, train
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.about import version_line
-from imgcls_desktop.core.dataset.export import ExportError
 from imgcls_desktop.core.dataset.images import ImageError
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.recordio_export import ExportError
+from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.file_names import show_file_names_on
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.runtime import MXNetMissingError, configure_threads

@@ -9,19 +9,19 @@ from pathlib import Path
 
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar, print_error
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
-from imgcls_desktop.core.dataset.export import (
+from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text
+from imgcls_desktop.core.dataset.recordio_export import (
     ExportOptions,
     existing_export_files,
 )
-from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text
-from imgcls_desktop.core.dataset.model import Dataset
-from imgcls_desktop.core.dataset.pack import SplitShares, pack
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split_export import SplitShares, pack
 from imgcls_desktop.core.file_names import display_path
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imgcls_desktop.cli.model_options import add_model_options, open_model_from
 from imgcls_desktop.cli.terminal import CommandError
-from imgcls_desktop.core.export import FORMATS, ExistingExportError, export_model
+from imgcls_desktop.core.model_export import FORMATS, ExistingExportError, export_model
 
 
 def register(groups: argparse._SubParsersAction) -> None:

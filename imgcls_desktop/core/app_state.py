@@ -23,7 +23,7 @@ from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.project import ItemKind, Project, save_project
 
 if TYPE_CHECKING:
-    from imgcls_desktop.core.dataset.model import Dataset
+    from imgcls_desktop.core.dataset.samples import Dataset
     from imgcls_desktop.core.dataset.scan import ScanReport
     from imgcls_desktop.core.evaluation import EvaluationReport
     from imgcls_desktop.core.inference import Predictor

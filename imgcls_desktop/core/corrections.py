@@ -19,8 +19,8 @@ from functools import partial
 from pathlib import Path, PurePath
 
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS, ImageError, probe, sniff_format
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.labelling import Unreadable, class_folder_name
 from imgcls_desktop.core.placing import (

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgcls_desktop.core.dataset.images import IMAGE_ERRORS, image_error_reason
-from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset, Sample
 from imgcls_desktop.core.inference import DEFAULT_THRESHOLD
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 

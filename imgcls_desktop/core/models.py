@@ -1,5 +1,5 @@
 """Opening a trained model for inference, whatever its kind: run folder, ``model.tar.gz``,
-checkpoint. (Not :mod:`imgcls_desktop.core.dataset.model`, the data set's in-memory record.)
+checkpoint. (Not :mod:`imgcls_desktop.core.dataset.samples`, the data set's in-memory record.)
 
 :func:`open_model` recognises the kind by itself:
 

@@ -9,8 +9,8 @@ from collections import OrderedDict
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
-from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.gui.imaging import load_qimage
 
 THUMBNAIL_SIZE = 96

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.gui.thumbnail_loader import THUMBNAIL_SIZE, ThumbnailLoader, placeholder_pixmap
 
 CACHE_SIZE = 2000

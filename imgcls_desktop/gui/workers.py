@@ -28,7 +28,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.jobs import Cancelled, JobContext, Task
 
 _PROGRESS_INTERVAL_S = 0.05

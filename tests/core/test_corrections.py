@@ -23,8 +23,8 @@ from imgcls_desktop.core.corrections import (
     proposed_dataset,
 )
 from imgcls_desktop.core.dataset.folder import import_folder
-from imgcls_desktop.core.dataset.model import Dataset
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.placing import CsvRecord

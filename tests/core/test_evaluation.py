@@ -13,10 +13,10 @@ import pytest
 from inference_fixtures import shared_run
 
 from imgcls_desktop.core.corrections import ImageRef
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.lst import format_lst_line
-from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset, Sample
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import (

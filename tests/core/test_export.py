@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 from conftest import write_image
 
-from imgcls_desktop.core.dataset.export import (
+from imgcls_desktop.core.dataset.recordio_export import (
     ExportError,
     ExportOptions,
     ExportResult,
     existing_export_files,
     export_recordio,
 )
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment, split_dataset
 from imgcls_desktop.core.jobs import Cancelled

@@ -16,7 +16,7 @@ import pytest
 from inference_fixtures import shared_run, write_sagemaker_archive
 
 from imgcls_desktop.core.artifacts import ModelError, save_checkpoint
-from imgcls_desktop.core.export import ExistingExportError, export_model
+from imgcls_desktop.core.model_export import ExistingExportError, export_model
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import build_network

@@ -14,10 +14,10 @@ import numpy as np
 from conftest import CLASS_COLOURS, write_image
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV, add_to_dataset
-from imgcls_desktop.core.dataset.export import export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.lst import import_lst
 from imgcls_desktop.core.dataset.manifest import import_manifest
+from imgcls_desktop.core.dataset.recordio_export import export_recordio
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.file_names import display_path, json_text, show_file_names_on
 from imgcls_desktop.core.labelling import (

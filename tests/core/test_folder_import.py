@@ -11,7 +11,7 @@ from conftest import write_image
 
 from imgcls_desktop.core.dataset.folder import holds_only_loose_images, import_folder
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
-from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
+from imgcls_desktop.core.dataset.samples import DatasetError, SourceKind
 from imgcls_desktop.core.runtime import mxnet
 
 GREY = (128, 128, 128)

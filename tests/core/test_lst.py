@@ -10,7 +10,7 @@ import pytest
 
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.lst import format_lst_line, import_lst, read_lst_names
-from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
+from imgcls_desktop.core.dataset.samples import DatasetError, SourceKind
 
 
 def _write_lst(path: Path, text: str) -> Path:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from imgcls_desktop.core.dataset.manifest import import_manifest
-from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
+from imgcls_desktop.core.dataset.samples import DatasetError, SourceKind
 
 
 def _write_manifest(path: Path, *records: object) -> Path:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from imgcls_desktop.core.dataset.folder import import_folder
-from imgcls_desktop.core.dataset.pack import SplitShares, pack
 from imgcls_desktop.core.dataset.scan import scan_dataset
+from imgcls_desktop.core.dataset.split_export import SplitShares, pack
 
 
 def test_pack_exports_the_usable_images_and_finds_duplicates_across_splits(

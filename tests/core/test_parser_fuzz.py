@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from imgcls_desktop.core.dataset.lst import import_lst
 from imgcls_desktop.core.dataset.manifest import MULTI_LABEL_FORMATS, import_manifest
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError
 
 FUZZ = settings(max_examples=200, deadline=None)
 

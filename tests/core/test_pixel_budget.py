@@ -24,7 +24,6 @@ from conftest import write_image
 from inference_fixtures import write_plain_checkpoint
 
 from imgcls_desktop.core import inference
-from imgcls_desktop.core.dataset.export import ExportError, ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.images import (
     DEFAULT_MAX_PIXELS,
@@ -32,7 +31,8 @@ from imgcls_desktop.core.dataset.images import (
     max_pixels,
     probe,
 )
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.recordio_export import ExportError, ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.scan import scan_dataset
 from imgcls_desktop.core.dataset.split import SplitAssignment
 from imgcls_desktop.core.evaluation import evaluate_dataset

@@ -76,7 +76,7 @@ def test_opening_a_model_does_not_import_the_packer() -> None:
     assert "imgcls_desktop.core.models" in loaded
     for packer in (
         "imgcls_desktop.core.training.packing",
-        "imgcls_desktop.core.dataset.export",
+        "imgcls_desktop.core.dataset.recordio_export",
         "imgcls_desktop.core.dataset.scan",
         "imgcls_desktop.core.training.iterators",
     ):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from imgcls_desktop.core.dataset.lst import format_lst_line
-from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.recfile import import_recordio
+from imgcls_desktop.core.dataset.samples import DatasetError, SourceKind
 from imgcls_desktop.core.runtime import mxnet
 
 COLOURS = [(40, 40, 200), (40, 200, 40), (200, 40, 40)]

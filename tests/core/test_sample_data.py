@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.sample_data import SHAPES, generate_sample_dataset
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.scan import scan_dataset
 from imgcls_desktop.core.jobs import Cancelled
 

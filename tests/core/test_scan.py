@@ -15,7 +15,7 @@ import pytest
 from conftest import write_image
 
 from imgcls_desktop.core.dataset.findings import FindingKind, findings, format_text, relative_to
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
     cross_split_duplicates,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgcls_desktop.core.dataset.model import DatasetError, SourceKind
+from imgcls_desktop.core.dataset.samples import DatasetError, SourceKind
 from imgcls_desktop.core.dataset.sources import detect_kind, load_dataset
 from imgcls_desktop.core.runtime import mxnet
 

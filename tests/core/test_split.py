@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, split_dataset
 
 ROOT = Path("/data")

@@ -18,8 +18,8 @@ from training_fixtures import (
     write_multi_label_set,
 )
 
-from imgcls_desktop.core.dataset.export import export_recordio
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.recordio_export import export_recordio
+from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.devices import DeviceError, gpu_count, parse_devices
 from imgcls_desktop.core.evaluation import evaluate_dataset

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CLASS_COLOURS, write_image
 
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters

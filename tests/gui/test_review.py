@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.evaluation import evaluate_predictions
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.inference.confusion import ConfusionMatrixView

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QLabel
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.dataset.images import ImageError
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.gui.imaging import bgr_to_qimage, load_qimage
 from imgcls_desktop.gui.thumbnail_loader import THUMBNAIL_SIZE, ThumbnailLoader

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 from pytestqt.qtbot import QtBot
 
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.jobs import Cancelled, JobContext, Task
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot, SlotPolicy, Worker
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.samples import DatasetError
 
 CLASSES_JSON = "classes.json"
 LABELS_TXT = "labels.txt"

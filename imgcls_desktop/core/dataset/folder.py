@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from imgcls_desktop.core.dataset.images import IMAGE_EXTENSIONS
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError, Sample, SourceKind
 from imgcls_desktop.core.file_names import display_path
 
 

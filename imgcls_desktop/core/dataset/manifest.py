@@ -30,7 +30,7 @@ from imgcls_desktop.core.dataset.class_names import (
     quote,
     read_text,
 )
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError, Sample, SourceKind
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS
 
 MultiLabelFormat = Literal["multi-hot", "class-id"]

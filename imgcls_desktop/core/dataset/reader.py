@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError, Sample
 from imgcls_desktop.core.runtime import mxnet
 
 

@@ -16,7 +16,7 @@ from imgcls_desktop.core.dataset.class_names import (
     read_text,
 )
 from imgcls_desktop.core.dataset.lst import read_lst_names
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError, Sample, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError, Sample, SourceKind
 from imgcls_desktop.core.runtime import mxnet
 
 RECORDIO_MAGIC = 0xCED7230A

@@ -25,8 +25,8 @@ from imgcls_desktop.core.dataset.images import (
     image_error_reason,
     probe,
 )
-from imgcls_desktop.core.dataset.model import Dataset, Sample
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset, Sample
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 
 _IN_FLIGHT_PER_WORKER = 4

@@ -7,8 +7,8 @@ from pathlib import Path
 from imgcls_desktop.core.dataset.folder import import_folder
 from imgcls_desktop.core.dataset.lst import import_lst
 from imgcls_desktop.core.dataset.manifest import MultiLabelFormat, import_manifest
-from imgcls_desktop.core.dataset.model import Dataset, DatasetError, SourceKind
 from imgcls_desktop.core.dataset.recfile import import_recordio
+from imgcls_desktop.core.dataset.samples import Dataset, DatasetError, SourceKind
 
 _KIND_BY_SUFFIX = {
     ".lst": SourceKind.LST,

@@ -24,7 +24,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 
 SPLIT_NAMES = ("train", "val", "test")
 

@@ -14,7 +14,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imgcls_desktop.core.dataset.model import DatasetError, SkippedImage
+from imgcls_desktop.core.dataset.samples import DatasetError, SkippedImage
 from imgcls_desktop.core.hyperparams import DataFacts
 from imgcls_desktop.core.preprocessing import Interpolation, Preprocessing
 

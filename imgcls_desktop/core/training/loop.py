@@ -56,8 +56,8 @@ from imgcls_desktop.core.atomic import (
     remove_leftover_temporaries,
 )
 from imgcls_desktop.core.dataset.class_names import read_class_names_file
-from imgcls_desktop.core.dataset.export import ExportError
-from imgcls_desktop.core.dataset.model import DatasetError
+from imgcls_desktop.core.dataset.recordio_export import ExportError
+from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.devices import DeviceError, parse_devices
 from imgcls_desktop.core.hyperparams import (
     DISTRIBUTED_KV_STORES,

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from imgcls_desktop.core.dataset.export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.images import shorter_side_size
-from imgcls_desktop.core.dataset.model import (
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
+from imgcls_desktop.core.dataset.samples import (
     Dataset,
     DatasetError,
     Sample,

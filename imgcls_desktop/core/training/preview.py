@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from imgcls_desktop.core.dataset.export import export_recordio
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.recordio_export import export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.hyperparams import HyperparameterError, HyperParameters
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
 from imgcls_desktop.core.runtime import mxnet

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgcls_desktop.core.dataset.export import ExportOptions
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions
 from imgcls_desktop.gui.path_field import PathField, PathKind
 
 

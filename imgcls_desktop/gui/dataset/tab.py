@@ -26,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from imgcls_desktop.core.app_state import AppState, OpenDataset, Part
-from imgcls_desktop.core.dataset.export import existing_export_files
 from imgcls_desktop.core.dataset.findings import findings, relative_to
-from imgcls_desktop.core.dataset.model import Dataset
-from imgcls_desktop.core.dataset.pack import Packed
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.recordio_export import existing_export_files
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.scan import CrossSplitDuplicate
+from imgcls_desktop.core.dataset.split_export import Packed
 from imgcls_desktop.core.paths import data_dir
 from imgcls_desktop.core.project import ItemKind
 from imgcls_desktop.gui.dataset.class_summary import ClassSummary

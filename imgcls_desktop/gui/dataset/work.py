@@ -10,14 +10,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgcls_desktop.core.dataset.model import Dataset
-from imgcls_desktop.core.dataset.pack import Packed, SplitShares, pack
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.scan import (
     ScanReport,
     scan_dataset,
 )
 from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.dataset.split_export import Packed, SplitShares, pack
 from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.gui.dataset.export_panel import ExportSettings
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QTableWidgetItem, QWidget
 
 from imgcls_desktop.core.corrections import ImageRef
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.evaluation import ImageOutcome
 from imgcls_desktop.core.labelling import Prediction
 from imgcls_desktop.gui.inference.review import NumberItem, ReviewTable

@@ -13,7 +13,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
 from imgcls_desktop.core.corrections import ImageRef
-from imgcls_desktop.core.dataset.model import Dataset, SourceKind
+from imgcls_desktop.core.dataset.samples import Dataset, SourceKind
 from imgcls_desktop.gui.thumbnail_loader import ThumbnailLoader
 from imgcls_desktop.gui.thumbnails import ThumbnailModel
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from imgcls_desktop.core.dataset.export import ExportOptions, ExportResult, export_recordio
-from imgcls_desktop.core.dataset.model import Dataset
+from imgcls_desktop.core.dataset.recordio_export import ExportOptions, ExportResult, export_recordio
+from imgcls_desktop.core.dataset.samples import Dataset
 from imgcls_desktop.core.dataset.scan import CrossSplitDuplicate, ScanReport, cross_split_duplicates
 from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
@@ -47,7 +47,7 @@ def pack(
     """Split the usable images of ``dataset`` (``report``'s) by class and export them to
     RecordIO in ``out_dir``; ``overwrite`` allows replacing an earlier export.
 
-    Raises what :func:`~imgcls_desktop.core.dataset.export.export_recordio` raises.
+    Raises what :func:`~imgcls_desktop.core.dataset.recordio_export.export_recordio` raises.
     """
     assignment = split_dataset(
         dataset,

@@ -2,8 +2,6 @@
 
 Every importer (folder, ``.lst``, manifest, ``.rec``; :mod:`.sources`) produces a
 :class:`Dataset`, and every later step (scan, split, export, training's packer) consumes it.
-"Model" here means the data model: not to be confused with :mod:`imgcls_desktop.core.models`,
-which opens a trained network for inference.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exporting a trained *model* as a SageMaker ``model.tar.gz``, an ONNX file or a plain MXNet
 checkpoint (``imgcls model export``; the Inference tab's Export Model).
 
-Not to be confused with :mod:`imgcls_desktop.core.dataset.export`, which exports a *data
+Not to be confused with :mod:`imgcls_desktop.core.dataset.recordio_export`, which exports a *data
 set* of images as RecordIO files for training.
 
 Any model :func:`~imgcls_desktop.core.models.open_model` opens can be exported. Every file

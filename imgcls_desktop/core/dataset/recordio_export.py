@@ -2,7 +2,7 @@
 ``mx.io.ImageRecordIter`` read, plus ``classes.json``, ``labels.txt`` and ``dataset.json``
 (``imgcls dataset export``; the Data Set tab's Export; training's packer packs with it too).
 
-Not to be confused with :mod:`imgcls_desktop.core.export`, which exports a trained *model*.
+Not to be confused with :mod:`imgcls_desktop.core.model_export`, which exports a trained *model*.
 
 Records are what im2rec writes: an ``IRHeader`` (single-label: the class id as a float;
 multi-label: the multi-hot vector, ``flag`` = number of classes, which
@@ -70,8 +70,8 @@ from imgcls_desktop.core.dataset.images import (
     resize_shorter_side,
 )
 from imgcls_desktop.core.dataset.lst import format_lst_line
-from imgcls_desktop.core.dataset.model import Dataset, Sample, SkippedImage
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.samples import Dataset, Sample, SkippedImage
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
