@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QWidget
 
 from imgcls_desktop.gui.help import open_data_folder, show_getting_started, show_shortcuts
 
@@ -18,18 +19,21 @@ def build_menus(window: MainWindow) -> None:
     """Fill ``window``'s menu bar; it sets ``window.recent_menu`` and
     ``window.recent_models_menu``, filled when they open."""
     dataset, training = window.dataset_tab, window.training_tab
+    # A tab's actions show the tab they work in first.
+    in_dataset = partial(_shown_first, window, dataset)
+    in_training = partial(_shown_first, window, training)
     file_menu = window.menuBar().addMenu("&File")
     _action(
         file_menu,
         "Open Data Set &Folder…",
-        dataset.choose_folder,
+        in_dataset(dataset.choose_folder),
         "Ctrl+O",
         "A folder with one sub-folder of images per class",
     )
     _action(
         file_menu,
         "Open Data Set F&ile…",
-        dataset.choose_file,
+        in_dataset(dataset.choose_file),
         "Ctrl+Shift+O",
         "An im2rec .lst, a SageMaker augmented manifest or a .rec file",
     )
@@ -39,13 +43,13 @@ def build_menus(window: MainWindow) -> None:
     _action(
         file_menu,
         "&Try the Sample Data Set",
-        dataset.generate_sample,
+        in_dataset(dataset.generate_sample),
         tooltip="Make a small data set of drawn shapes, ready to train on",
     )
     _action(
         file_menu,
         "&Export RecordIO",
-        dataset.export,
+        in_dataset(dataset.export),
         "Ctrl+E",
         "Split the open data set and write .lst, .rec and .idx files for training",
     )
@@ -56,22 +60,24 @@ def build_menus(window: MainWindow) -> None:
     _action(
         training_menu,
         "Su&ggest Settings",
-        training.suggest_settings,
+        in_training(training.suggest_settings),
         "Ctrl+G",
         "Fill the hyperparameters with settings suited to the training data",
     )
-    _action(training_menu, "&Start Training", training.start, "Ctrl+T", "Train a new run")
+    _action(
+        training_menu, "&Start Training", in_training(training.start), "Ctrl+T", "Train a new run"
+    )
     _action(
         training_menu,
         "S&top Training",
-        training.stop,
+        in_training(training.stop),
         "Ctrl+.",
         "Stop after this batch; the run stays resumable",
     )
     _action(
         training_menu,
         "&Resume Training",
-        training.resume,
+        in_training(training.resume),
         "Ctrl+R",
         "Continue the selected run from its last finished epoch",
     )
@@ -79,7 +85,7 @@ def build_menus(window: MainWindow) -> None:
     _action(
         training_menu,
         "&Preview Augmentation…",
-        training.preview_augmentation,
+        in_training(training.preview_augmentation),
         "Ctrl+Shift+A",
         "What training's augmentation makes of a few training images",
     )
@@ -140,6 +146,18 @@ def build_menus(window: MainWindow) -> None:
     )
     help_menu.addSeparator()
     _action(help_menu, "&About imgcls-desktop", window.show_about, tooltip="Versions and devices")
+
+
+def _shown_first(
+    window: MainWindow, tab: QWidget, method: Callable[[], object]
+) -> Callable[[], object]:
+    """``method`` of ``tab``, called once ``window`` shows ``tab``."""
+
+    def show_then_call() -> object:
+        window.tabs.setCurrentWidget(tab)
+        return method()
+
+    return show_then_call
 
 
 def _action(

@@ -503,3 +503,13 @@ def test_the_window_starts_with_damaged_runs_and_offers_none_to_resume(
     )  # not a model: said so, and the window goes on
     assert window.state.model is None
     window.close()
+
+
+def test_a_tabs_menu_action_shows_its_tab(window: MainWindow) -> None:
+    """Export RecordIO chosen while the Inference tab is shown acts in the Dataset tab, in
+    view; Stop Training, likewise in the Training tab."""
+    window.tabs.setCurrentWidget(window.inference_tab)
+    _menu_action(window, "Export RecordIO").trigger()
+    assert window.tabs.currentWidget() is window.dataset_tab
+    _menu_action(window, "Stop Training").trigger()
+    assert window.tabs.currentWidget() is window.training_tab
