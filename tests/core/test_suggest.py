@@ -48,8 +48,13 @@ def test_small_images_get_a_cifar_resnet_with_the_data_counts_filled_in() -> Non
 
 def test_without_a_validation_source_the_sample_count_is_left_to_training() -> None:
     values = suggest_hyperparameters(SMALL_IMAGES, all_for_training=False)
-    assert "num_training_samples" not in values
+    assert values["num_training_samples"] == ""
     assert values["num_classes"] == "4"
+    # The count of the data the form had before is not kept for the new data.
+    stale = {"num_training_samples": "320"}
+    assert (
+        suggested_settings(stale, SMALL_IMAGES, all_for_training=False).num_training_samples is None
+    )
 
 
 def test_photos_get_an_imagenet_resnet_and_a_gpu_a_deeper_one() -> None:

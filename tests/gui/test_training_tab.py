@@ -210,6 +210,26 @@ def test_other_data_chosen_while_the_first_is_read_is_the_data_shown(
     assert "72 images" not in label(opened.tab, "dataSummary")
 
 
+def test_new_data_keeps_the_users_settings_with_its_own_counts(
+    qtbot: QtBot, opened: Opened, shapes: Path, tmp_path: Path
+) -> None:
+    """Seen in the window: reopened with the last run's settings (4 classes, 320 images), a
+    second data set of 3 classes kept num_classes 4 and could not train well. The user's
+    choices stay; the counts follow the data."""
+    set_up(qtbot, opened, shapes, tmp_path, num_classes="4", num_training_samples="320")
+    assert opened.tab.form_edited()
+    other = generate_sample_dataset(tmp_path / "other", classes=2, per_class=10, size=32)
+    with qtbot.waitSignal(opened.tab.status_message, timeout=RUN_TIMEOUT_MS) as said:
+        opened.state.set_training_data(other)
+    assert "num_classes" in said.args[0]
+    form = {
+        name: opened.tab.findChild(QLineEdit, name).text() for name in ("learning_rate", "epochs")
+    }
+    assert opened.tab.findChild(QLineEdit, "num_classes").text() == "2"
+    assert opened.tab.findChild(QLineEdit, "num_training_samples").text() == ""  # 20% held out
+    assert form["learning_rate"] == TINY["learning_rate"] and form["epochs"] == TINY["epochs"]
+
+
 def test_start_after_a_finished_run_makes_a_new_run_and_resume_says_why_not(
     qtbot: QtBot, opened: Opened, shapes: Path, tmp_path: Path
 ) -> None:

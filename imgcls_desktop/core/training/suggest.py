@@ -116,19 +116,32 @@ def suggest_hyperparameters(
         }
         epochs = epochs or 30
     batch = min(int(values["mini_batch_size"]), max(1, summary.num_samples))
-    values.update(
-        {
-            "mini_batch_size": str(batch),
-            "epochs": str(epochs),
-            "multi_label": "1" if summary.multi_label else "0",
-            "num_classes": str(len(summary.class_names)),
-        }
-    )
-    if all_for_training:
-        values["num_training_samples"] = str(summary.num_samples)
+    values.update({"mini_batch_size": str(batch), "epochs": str(epochs)})
+    values.update(data_settings(summary, all_for_training=all_for_training))
     if epochs >= 3:
         values.update({"lr_scheduler_step": str(epochs * 2 // 3), "lr_scheduler_factor": "0.1"})
     return values
+
+
+def data_settings(summary: DataSummary, *, all_for_training: bool) -> dict[str, str]:
+    """The settings that are facts of the data, not choices (SageMaker's string form):
+    ``num_classes``, ``multi_label`` and ``num_training_samples``; the count only with a
+    separate validation source, else empty (training counts the images it keeps)."""
+    return {
+        "num_classes": str(len(summary.class_names)),
+        "multi_label": "1" if summary.multi_label else "0",
+        "num_training_samples": str(summary.num_samples) if all_for_training else "",
+    }
+
+
+def settings_for_data(
+    current: Mapping[str, object], summary: DataSummary, *, all_for_training: bool
+) -> HyperParameters:
+    """The user's settings ``current``, with the data's facts (:func:`data_settings`) of new
+    training data in place: the choices stay, the counts follow the data."""
+    return HyperParameters.from_mapping(
+        {**current, **data_settings(summary, all_for_training=all_for_training)}
+    )
 
 
 def suggested_settings(

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from imgcls_desktop.core.app_state import AppState, Part
+from imgcls_desktop.core.app_state import AppState, Part, TrainingSources
 from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.project import ItemKind
@@ -26,6 +26,7 @@ from imgcls_desktop.core.training.run import RunError
 from imgcls_desktop.core.training.standing import run_standing
 from imgcls_desktop.core.training.suggest import (
     describe_hyperparameters,
+    settings_for_data,
     start_warnings,
     suggested_settings,
     summarize_training_data,
@@ -127,9 +128,26 @@ class TrainingTab(QWidget):
         self.setup.show_data(sources)
         if sources is not None and sources.summary is None:
             self._read_training_data()
-        elif sources is not None and not self.form_edited():
-            self.suggest_settings()
+        elif sources is not None and sources.summary is not None:
+            if self.form_edited():
+                self._fit_settings_to(sources)
+            else:
+                self.suggest_settings()
         self._update_buttons()
+
+    def _fit_settings_to(self, sources: TrainingSources) -> None:
+        """Keep the user's settings, with the new data's class and image counts in place."""
+        form = self.setup.form
+        before = form.raw_values()
+        fitted = settings_for_data(
+            before, sources.summary, all_for_training=sources.validation is not None
+        )
+        form.set_hyperparameters(fitted)
+        changed = sorted(name for name, value in form.raw_values().items() if before[name] != value)
+        if changed:
+            self.status_message.emit(
+                f"Your settings are kept; {', '.join(changed)} now follow the new training data."
+            )
 
     def _read_training_data(self) -> None:
         sources = self._state.training_data
