@@ -10,8 +10,9 @@ checkpoint. (Not :mod:`imgcls_desktop.core.dataset.samples`, the data set's in-m
   ``..``, links, devices and oversized members are refused), loaded, and the folder removed;
 - a plain MXNet checkpoint named by ``PREFIX``, ``PREFIX-symbol.json`` or
   ``PREFIX-NNNN.params`` (or a folder holding one), the highest epoch unless one is named;
-  epoch 0 is what Gluon's ``HybridBlock.export`` writes. A network ending in
-  ``FullyConnected`` (an exported Gluon classifier) gives logits: softmax is applied.
+  inside a run folder, with the run's class names and preprocessing; epoch 0 is what
+  Gluon's ``HybridBlock.export`` writes. A network ending in ``FullyConnected`` (an exported
+  Gluon classifier) gives logits: softmax is applied.
 
 The input shape is the one given (``--image-shape``), else ``model-shapes.json``'s, else
 the ``image_shape`` of a ``hyperparameters.json`` beside the files, else SageMaker's
@@ -165,14 +166,17 @@ def open_model(
     ):
         raise ModelError(f"{path} is not a model: {WHAT_A_MODEL_IS}")
     prefix, named_epoch = _checkpoint_prefix(path)
+    # A checkpoint inside a run folder: the run's class names and preprocessing are its own.
+    run_dir = prefix.parent if is_run_folder(prefix.parent) else None
+    classes = None if run_dir is None else run_dir / CLASSES_FILE
     return _build(
         path,
         SourceKind.CHECKPOINT,
         prefix,
         named_epoch if epoch is None else epoch,
-        labels,
+        labels or (classes if classes is not None and classes.is_file() else None),
         input_shape,
-        None,
+        None if run_dir is None else _read_preprocessing(run_dir / PREPROCESSING_FILE),
     )
 
 

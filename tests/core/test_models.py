@@ -182,6 +182,18 @@ def test_the_validation_data_of_a_run_and_of_its_checkpoint(
     assert run_validation_data(tmp_path / "nothing") is None
 
 
+def test_a_checkpoint_inside_a_run_folder_has_the_runs_classes_and_preprocessing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Seen in the window: one of a run's checkpoints, opened as a model, was called
+    class_0, class_1... and could not be evaluated on the run's validation images."""
+    run_dir, _result = shared_run(tmp_path_factory)
+    whole_run = open_model(run_dir)
+    checkpoint = open_model(run_dir / params_file(read_run(run_dir).best_epoch))
+    assert checkpoint.class_names == whole_run.class_names
+    assert checkpoint.preprocessing == whole_run.preprocessing
+
+
 def test_weights_of_another_network_are_refused(tmp_path: Path) -> None:
     prefix = write_plain_checkpoint(tmp_path)
     params = Path(f"{prefix}-0001.params")
