@@ -71,6 +71,8 @@ class MainWindow(DropPathMixin, QMainWindow):
         self.inference_tab = InferenceTab(self.jobs, self.state, self)
         for tab in (self.dataset_tab, self.training_tab, self.inference_tab):
             tab.status_message.connect(self.statusBar().showMessage)
+        # The suggestion's message would stay beside the training job's progress, cut off.
+        self.training_tab.training_started.connect(lambda _run: self.statusBar().clearMessage())
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.dataset_tab, "Dataset")

@@ -105,6 +105,7 @@ def test_first_run_from_nothing_to_a_labelled_folder(
     training.load_hyperparameters_from(quick)
     _click_banner(qtbot, window, "Start Training")
     assert state.is_training and window.banner.offers() == []
+    assert window.statusBar().currentMessage() == ""  # no stale "Suggested for this data…"
     qtbot.waitUntil(lambda: _offers(window, "Label a Folder…", "Evaluate"), timeout=TIMEOUT_MS)
     run_dir = state.run.path
     assert state.run.result.status == RunStatus.FINISHED
