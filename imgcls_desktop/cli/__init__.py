@@ -10,7 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from imgcls_desktop.cli import about, dataset, evaluate, export, predict, preview, train
+from imgcls_desktop.cli import (
+    about,
+    dataset,
+    evaluate,
+    export,
+    export_job,
+    predict,
+    preview,
+    train,
+)
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.about import version_line
 from imgcls_desktop.core.dataset.images import ImageError
@@ -48,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(groups)
     evaluate.register(groups)
     export.register(groups)
+    export_job.register(groups)
     preview.register(groups)
     about.register(groups)
     return parser

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QMainWindow,
@@ -38,6 +38,7 @@ from imgcls_desktop.gui.menus import build_menus
 from imgcls_desktop.gui.next_step import NextStepBanner
 from imgcls_desktop.gui.settings import AppSettings
 from imgcls_desktop.gui.training import TrainingTab
+from imgcls_desktop.gui.training.sagemaker_job_dialog import SageMakerJobDialog
 from imgcls_desktop.gui.widgets import DropPathMixin
 from imgcls_desktop.gui.workers import JobRunner
 
@@ -207,6 +208,20 @@ class MainWindow(DropPathMixin, QMainWindow):
             self.statusBar().showMessage("Train a model first: its validation images are used.")
             return
         self.journeys.evaluate_model(Path(last))
+
+    @Slot()
+    def export_sagemaker_job(self) -> SageMakerJobDialog | None:
+        """Offer the run in focus as a SageMaker training job file."""
+        self.tabs.setCurrentWidget(self.training_tab)
+        if self.state.run is None:
+            self.statusBar().showMessage(
+                "Train or select a run first: the job is written for the run in focus."
+            )
+            return None
+        dialog = SageMakerJobDialog(self.state.run.path, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     @Slot()
     def reopen_last_session(self) -> None:

@@ -89,6 +89,13 @@ def build_menus(window: MainWindow) -> None:
         "Ctrl+Shift+A",
         "What training's augmentation makes of a few training images",
     )
+    _action(
+        training_menu,
+        "Export as Sage&Maker Job…",
+        window.export_sagemaker_job,
+        None,
+        "The run in focus as a training job of SageMaker's built-in algorithm (a file)",
+    )
 
     inference_menu = window.menuBar().addMenu("&Inference")
     _action(
