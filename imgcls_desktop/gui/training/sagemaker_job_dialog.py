@@ -97,7 +97,7 @@ class SageMakerJobDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.instructions, 1)
         layout.addWidget(buttons)
-        self.resize(620, 460)
+        self.resize(700, 620)
 
     def target(self) -> JobTarget:
         """The AWS values typed so far."""
