@@ -349,12 +349,14 @@ def test_a_base_model_that_does_not_fit_is_refused(trained, tmp_path: Path) -> N
     base, _recorder = trained
     root = write_colour_set(tmp_path / "images", per_class=4, size=(24, 24))
     job = TrainingJob(
-        quick_hp(image_shape="3,24,24", mini_batch_size=4),
+        quick_hp(num_layers=32, image_shape="3,24,24", mini_batch_size=4),
         root,
         tmp_path / "run",
         base_model=base.run_dir,
     )
-    with pytest.raises(ModelError, match="takes images of 3,32,32, not 3,24,24"):
+    with pytest.raises(
+        ModelError, match="a ResNet-20 of this app, not a ResNet-32: set num_layers=20"
+    ):
         train(job)
     assert not (tmp_path / "run").exists()
 
