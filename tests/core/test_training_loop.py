@@ -315,8 +315,15 @@ def test_transfer_learning_swaps_the_head(tmp_path: Path) -> None:
         momentum=0,
         weight_decay=0,
     )
-    result = train(TrainingJob(hp, root, tmp_path / "run", pretrained=weights))
+    recorder = Recorder()
+    result = train(
+        TrainingJob(hp, root, tmp_path / "run", pretrained=weights), callbacks=[recorder]
+    )
     assert result.status is RunStatus.FINISHED
+    [state] = recorder.of("train_begin")
+    assert state.notes == [
+        f"Started from {weights.name}: 40 layers loaded, new head output for 3 classes"
+    ]
     trained = mx.nd.load(str(tmp_path / "run" / "resume" / "epoch-0001.params"))
     original = mx.nd.load(str(weights))
     assert trained["output.weight"].shape == (3, 512)  # the new head: 3 classes

@@ -339,7 +339,7 @@ class _Session:
                 cancel=cancel,
             )
             hp = hp.resolved(data.facts())
-            start.check_data(hp.num_classes, data.multi_label)
+            start.check_labels(data.multi_label)
             output.mkdir(parents=True, exist_ok=True)  # records used where they are: no data/
             info = RunInfo(
                 status=RunStatus.RUNNING,
@@ -353,7 +353,7 @@ class _Session:
                 network=start.network_file,
                 data=data,
             )
-            warnings = [*_notes(lock_note), *data.warnings, *start.notes(hp)]
+            warnings = [*_notes(lock_note), *data.warnings, *start.warnings(hp)]
             session = cls(job, hp, data, info, warnings, start)
             session.initial_weights()
         except BaseException:  # leave nothing behind: the run never started

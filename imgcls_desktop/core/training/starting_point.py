@@ -245,13 +245,15 @@ class StartingPoint:
         arrays = {**base.arg_params, **base.aux_params}
         if _OUR_MARK in arrays:
             depth = _our_depth(set(arrays), hp)
+            if depth is None:
+                raise ModelError(
+                    f"the base model {path} does not fit this run: it looks like one of this "
+                    "app's models, but of no depth it builds"
+                )
             if depth != hp.num_layers:
                 raise ModelError(
                     f"the base model {path} is a ResNet-{depth} of this app, not a "
                     f"ResNet-{hp.num_layers}: set num_layers={depth}"
-                    if depth
-                    else f"the base model {path} does not fit this run: it looks like one of "
-                    "this app's models, but of no depth it builds"
                 )
             return cls(base=base, base_path=path)
         symbolic = SymbolicNetwork.of_symbol(base.symbol, f"the base model {path}")
@@ -263,7 +265,7 @@ class StartingPoint:
         """What ``run.json`` records as the run's network (None: our ``ImageClassifier``)."""
         return None if self.symbolic is None else NETWORK_FILE
 
-    def check_data(self, num_classes: int, multi_label: bool) -> None:
+    def check_labels(self, multi_label: bool) -> None:
         """Refuse a base model whose kind of labels differs from the data's."""
         if self.base is not None and self.base.multi_label != multi_label:
             kinds = {True: "multi-label", False: "single-label"}
@@ -272,7 +274,7 @@ class StartingPoint:
                 f"data is {kinds[multi_label]}: start from a {kinds[multi_label]} model"
             )
 
-    def notes(self, hp: HyperParameters) -> list[str]:
+    def warnings(self, hp: HyperParameters) -> list[str]:
         """What the user should know about the network before training starts."""
         symbolic = self.symbolic
         if symbolic is None or self.base is None or symbolic.num_layers == hp.num_layers:
