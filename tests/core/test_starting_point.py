@@ -238,7 +238,8 @@ def test_images_the_model_cannot_take_are_refused(same_classes, colours, tmp_pat
 
 def test_a_single_label_model_for_multi_label_data_is_refused(same_classes, tmp_path) -> None:
     lst = write_multi_label_set(tmp_path / "data", per_combination=4)
-    job = TrainingJob(quick_hp(multi_label=1), lst, tmp_path / "run", base_model=same_classes[0])
+    hp = quick_hp(multi_label=1)  # the data preparation refuses multi_label=0 for this data
+    job = TrainingJob(hp, lst, tmp_path / "run", base_model=same_classes[0])
     with pytest.raises(ModelError, match="is single-label but the data is multi-label"):
         train(job)
     assert not (tmp_path / "run").exists()

@@ -339,7 +339,6 @@ class _Session:
                 cancel=cancel,
             )
             hp = hp.resolved(data.facts())
-            start.check_labels(data.multi_label)
             output.mkdir(parents=True, exist_ok=True)  # records used where they are: no data/
             info = RunInfo(
                 status=RunStatus.RUNNING,

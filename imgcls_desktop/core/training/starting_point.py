@@ -16,8 +16,7 @@ any kind :func:`~imgcls_desktop.core.models.open_model` opens:
 
 A network built from a symbol is recorded in the run folder (:data:`NETWORK_FILE`, named by
 ``run.json``'s ``network``), so a resume rebuilds it without the base model, which the user
-may have moved or deleted since. Everything that can be refused is refused before any work:
-the model itself when the run is created, its class kind once the data is read.
+may have moved or deleted since. What cannot work is refused before any work.
 """
 
 from __future__ import annotations
@@ -255,18 +254,21 @@ class StartingPoint:
                     f"the base model {path} is a ResNet-{depth} of this app, not a "
                     f"ResNet-{hp.num_layers}: set num_layers={depth}"
                 )
-            return cls(base=base, base_path=path)
-        symbolic = SymbolicNetwork.of_symbol(base.symbol, f"the base model {path}")
-        symbolic.check_weights(arrays, hp.shape, f"the base model {path}")
-        return cls(base=base, base_path=path, symbolic=symbolic)
+            start = cls(base=base, base_path=path)
+        else:
+            symbolic = SymbolicNetwork.of_symbol(base.symbol, f"the base model {path}")
+            symbolic.check_weights(arrays, hp.shape, f"the base model {path}")
+            start = cls(base=base, base_path=path, symbolic=symbolic)
+        start._check_labels(hp.is_multi_label)  # the data preparation checks the data's
+        return start
 
     @property
     def network_file(self) -> str | None:
         """What ``run.json`` records as the run's network (None: our ``ImageClassifier``)."""
         return None if self.symbolic is None else NETWORK_FILE
 
-    def check_labels(self, multi_label: bool) -> None:
-        """Refuse a base model whose kind of labels differs from the data's."""
+    def _check_labels(self, multi_label: bool) -> None:
+        """Refuse a base model whose kind of labels differs from the run's."""
         if self.base is not None and self.base.multi_label != multi_label:
             kinds = {True: "multi-label", False: "single-label"}
             raise ModelError(
