@@ -65,7 +65,9 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--base-model",
         type=Path,
         metavar="MODEL",
-        help="start from an earlier model (run folder or model.tar.gz)",
+        help="start from an earlier model: a run folder, a SageMaker model.tar.gz or an MXNet "
+        "checkpoint (PREFIX-symbol.json); with the same classes every layer is loaded, with "
+        "another number of classes a new last layer replaces its head",
     )
     parser.add_argument(
         "--pretrained",
@@ -109,6 +111,8 @@ class _TerminalReport(Callback):
     def on_train_begin(self, state: TrainingState) -> None:
         for warning in state.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        for note in state.notes:
+            self._say(note)
         self._say(
             f"Training {len(state.class_names)} classes from epoch {state.start_epoch} to "
             f"{state.epochs} ({state.batches_per_epoch} batches per epoch) in {state.run_dir}"

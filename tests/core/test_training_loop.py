@@ -315,8 +315,15 @@ def test_transfer_learning_swaps_the_head(tmp_path: Path) -> None:
         momentum=0,
         weight_decay=0,
     )
-    result = train(TrainingJob(hp, root, tmp_path / "run", pretrained=weights))
+    recorder = Recorder()
+    result = train(
+        TrainingJob(hp, root, tmp_path / "run", pretrained=weights), callbacks=[recorder]
+    )
     assert result.status is RunStatus.FINISHED
+    [state] = recorder.of("train_begin")
+    assert state.notes == [
+        f"Started from {weights.name}: 40 layers loaded, new head output for 3 classes"
+    ]
     trained = mx.nd.load(str(tmp_path / "run" / "resume" / "epoch-0001.params"))
     original = mx.nd.load(str(weights))
     assert trained["output.weight"].shape == (3, 512)  # the new head: 3 classes
@@ -349,12 +356,14 @@ def test_a_base_model_that_does_not_fit_is_refused(trained, tmp_path: Path) -> N
     base, _recorder = trained
     root = write_colour_set(tmp_path / "images", per_class=4, size=(24, 24))
     job = TrainingJob(
-        quick_hp(image_shape="3,24,24", mini_batch_size=4),
+        quick_hp(num_layers=32, image_shape="3,24,24", mini_batch_size=4),
         root,
         tmp_path / "run",
         base_model=base.run_dir,
     )
-    with pytest.raises(ModelError, match="takes images of 3,32,32, not 3,24,24"):
+    with pytest.raises(
+        ModelError, match="a ResNet-20 of this app, not a ResNet-32: set num_layers=20"
+    ):
         train(job)
     assert not (tmp_path / "run").exists()
 

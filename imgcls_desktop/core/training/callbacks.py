@@ -42,7 +42,8 @@ class TrainingState:
 
     ``epoch`` is the epoch in progress (1-based), ``step`` the batches trained so far over
     the whole run (resumed sessions included); ``start_epoch`` is this session's first epoch
-    (above 1 when resuming) and ``history`` the logs of the epochs before it. ``best_epoch``
+    (above 1 when resuming) and ``history`` the logs of the epochs before it; ``notes`` say
+    where the weights came from (which layers were loaded, which are new). ``best_epoch``
     and ``best_val_accuracy`` are updated by the loop before ``on_epoch_end``;
     ``recorded_best_epoch`` is the best epoch ``run.json`` names (what a crash leaves), updated
     once an epoch is committed: its checkpoint must stay on disk.
@@ -57,6 +58,7 @@ class TrainingState:
     start_epoch: int = 1
     history: list[Logs] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     epoch: int = 0
     step: int = 0
     best_epoch: int | None = None
@@ -258,7 +260,8 @@ _EPOCH_LINE_FIELDS = (
 @dataclass(frozen=True)
 class TrainingBegan:
     """A run starts or resumes at ``start_epoch``; ``history`` holds the earlier epochs'
-    logs (``metrics.jsonl``)."""
+    logs (``metrics.jsonl``); ``notes`` what the user should know that is no warning (which
+    layers of a base model were loaded and which are new)."""
 
     run_dir: Path
     epochs: int
@@ -268,6 +271,7 @@ class TrainingBegan:
     history: tuple[Logs, ...]
     warnings: tuple[str, ...]
     best_epoch: int | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +338,7 @@ class EventForwarder(Callback):
                 history=tuple(dict(logs) for logs in state.history),
                 warnings=tuple(state.warnings),
                 best_epoch=state.best_epoch,
+                notes=tuple(state.notes),
             )
         )
 

@@ -36,26 +36,18 @@ import contextlib
 import dataclasses
 import math
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from imgcls_desktop.core.artifacts import (
-    ModelError,
-    assign_arrays,
-    list_checkpoints,
-    load_symbol_model,
-    save_checkpoint,
-)
+from imgcls_desktop.core.artifacts import ModelError, save_checkpoint
 from imgcls_desktop.core.atomic import (
     atomic_write_json,
     is_leftover_temporary,
     remove_leftover_temporaries,
 )
-from imgcls_desktop.core.dataset.class_names import read_class_names_file
 from imgcls_desktop.core.dataset.recordio_export import ExportError
 from imgcls_desktop.core.dataset.samples import DatasetError
 from imgcls_desktop.core.devices import DeviceError, parse_devices
@@ -69,7 +61,6 @@ from imgcls_desktop.core.hyperparams import (
     save_hyperparameters,
 )
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, no_progress
-from imgcls_desktop.core.models import extract_archive, run_model_epoch
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.callbacks import (
     Callback,
@@ -83,10 +74,8 @@ from imgcls_desktop.core.training.data import DATA_FOLDER, TrainingData, inferen
 from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
-from imgcls_desktop.core.training.network import build_network
 from imgcls_desktop.core.training.optimizers import create_optimizer
 from imgcls_desktop.core.training.packing import prepare_data
-from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
 from imgcls_desktop.core.training.run import (
     CLASSES_FILE,
     HYPERPARAMETERS_FILE,
@@ -103,9 +92,7 @@ from imgcls_desktop.core.training.run import (
     save_resume_state,
     write_run,
 )
-
-if TYPE_CHECKING:
-    from mxnet.gluon import HybridBlock
+from imgcls_desktop.core.training.starting_point import NETWORK_FILE, StartingPoint
 
 TRAINING_ERRORS: tuple[type[Exception], ...] = (
     HyperparameterError,
@@ -133,7 +120,7 @@ RESUMABLE_CHANGES = frozenset(
 )
 # What a start writes before its first run.json (the commit point of a new run).
 _UNCOMMITTED_START = frozenset(
-    {DATA_FOLDER, LOCK_FILE, CLASSES_FILE, HYPERPARAMETERS_FILE, PREPROCESSING_FILE}
+    {DATA_FOLDER, LOCK_FILE, CLASSES_FILE, HYPERPARAMETERS_FILE, PREPROCESSING_FILE, NETWORK_FILE}
 )
 
 
@@ -141,8 +128,9 @@ _UNCOMMITTED_START = frozenset(
 class TrainingJob:
     """What to train: hyperparameters, data sources, the run folder and where to start.
 
-    ``resume`` continues the run in ``output``; ``base_model`` (a run folder, a folder in
-    SageMaker's layout or a ``model.tar.gz``) starts from an earlier model's weights;
+    ``resume`` continues the run in ``output``; ``base_model`` (a run folder, a SageMaker
+    ``model.tar.gz``, an MXNet checkpoint: see :mod:`.starting_point`) starts from an
+    earlier model, with the same or another number of classes;
     ``pretrained`` names the ImageNet weights file for ``use_pretrained_model=1`` (default:
     MXNet's model cache). ``devices`` as :func:`~imgcls_desktop.core.devices.parse_devices`.
     """
@@ -289,6 +277,7 @@ class _Session:
         data: TrainingData,
         info: RunInfo,
         warnings: list[str],
+        start: StartingPoint,
     ) -> None:
         mx = mxnet()
         self.job = job
@@ -296,15 +285,15 @@ class _Session:
         self.data = data
         self.info = info
         self.warnings = warnings
+        self.notes: list[str] = []
+        self.start = start
         self.run_dir = Path(job.output)
         self.contexts = parse_devices(job.devices)
         self.batch_size = hp.mini_batch_size
         self.batches_per_epoch = math.ceil(data.num_train / self.batch_size)
         self.dtype = hp.precision_dtype
         mx.random.seed(job.seed)
-        self.net = build_network(
-            hp.num_layers, hp.num_classes, hp.shape, multi_label=data.multi_label
-        )
+        self.net = start.build_network(hp, data.multi_label)
         self.net.initialize(
             mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=self.contexts
         )
@@ -331,6 +320,7 @@ class _Session:
         _check_new_run_folder(output)
         hp = job.hyperparameters
         _check_before_work(job, hp)
+        start = StartingPoint.for_new_run(hp, job.base_model, job.pretrained)
         created = not output.exists()
         output.mkdir(parents=True, exist_ok=True)
         data_created = False
@@ -359,9 +349,11 @@ class _Session:
                 seed=job.seed,
                 base_model=None if job.base_model is None else str(job.base_model),
                 pretrained=None if job.pretrained is None else str(job.pretrained),
+                network=start.network_file,
                 data=data,
             )
-            session = cls(job, hp, data, info, [*_notes(lock_note), *data.warnings])
+            warnings = [*_notes(lock_note), *data.warnings, *start.warnings(hp)]
+            session = cls(job, hp, data, info, warnings, start)
             session.initial_weights()
         except BaseException:  # leave nothing behind: the run never started
             if data_created:
@@ -374,6 +366,7 @@ class _Session:
         atomic_write_json(output / CLASSES_FILE, list(data.class_names))
         save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
         atomic_write_json(output / PREPROCESSING_FILE, inference_preprocessing(hp, data).to_json())
+        start.save(output)
         write_run(output, info)
         return session
 
@@ -393,6 +386,7 @@ class _Session:
         hp = job.hyperparameters.resolved(data.facts())
         _check_resumable_changes(saved, hp)
         _check_before_work(job, hp)
+        start = StartingPoint.of_run(output, info, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
         if not info.can_continue(hp.epochs):
             raise RunError(
@@ -400,7 +394,7 @@ class _Session:
                 "higher to train on"
             )
         data.check_files()
-        session = cls(job, hp, data, info, warnings)
+        session = cls(job, hp, data, info, warnings, start)
         if info.last_completed_epoch:
             session.warnings += load_resume_state(
                 output, session.net, session.trainer, info.last_completed_epoch, session.contexts
@@ -416,12 +410,7 @@ class _Session:
 
     def initial_weights(self) -> None:
         """Load the base model or the pretrained weights the run starts from, if any."""
-        base = self.info.base_model
-        if base is not None:
-            _load_base_model(self.net, Path(base), self.hp)
-        elif self.hp.use_pretrained_model:
-            pretrained = None if self.info.pretrained is None else Path(self.info.pretrained)
-            load_pretrained(self.net, find_pretrained_weights(self.hp.num_layers, pretrained))
+        self.notes += self.start.load_initial_weights(self.net)
 
     # --- the run ----------------------------------------------------------------------
 
@@ -438,6 +427,7 @@ class _Session:
             start_epoch=info.last_completed_epoch + 1,
             history=read_metrics(self.run_dir, info.last_completed_epoch),
             warnings=list(self.warnings),
+            notes=list(self.notes),
             step=info.num_updates,
             best_epoch=info.best_epoch,
             best_val_accuracy=info.best_val_accuracy,
@@ -712,21 +702,14 @@ def _notes(note: str | None) -> list[str]:
 
 
 def _check_before_work(job: TrainingJob, hp: HyperParameters) -> None:
-    """What can be refused before the data is read: devices, precision, model sources."""
+    """What can be refused before the data is read: devices, precision (the model sources:
+    :class:`StartingPoint`)."""
     contexts = parse_devices(job.devices)
     if hp.precision_dtype == "float16" and any(c.device_type != "gpu" for c in contexts):
         raise DeviceError(
             "precision_dtype=float16 needs a GPU: MXNet's CPU operators are float32-only "
             "and would be slower, not faster. Use precision_dtype=float32 on the CPU."
         )
-    if job.base_model is not None and hp.use_pretrained_model:
-        raise RunError(
-            "choose either a base model or use_pretrained_model=1: both give the starting weights"
-        )
-    if job.base_model is not None and not Path(job.base_model).exists():
-        raise RunError(f"the base model {job.base_model} does not exist")
-    if hp.use_pretrained_model and not job.resume:
-        find_pretrained_weights(hp.num_layers, job.pretrained)
 
 
 def _optimizer_params(hp: HyperParameters, batches_per_epoch: int) -> dict[str, Any]:
@@ -774,38 +757,3 @@ def _loss(hp: HyperParameters, data: TrainingData, contexts: list[Any]) -> Any:
     ]
     by_context = {c: mx.nd.array([weights], ctx=c) for c in contexts}
     return lambda output, label: binary(output, label, None, by_context[output.context])
-
-
-def _load_base_model(net: HybridBlock, path: Path, hp: HyperParameters) -> None:
-    """Start from an earlier model's weights after checking it fits the run."""
-    if path.is_file():
-        with tempfile.TemporaryDirectory(prefix="imgcls-base-") as folder:
-            extract_archive(path, Path(folder))
-            _load_base_model(net, Path(folder), hp)
-        return
-    model = load_symbol_model(path, _base_model_epoch(path))
-    problems = []
-    shape = None if model.data_shape is None else tuple(model.data_shape[1:])
-    if shape is not None and shape != tuple(hp.shape):
-        problems.append(f"it takes images of {','.join(map(str, shape))}, not {hp.image_shape}")
-    if (path / HYPERPARAMETERS_FILE).is_file():
-        base_hp = load_hyperparameters(path / HYPERPARAMETERS_FILE)
-        if base_hp.num_layers != hp.num_layers:
-            problems.append(f"it is a ResNet-{base_hp.num_layers}, not a ResNet-{hp.num_layers}")
-    found = read_class_names_file(path)
-    if found is not None and len(found[0]) != hp.num_classes:
-        problems.append(f"it has {len(found[0])} classes, the data {hp.num_classes}")
-    if problems:
-        raise ModelError(f"the base model {path} does not fit this run: {'; '.join(problems)}")
-    arrays = {**model.arg_params, **model.aux_params}
-    assign_arrays(net.collect_params(), arrays, f"the base model {path}")
-
-
-def _base_model_epoch(path: Path) -> int:
-    """The recorded best epoch of one of our runs, else the latest checkpoint."""
-    if is_run_folder(path):
-        return run_model_epoch(path)
-    epochs = list_checkpoints(path)
-    if not epochs:
-        raise ModelError(f"{path} holds no model (no image-classification-NNNN.params file)")
-    return epochs[-1]

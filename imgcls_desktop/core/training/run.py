@@ -85,8 +85,10 @@ class RunInfo:
     saved (0 before the first); ``num_updates`` the optimizer updates up to it. ``train`` and
     ``validation`` are the sources as given, ``data`` the prepared
     :class:`~imgcls_desktop.core.training.data.TrainingData` (None until it is; ``{}`` in
-    the file). ``running`` in a folder no process trains in means the process was killed:
-    resume it. A ``status`` given as its text is taken as the :class:`RunStatus`.
+    the file). ``network`` names the record of a network built from a base model's symbol
+    (see :mod:`.starting_point`; None: our ``ImageClassifier``). ``running`` in a folder no
+    process trains in means the process was killed: resume it. A ``status`` given as its
+    text is taken as the :class:`RunStatus`.
     """
 
     status: RunStatus
@@ -97,6 +99,7 @@ class RunInfo:
     seed: int = 0
     base_model: str | None = None
     pretrained: str | None = None
+    network: str | None = None
     created: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
     last_completed_epoch: int = 0

@@ -90,10 +90,12 @@ class SetupPanel(QWidget):
         self.base_model = PathField(
             PathKind.FILE_OR_FOLDER,
             caption="Start from model",
-            placeholder="Optional: an earlier run or model.tar.gz",
-            file_filter="Models (*.tar.gz);;All files (*)",
-            tooltip="Incremental training: start from this model's "
-            "weights (same depth, image shape and classes)",
+            placeholder="Optional: a run, a SageMaker model.tar.gz or an MXNet checkpoint",
+            file_filter="Models (*.tar.gz *-symbol.json *.params);;All files (*)",
+            tooltip="Fine-tune an earlier model: one of your runs, a SageMaker model.tar.gz "
+            "or an MXNet checkpoint. With the same classes every layer is loaded; with "
+            "another number of classes a new last layer replaces its head. The log says "
+            "which layers were loaded.",
         )
         self.form = HyperparameterForm()
         self.augmentation_note = QLabel()

@@ -20,7 +20,7 @@ from imgcls_desktop.core.app_state import AppState, Part, TrainingSources
 from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.project import ItemKind
-from imgcls_desktop.core.training.callbacks import EventForwarder
+from imgcls_desktop.core.training.callbacks import EventForwarder, TrainingBegan, TrainingEvent
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
 from imgcls_desktop.core.training.run import RunError
 from imgcls_desktop.core.training.standing import run_standing
@@ -306,6 +306,7 @@ class TrainingTab(QWidget):
             return None
         self._launched_at = time.monotonic()
         handle.event.connect(self.monitor.show_event)
+        handle.event.connect(self._show_start_notes)
         handle.succeeded.connect(self._on_succeeded)
         handle.failed.connect(self._on_failed)
         handle.cancelled.connect(self._on_cancelled)
@@ -316,6 +317,11 @@ class TrainingTab(QWidget):
         self._state.run_started(job.output, job.train, job.validation)
         self.training_started.emit(job.output)
         return handle
+
+    def _show_start_notes(self, event: TrainingEvent) -> None:
+        """Where the weights came from (which layers were loaded), in the status bar too."""
+        if isinstance(event, TrainingBegan) and event.notes:
+            self.status_message.emit(" ".join(event.notes))
 
     def _on_succeeded(self, result: TrainingResult) -> None:
         ended = "Finished" if result.completed else "Stopped"
