@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from imgcls_desktop.cli import about, dataset, evaluate, export, predict, preview, train
+from imgcls_desktop.cli import about, dataset, evaluate, export, predict, preview, train, weights
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.about import version_line
 from imgcls_desktop.core.dataset.images import ImageError
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(groups)
     export.register(groups)
     preview.register(groups)
+    weights.register(groups)
     about.register(groups)
     return parser
 
