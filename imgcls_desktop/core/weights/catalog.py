@@ -32,6 +32,11 @@ class Backbone:
         """For people: ``ResNet-18``."""
         return f"ResNet-{self.depth}"
 
+    @property
+    def approximate_megabytes(self) -> int:
+        """The size of the model zoo's ``.params`` file, roughly (its parameter count x 4)."""
+        return _MEGABYTES[self.depth]
+
     def zoo_file_name(self, table: ChecksumTable | None = None) -> str:
         """The model zoo's file name without extension: ``resnet18_v1-a0666292``."""
         return f"{self.name}-{self.sha1(table)[:8]}"
@@ -45,6 +50,7 @@ class Backbone:
             raise WeightsError(f"the checksum table has no entry for {self.name}") from None
 
 
+_MEGABYTES = {18: 47, 34: 87, 50: 103, 101: 179, 152: 242}
 BACKBONES = tuple(Backbone(depth) for depth in (18, 34, 50, 101, 152))
 """The depths SageMaker offers with ``use_pretrained_model`` and the model zoo publishes."""
 
