@@ -35,6 +35,7 @@ from imgcls_desktop.core.weights.download import (
     repository_url,
 )
 from imgcls_desktop.core.weights.importing import import_weights
+from imgcls_desktop.core.weights.params_index import UnreadableIndex, array_shapes
 from tests.weights_fixtures import (
     Route,
     model_zoo,
@@ -161,6 +162,29 @@ def test_files_that_are_not_backbones_are_refused(resnet18_file: Path, tmp_path:
         recognise(cifar)
     with pytest.raises(WeightsError, match="named ResNet-34 but holds ResNet-18"):
         recognise(resnet18_file, "resnet34_v1.params")
+
+
+def test_the_index_of_a_params_file_is_read_without_its_data(
+    resnet18_file: Path, tmp_path: Path
+) -> None:
+    mx = mxnet()
+    expected = {key: array.shape for key, array in mx.nd.load(str(resnet18_file)).items()}
+    assert array_shapes(resnet18_file) == expected
+    mixed = tmp_path / "mixed.params"
+    arrays = {
+        "half": mx.nd.zeros((3, 5), dtype="float16"),
+        "long": mx.nd.zeros((7,), dtype="int64"),
+        "bytes": mx.nd.zeros((2, 2, 2), dtype="uint8"),
+        "double": mx.nd.zeros((1, 4), dtype="float64"),
+    }
+    mx.nd.save(str(mixed), arrays)
+    assert array_shapes(mixed) == {key: array.shape for key, array in arrays.items()}
+    cut = tmp_path / "cut.params"
+    cut.write_bytes(resnet18_file.read_bytes()[:-3000])
+    with pytest.raises(UnreadableIndex):
+        array_shapes(cut)
+    with pytest.raises(WeightsError, match="not an MXNet parameters file"):
+        recognise(cut)
 
 
 # Import -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Is a file really a backbone? The names and shapes of its ``features.*`` arrays against
 those of our own network's ``features`` for each depth (what :func:`load_pretrained` needs).
 
-The expected shapes come from ``build_network(depth, ...)`` by shape inference on its
+The file's names and shapes are read from its headers (:mod:`.params_index`). The expected
+shapes come from ``build_network(depth, ...)`` by shape inference on its
 symbol (no weights are made); they are computed once per depth.
 """
 
