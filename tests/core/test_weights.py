@@ -5,6 +5,7 @@ connections, resume with and without Range support, cancel)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -20,13 +21,14 @@ from imgcls_desktop.core.training.network import build_network
 from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
 from imgcls_desktop.core.weights import (
     BACKBONES,
+    Backbone,
     WeightsError,
     backbone_named,
     backbone_states,
     installed_depths,
     store_folder,
 )
-from imgcls_desktop.core.weights.checks import recognise, verify
+from imgcls_desktop.core.weights.checks import expected_shapes, recognise, verify
 from imgcls_desktop.core.weights.download import (
     DownloadError,
     download_backbone,
@@ -77,6 +79,14 @@ def test_the_catalog_is_sagemakers_depths_with_mxnets_names_and_checksums() -> N
     assert RESNET18.zoo_file_name(TABLE) == FILE_NAME
     with pytest.raises(WeightsError, match="choose one of resnet18_v1, resnet34_v1"):
         backbone_named("resnet200_v1")
+
+
+@pytest.mark.parametrize("backbone", BACKBONES, ids=lambda backbone: backbone.name)
+def test_the_sizes_announced_are_the_networks(backbone: Backbone) -> None:
+    features = sum(math.prod(shape) for shape in expected_shapes(backbone.depth).values())
+    last_channels = 512 if backbone.depth < 50 else 2048
+    output = last_channels * 1000 + 1000  # the model zoo's ImageNet head
+    assert backbone.approximate_megabytes == pytest.approx((features + output) * 4 / 1e6, abs=1)
 
 
 def test_downloads_come_from_where_gluon_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,6 +227,17 @@ def test_imports_the_model_zoos_zip_and_a_folder(resnet18_file: Path, tmp_path: 
     folder.mkdir()
     shutil.copy(resnet18_file, folder / "weights.params")
     assert import_weights(folder).source == f"imported from {folder / 'weights.params'}"
+
+
+def test_an_import_removes_only_stale_leftovers(resnet18_file: Path) -> None:
+    store_folder().mkdir(parents=True)
+    stale = store_folder() / ".incoming.params.0123abcd.tmp"
+    fresh = store_folder() / ".incoming.params.4567cdef.tmp"  # another process writing
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half")
+    os.utime(stale, (0, 0))
+    import_weights(resnet18_file)
+    assert not stale.exists() and fresh.exists()
 
 
 def test_refused_imports_leave_nothing_behind(tmp_path: Path) -> None:

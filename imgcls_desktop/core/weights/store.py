@@ -20,15 +20,18 @@ import os
 import platform
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from imgcls_desktop.core import paths
-from imgcls_desktop.core.atomic import atomic_write_json, remove_leftover_temporaries, sync_folder
+from imgcls_desktop.core.atomic import atomic_write_json, is_leftover_temporary, sync_folder
 from imgcls_desktop.core.weights.catalog import BACKBONES, Backbone
 
 _RECORD_LIMIT = 64 * 1024  # bytes of a record worth reading
+_INCOMING_PREFIX = ".incoming.params."  # + 8 hex digits + ".tmp", as atomic.py names them
+_STALE = 3600.0  # seconds
 _CHUNK = 1 << 20
 
 
@@ -144,8 +147,8 @@ def place(
     place and its record written. On any failure nothing is left behind."""
     folder = folder or store_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    remove_leftover_temporaries(folder, ["incoming.params"])
-    temporary = folder / f".incoming.params.{secrets.token_hex(4)}.tmp"
+    _remove_stale_temporaries(folder)
+    temporary = folder / f"{_INCOMING_PREFIX}{secrets.token_hex(4)}.tmp"
     try:
         write(temporary)
         with temporary.open("rb+") as file:
@@ -168,6 +171,15 @@ def place(
     }
     atomic_write_json(record_file(backbone, folder), record)
     return _state(backbone, folder, mxnet_cache_folder())
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove what a killed import or download left half-written, once no process can still
+    be writing it (untouched for an hour)."""
+    for path in folder.glob(f"{_INCOMING_PREFIX}*.tmp"):
+        with contextlib.suppress(OSError):
+            if is_leftover_temporary(path) and time.time() - path.stat().st_mtime > _STALE:
+                path.unlink()
 
 
 def file_sha1(path: Path) -> str:
