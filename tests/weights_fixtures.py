@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import signal
 import socket
 import struct
 import threading
@@ -34,6 +35,9 @@ class Route:
     """Stop sending at this byte of the body although Content-Length promised it all."""
     reset: bool = False
     """After ``cut_at``, drop the connection (TCP reset) instead of closing it."""
+    interrupt: bool = False
+    """After ``cut_at``, press Ctrl-C (SIGINT to the main thread) and keep the connection
+    open until the test ends."""
     status: int = 200
 
 
@@ -80,6 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         stop = len(route.body) if route.cut_at is None else max(route.cut_at, start)
         self.wfile.write(route.body[start:stop])
         self.wfile.flush()
+        if route.interrupt:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            zoo.reset_when.wait(60)
         if route.reset:
             zoo.reset_when.wait(30)
             # SO_LINGER 0: closing sends a reset, as a dropped connection does.

@@ -8,6 +8,7 @@ import pytest
 
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.weights import catalog, store_folder
+from imgcls_desktop.core.weights.download import partial_file
 from tests.weights_fixtures import Route, model_zoo, resnet18_file, sha1_of, zoo_zip
 
 __all__ = ["model_zoo", "resnet18_file"]  # fixtures
@@ -52,6 +53,29 @@ def test_download_then_nothing_to_do(
     assert main(["weights", "download", "resnet34"]) == 0
     assert "resnet34_v1 is already on this computer" in capsys.readouterr().out
     assert len(model_zoo.requests) == 1
+
+
+def test_ctrl_c_stops_a_download_and_the_next_call_resumes(
+    model_zoo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = bytes(range(256)) * 4000
+    table = {"resnet18_v1": sha1_of(content)}
+    monkeypatch.setattr(catalog, "mxnet_checksums", lambda: table)
+    file_name = f"resnet18_v1-{table['resnet18_v1'][:8]}"
+    body = zoo_zip(f"{file_name}.params", content)
+    model_zoo.serve(file_name, Route(body, cut_at=600_000, interrupt=True))
+    assert main(["weights", "download", "resnet18_v1"]) == 130
+    assert "Stopped; run `imgcls weights download resnet18_v1` again to resume" in (
+        capsys.readouterr().out
+    )
+    assert not (store_folder() / "resnet18_v1.params").exists()
+    kept = partial_file(catalog.backbone_named("resnet18_v1"), table=table)
+    resumed_from = kept.stat().st_size if kept.exists() else 0
+    model_zoo.serve(file_name, Route(body))
+    assert main(["weights", "download", "resnet18_v1"]) == 0
+    assert (store_folder() / "resnet18_v1.params").read_bytes() == content
+    assert model_zoo.requests[-1][1] == (f"bytes={resumed_from}-" if resumed_from else None)
+    assert not kept.exists()
 
 
 def test_a_refused_download_is_one_line(model_zoo, capsys: pytest.CaptureFixture[str]) -> None:
