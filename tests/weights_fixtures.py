@@ -89,8 +89,12 @@ class _Handler(BaseHTTPRequestHandler):
             zoo.reset_when.wait(60)
         if route.reset:
             zoo.reset_when.wait(30)
-            # SO_LINGER 0: closing sends a reset, as a dropped connection does.
+            # SO_LINGER 0: closing sends a reset, as a dropped connection does; closed here,
+            # before the server's own shutdown would send an orderly end first.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.wfile.close()
+            self.rfile.close()
+            self.connection.close()
         self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
