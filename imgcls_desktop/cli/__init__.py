@@ -19,6 +19,7 @@ from imgcls_desktop.cli import (
     predict,
     preview,
     train,
+    weights,
 )
 from imgcls_desktop.cli.terminal import CommandError, print_error
 from imgcls_desktop.core.about import version_line
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(groups)
     export_job.register(groups)
     preview.register(groups)
+    weights.register(groups)
     about.register(groups)
     return parser
 

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from imgcls_desktop.gui.help import open_data_folder, show_getting_started, show_shortcuts
+from imgcls_desktop.gui.training.weights_dialog import show_weights_dialog
 
 if TYPE_CHECKING:
     from imgcls_desktop.gui.main_window import MainWindow
@@ -88,6 +89,12 @@ def build_menus(window: MainWindow) -> None:
         in_training(training.preview_augmentation),
         "Ctrl+Shift+A",
         "What training's augmentation makes of a few training images",
+    )
+    _action(
+        training_menu,
+        "Pretrained &Weights…",
+        in_training(lambda: show_weights_dialog(window.jobs, training)),
+        tooltip="The ImageNet backbones on this computer: download one once, or import one",
     )
     _action(
         training_menu,

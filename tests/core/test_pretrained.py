@@ -90,14 +90,20 @@ def test_an_explicit_file_or_folder_wins(tmp_path: Path, monkeypatch) -> None:
     assert find_pretrained_weights(34, tmp_path) == tmp_path / "resnet34_v1.params"
 
 
-def test_missing_weights_say_what_to_put_where(tmp_path: Path, monkeypatch) -> None:
+def test_missing_weights_say_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MXNET_HOME", str(tmp_path))
     with pytest.raises(PretrainedWeightsMissing) as raised:
         find_pretrained_weights(50)
     message = str(raised.value)
-    assert "resnet50_v1-0aee57f9.params or resnet50_v1.params" in message
-    assert str(tmp_path / "models") in message
-    assert "never downloads" in message
+    assert "imgcls weights download resnet50_v1" in message
+    assert "Training > Pretrained Weights" in message
+    assert "imgcls weights import" in message
+    with pytest.raises(PretrainedWeightsMissing) as raised:
+        find_pretrained_weights(50, tmp_path)
+    assert "resnet50_v1-0aee57f9.params or resnet50_v1.params" in str(raised.value)
+    assert str(tmp_path) in str(raised.value)
+    with pytest.raises(PretrainedWeightsMissing, match=r"cifar_resnet20_v1\.params in"):
+        find_pretrained_weights(20)
     assert isinstance(raised.value, ModelError)
     assert isinstance(raised.value, ValueError)  # the command line reports it in one line
     with pytest.raises(PretrainedWeightsMissing, match="does not exist"):

@@ -258,7 +258,7 @@ def test_a_callback_can_stop_the_run(colour_folder: Path, tmp_path: Path) -> Non
         (
             {"use_pretrained_model": 1, "num_layers": 18, "image_shape": "3,224,224"},
             PretrainedWeightsMissing,
-            r"resnet18_v1.*never downloads",
+            r"imgcls weights download resnet18_v1",
         ),
     ],
 )

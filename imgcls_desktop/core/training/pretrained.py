@@ -1,11 +1,13 @@
-"""Offline transfer learning: ImageNet weights from a local Gluon model-zoo file.
+"""Transfer learning: ImageNet weights from a local Gluon model-zoo file.
 
-The app never downloads. The weights of ``resnetNN_v1`` come from a file the user names or
-from MXNet's model cache (``$MXNET_HOME/models``, default ``~/.mxnet/models``) under the
-model zoo's own file name (``resnet18_v1-a0666292.params``) or without the hash
-(``resnet18_v1.params``). Such a file holds ``features.*`` and ``output.*`` arrays (Gluon's
-``save_parameters`` format); every ``features`` array is loaded into the network, while its
-``output`` layer keeps its own ``num_classes`` outputs and fresh initialisation.
+Training never downloads. The weights of ``resnetNN_v1`` come from a file the user names, from
+the app's weights store (:mod:`imgcls_desktop.core.weights`, filled once by ``imgcls weights
+download`` or ``import``, or *Training > Pretrained Weights…*), or from MXNet's model cache
+(``$MXNET_HOME/models``, default ``~/.mxnet/models``) under the model zoo's own file name
+(``resnet18_v1-a0666292.params``) or without the hash (``resnet18_v1.params``). Such a file
+holds ``features.*`` and ``output.*`` arrays (Gluon's ``save_parameters`` format); every
+``features`` array is loaded into the network, while its ``output`` layer keeps its own
+``num_classes`` outputs and fresh initialisation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING
 from imgcls_desktop.core.artifacts import ModelError, assign_arrays, read_arrays
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import CIFAR_DEPTHS
+from imgcls_desktop.core.weights.catalog import backbone_of_depth
+from imgcls_desktop.core.weights.store import mxnet_cache_folder, store_folder
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock
@@ -46,27 +50,42 @@ def model_zoo_file_names(num_layers: int) -> list[str]:
 
 def model_cache_folder() -> Path:
     """MXNet's model cache: ``$MXNET_HOME/models``, by default ``~/.mxnet/models``."""
-    return Path(mxnet().base.data_dir()) / "models"
+    return mxnet_cache_folder()
 
 
 def find_pretrained_weights(
     num_layers: int, explicit: str | os.PathLike[str] | None = None
 ) -> Path:
-    """The weights file for ``num_layers``: ``explicit`` (a file, or a folder to look in)
-    or one in MXNet's model cache. Raises :class:`PretrainedWeightsMissing` otherwise."""
+    """The weights file for ``num_layers``: ``explicit`` (a file, or a folder to look in),
+    else the one in the weights store, else one in MXNet's model cache. Raises
+    :class:`PretrainedWeightsMissing` (saying how to get them) otherwise."""
     explicit = None if explicit is None else Path(explicit)
     if explicit is not None and explicit.is_file():
         return explicit
     if explicit is not None and not explicit.is_dir():
         raise PretrainedWeightsMissing(f"the weights file {explicit} does not exist")
-    folder = explicit if explicit is not None else model_cache_folder()
     names = model_zoo_file_names(num_layers)
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
+    backbone = backbone_of_depth(num_layers)
+    if explicit is not None:
+        folders = [explicit]
+    elif backbone is not None:
+        folders = [store_folder(), model_cache_folder()]
+    else:
+        folders = [model_cache_folder()]
+    for path in (folder / name for folder in folders for name in names):
+        if path.is_file():
+            return path
+    if explicit is None and backbone is not None:
+        raise PretrainedWeightsMissing(
+            f"no ImageNet weights for ResNet-{num_layers} on this computer: fetch them once "
+            f"with `imgcls weights download {backbone.name}` or Training > Pretrained "
+            "Weights…, or import a file copied from another computer (`imgcls weights "
+            "import PATH`)"
+        )
+    without_zoo = "" if backbone else " (the model zoo has ImageNet weights for ResNet 18-152)"
     raise PretrainedWeightsMissing(
         f"no pretrained weights for ResNet-{num_layers}: put {' or '.join(names)} in "
-        f"{folder}, or choose the file; the app works offline and never downloads weights"
+        f"{folders[0]}, or choose the file{without_zoo}"
     )
 
 

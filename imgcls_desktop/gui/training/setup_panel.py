@@ -82,10 +82,12 @@ class SetupPanel(QWidget):
         self.pretrained = PathField(
             PathKind.OPEN_FILE,
             caption="Pretrained weights",
-            placeholder="For use_pretrained_model=1: MXNet's model cache",
+            placeholder="Empty: the weights store (Training > Pretrained Weights…)",
             file_filter="MXNet parameters (*.params)",
-            tooltip="ImageNet weights (gluon model-zoo resnetNN_v1 "
-            ".params) used when use_pretrained_model is 1; the app never downloads",
+            tooltip="ImageNet weights (a Gluon model-zoo resnetNN_v1 .params) for "
+            "use_pretrained_model=1. Empty: the app's weights store, then MXNet's cache; fill "
+            "the store once with Training > Pretrained Weights… (download or import) or "
+            "`imgcls weights download resnet18_v1`",
         )
         self.base_model = PathField(
             PathKind.FILE_OR_FOLDER,
