@@ -178,6 +178,7 @@ def test_values_beyond_their_bounds_are_marked_with_the_reason(
     assert "use at most" in error("mini_batch_size").text() and not start.isEnabled()
     labels = [found.text() for found in tab.findChildren(QLabel)]
     assert "allow_large_images (ours)" in labels and "epochs" in labels
+    assert "freeze_backbone (ours)" in labels
     use_settings(tab, tmp_path)
     assert start.isEnabled()
 
