@@ -60,7 +60,10 @@ SAGEMAKER_DEFAULTS = {
     "early_stopping_tolerance": 0.0,
     "kv_store": None,
 }
-OUR_DEFAULTS = {"freeze_backbone": 0, "allow_large_images": False}  # ours, not SageMaker's (DESIGN.md §4)
+OUR_DEFAULTS = {
+    "freeze_backbone": 0,
+    "allow_large_images": False,
+}  # ours, not SageMaker's (DESIGN.md §4)
 
 # Small, valid and far from every default.
 CUSTOM = HyperParameters(

@@ -57,6 +57,7 @@ class TrainingState:
     start_epoch: int = 1
     history: list[Logs] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     epoch: int = 0
     step: int = 0
     best_epoch: int | None = None
@@ -268,6 +269,7 @@ class TrainingBegan:
     history: tuple[Logs, ...]
     warnings: tuple[str, ...]
     best_epoch: int | None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ class EventForwarder(Callback):
                 history=tuple(dict(logs) for logs in state.history),
                 warnings=tuple(state.warnings),
                 best_epoch=state.best_epoch,
+                notes=tuple(state.notes),
             )
         )
 
