@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_fixtures import write_multi_label_set
 from transfer_fixtures import TARGET_SHAPES, shared_backbone, transfer_hp, write_shape_set
 
 from imgcls_desktop.core.jobs import Cancelled
@@ -204,3 +205,17 @@ def test_a_cancel_while_features_are_computed_leaves_nothing_behind(
         train(job, cancel=cancel, progress=progress)
     assert not (tmp_path / "run").exists()
     assert cached_keys() == set()  # nothing half-written is kept
+
+
+def test_multi_label_data_trains_a_quick_head_too(backbone: Path, tmp_path: Path) -> None:
+    lst = write_multi_label_set(tmp_path / "data", per_combination=6)
+    hp = transfer_hp(**QUICK, multi_label=1, mini_batch_size=8, epochs=2)
+    recorder = Recorder()
+    result = train(
+        TrainingJob(hp, lst, tmp_path / "run", pretrained=backbone), callbacks=[recorder]
+    )
+    assert result.status is RunStatus.FINISHED and "computed and cached" in recorder.notes[0]
+    (folder,) = features_root().iterdir()
+    labels = np.load(folder / "train_labels.npy", allow_pickle=False)
+    assert labels.shape[0] == 1 and labels.shape[2] == 3  # one version, a 0/1 column a class
+    assert open_model(result.run_dir).multi_label

@@ -114,11 +114,11 @@ def test_suggested_augmentation_says_it_mirrors_images_and_how_to_avoid_it() -> 
 def test_photos_get_quick_transfer_when_a_backbone_is_on_disk() -> None:
     hp = suggested_settings({}, PHOTOS, backbone_depths=[50, 18])
     assert (hp.use_pretrained_model, hp.freeze_backbone, hp.num_layers) == (1, 1, 18)
-    assert (hp.image_shape, hp.optimizer, hp.epochs) == ("3,224,224", "adam", 30)
+    assert (hp.image_shape, hp.optimizer, hp.epochs) == ("3,224,224", "adam", 10)
     assert start_warnings(PHOTOS, hp) == []
     assert transfer_advice(PHOTOS, [18]) is None
     assert describe_hyperparameters(hp).startswith(
-        "quick transfer: frozen ImageNet ResNet-18, head only, at 224 x 224 px, 30 epochs"
+        "quick transfer: frozen ImageNet ResNet-18, head only, at 224 x 224 px, 10 epochs"
     )
     assert suggested_settings({}, PHOTOS, backbone_depths=[50]).num_layers == 50
 

@@ -45,7 +45,8 @@ class TrainingState:
     (above 1 when resuming) and ``history`` the logs of the epochs before it. ``best_epoch``
     and ``best_val_accuracy`` are updated by the loop before ``on_epoch_end``;
     ``recorded_best_epoch`` is the best epoch ``run.json`` names (what a crash leaves), updated
-    once an epoch is committed: its checkpoint must stay on disk.
+    once an epoch is committed: its checkpoint must stay on disk. ``notes`` are what the log
+    should say before the first epoch (e.g. quick transfer's features, computed or reused).
     """
 
     run_dir: Path
@@ -259,7 +260,7 @@ _EPOCH_LINE_FIELDS = (
 @dataclass(frozen=True)
 class TrainingBegan:
     """A run starts or resumes at ``start_epoch``; ``history`` holds the earlier epochs'
-    logs (``metrics.jsonl``)."""
+    logs (``metrics.jsonl``); ``notes`` as :class:`TrainingState`'s."""
 
     run_dir: Path
     epochs: int
