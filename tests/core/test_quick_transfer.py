@@ -6,6 +6,7 @@ transfers go to shapes it never saw, with few images per class.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from transfer_fixtures import TARGET_SHAPES, shared_backbone, transfer_hp, write
 from imgcls_desktop.core.jobs import Cancelled
 from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training import feature_cache
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.feature_cache import features_root
 from imgcls_desktop.core.training.iterators import val_iter
@@ -219,3 +221,18 @@ def test_multi_label_data_trains_a_quick_head_too(backbone: Path, tmp_path: Path
     labels = np.load(folder / "train_labels.npy", allow_pickle=False)
     assert labels.shape[0] == 1 and labels.shape[2] == 3  # one version, a 0/1 column a class
     assert open_model(result.run_dir).multi_label
+
+
+def test_only_the_most_recently_used_feature_sets_are_kept(
+    backbone: Path, target: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feature_cache, "KEPT_CACHES", 2)
+    for age, name in enumerate(("newer", "older", "oldest")):
+        folder = features_root() / name
+        folder.mkdir(parents=True)
+        stamp = 1_000_000_000 - age * 1000
+        os.utime(folder, (stamp, stamp))
+    train_set, validation = target
+    quick_run(train_set, validation, tmp_path / "run", backbone, epochs=1)
+    kept = cached_keys()
+    assert len(kept) == 2 and "newer" in kept  # the new set and the most recent other

@@ -12,7 +12,7 @@ They are kept in ``<cache>/features/<key>/`` as ``.npy`` arrays (read with
 complete or absent. The key hashes what the features depend on: the contents of the record
 files, the backbone's weights, the image shape and resizing, the augmentation and the number
 of copies. A second run on the same data and backbone reads them at once; other data or
-another backbone gets another key.
+another backbone gets another key. The :data:`KEPT_CACHES` most recently used sets are kept.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ FEATURES_FOLDER = "features"
 """The cache's sub-folder for features."""
 AUGMENTED_COPIES = 2
 """Augmented versions of each training image, besides the image itself."""
+KEPT_CACHES = 8
+"""Feature sets kept: the most recently used; older ones are deleted when one is added."""
 _FORMAT = 1  # bump when the cached arrays change meaning
 _ARRAYS = ("train", "train_labels", "val", "val_labels")
 _HASH_CHUNK = 1 << 20
@@ -172,6 +174,10 @@ def cached_features(
     if arrays is None:
         arrays = _compute(net, data, hp, copies, context, progress, cancel)
         _write(folder, arrays)
+        _prune(folder.parent, keep=folder)
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(folder)  # recently used: kept by the pruning
     return CachedFeatures(
         **arrays, folder=folder, reused=reused, seconds=time.perf_counter() - started
     )
@@ -225,6 +231,15 @@ def _write(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     sync_folder(folder.parent)
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Delete all but the :data:`KEPT_CACHES` most recently used feature sets (and ``keep``)."""
+    folders = [path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")]
+    folders.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    for folder in folders[KEPT_CACHES:]:
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _compute(
