@@ -237,3 +237,14 @@ def test_only_the_most_recently_used_feature_sets_are_kept(
     quick_run(train_set, validation, tmp_path / "run", backbone, epochs=1)
     kept = cached_keys()
     assert len(kept) == 2 and "newer" in kept  # the new set and the most recent other
+
+
+def test_features_that_cannot_be_cached_still_train(
+    backbone: Path, target: tuple[Path, Path], tmp_path: Path
+) -> None:
+    features_root().parent.mkdir(parents=True, exist_ok=True)
+    features_root().write_text("not a folder")  # as a full disk would, writing fails
+    train_set, validation = target
+    result, recorder = quick_run(train_set, validation, tmp_path / "run", backbone, epochs=1)
+    assert result.status is RunStatus.FINISHED
+    assert "computed (not cached: " in notes(recorder)[0]

@@ -64,7 +64,8 @@ class CachedFeatures:
     ``train`` is (copies, images, width), copy 0 the images themselves; ``train_labels``
     (copies, images[, classes]) in the same order; ``val`` (images, width) and
     ``val_labels`` in record order. ``reused`` says whether they came from the cache;
-    ``seconds`` is how long reading or computing them took.
+    ``seconds`` is how long reading or computing them took; ``not_cached`` why computed
+    features could not be written (training goes on without the cache).
     """
 
     train: np.ndarray
@@ -74,6 +75,7 @@ class CachedFeatures:
     folder: Path
     reused: bool
     seconds: float
+    not_cached: str | None = None
 
     @property
     def copies(self) -> int:
@@ -85,6 +87,8 @@ class CachedFeatures:
         images = self.train.shape[1]
         versions = f" ({self.copies} versions each)" if self.copies > 1 else ""
         how = "read from the cache" if self.reused else "computed and cached"
+        if self.not_cached:
+            how = f"computed (not cached: {self.not_cached})"
         return (
             f"quick transfer: frozen backbone, only the final layer trains; features of "
             f"{images:,} training images{versions} and {self.val.shape[0]:,} validation images "
@@ -170,16 +174,23 @@ def cached_features(
     copies = 1 if hp.augmentation_type == NO_AUGMENTATION else 1 + AUGMENTED_COPIES
     folder = (root or features_root()) / cache_key(data, hp, backbone_digest(net), copies)
     arrays = _read(folder, data, copies)
-    reused = arrays is not None
+    reused, not_cached = arrays is not None, None
     if arrays is None:
         arrays = _compute(net, data, hp, copies, context, progress, cancel)
-        _write(folder, arrays)
-        _prune(folder.parent, keep=folder)
+        try:
+            _write(folder, arrays)
+            _prune(folder.parent, keep=folder)
+        except OSError as error:  # a full disk: the cache is a convenience, the run goes on
+            not_cached = f"{error.strerror or error} in {folder.parent}"
     else:
         with contextlib.suppress(OSError):
             os.utime(folder)  # recently used: kept by the pruning
     return CachedFeatures(
-        **arrays, folder=folder, reused=reused, seconds=time.perf_counter() - started
+        **arrays,
+        folder=folder,
+        reused=reused,
+        seconds=time.perf_counter() - started,
+        not_cached=not_cached,
     )
 
 
@@ -225,9 +236,11 @@ def _write(folder: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.save(file, arrays[name], allow_pickle=False)
                 file.flush()
                 os.fsync(file.fileno())
-        with contextlib.suppress(FileExistsError, OSError):
-            # Another run may have cached the same features meanwhile: theirs are as good.
+        try:
             os.rename(temporary, folder)
+        except OSError:
+            if not folder.is_dir():  # else another run cached the same features meanwhile
+                raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     sync_folder(folder.parent)
