@@ -33,7 +33,9 @@ from imgcls_desktop.core.training.suggest import (
     describe_hyperparameters,
     suggested_settings,
     summarize_training_data,
+    transfer_advice,
 )
+from imgcls_desktop.core.weights import installed_depths
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -112,7 +114,7 @@ class _TerminalReport(Callback):
         for warning in state.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for note in state.notes:
-            self._say(note)
+            self._say(f"note: {note}")
         self._say(
             f"Training {len(state.class_names)} classes from epoch {state.start_epoch} to "
             f"{state.epochs} ({state.batches_per_epoch} batches per epoch) in {state.run_dir}"
@@ -160,17 +162,19 @@ def _hyperparameters(args: argparse.Namespace, base: HyperParameters) -> HyperPa
         summary = summarize_training_data(args.train)
         asked = apply_overrides(HyperParameters(), args.set)
         epochs = asked.epochs if any(s.startswith("epochs=") for s in args.set) else None
+        backbones = installed_depths()
         hp = suggested_settings(
             hp.to_strings(),
             summary,
             gpu=gpu_count() > 0 and args.device != "cpu",
             epochs=epochs,
             all_for_training=args.validation is not None,
+            backbone_depths=backbones,
         )
         print(f"suggested for {summary.describe()}: {describe_hyperparameters(hp)}")
-        note = mirroring_note(hp.augmentation_type)
-        if note:
-            print(f"note: {note}")
+        for note in (mirroring_note(hp.augmentation_type), transfer_advice(summary, backbones)):
+            if note:
+                print(f"note: {note}")
     return hyperparameters_from_options(args, hp, _insisted(args))
 
 

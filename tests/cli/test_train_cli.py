@@ -291,3 +291,29 @@ def test_suggested_settings_say_that_their_augmentation_mirrors_images(
     assert "note: augmentation_type crop_color_transform also mirrors images left-right" in out
     assert "set augmentation_type to none" in out
     assert "Finished; best validation accuracy" in out
+
+
+def test_quick_transfer_by_command_says_so_and_reuses_the_features(
+    shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imgcls_desktop.core.runtime import mxnet
+
+    mx = mxnet()
+    zoo = mx.gluon.model_zoo.vision.resnet18_v1()
+    zoo.initialize(mx.init.Xavier())
+    zoo(mx.nd.zeros((1, 3, 32, 32)))
+    weights = tmp_path / "resnet18_v1.params"
+    zoo.save_parameters(str(weights))
+    quick = [
+        *("--set", "num_layers=18", "--set", "image_shape=3,32,32", "--set", "epochs=1"),
+        *("--set", "use_pretrained_model=1", "--set", "freeze_backbone=1"),
+        *("--set", "mini_batch_size=16", "--pretrained", str(weights), "--device", "cpu"),
+    ]
+    for run, how in (("first", "computed and cached"), ("second", "read from the cache")):
+        assert main(["train", "--train", str(shapes), "--output", str(tmp_path / run), *quick]) == 0
+        out = capsys.readouterr().out
+        assert "note: quick transfer: frozen backbone, only the final layer trains" in out
+        assert how in out and "Finished" in out
+    saved = json.loads((tmp_path / "first" / "hyperparameters.json").read_text())
+    assert saved["freeze_backbone"] == "1"
+    assert open_model(tmp_path / "second").num_classes == 3

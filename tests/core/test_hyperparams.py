@@ -60,7 +60,10 @@ SAGEMAKER_DEFAULTS = {
     "early_stopping_tolerance": 0.0,
     "kv_store": None,
 }
-OUR_DEFAULTS = {"allow_large_images": False}  # ours, not SageMaker's (DESIGN.md §4)
+OUR_DEFAULTS = {
+    "freeze_backbone": 0,
+    "allow_large_images": False,
+}  # ours, not SageMaker's (DESIGN.md §4)
 
 # Small, valid and far from every default.
 CUSTOM = HyperParameters(
@@ -348,11 +351,17 @@ def test_image_sides_above_2048_need_insisting() -> None:
     assert insisted.validate() == []
 
 
-def test_our_field_is_kept_out_of_sagemakers_form_but_saved(tmp_path: Path) -> None:
-    hp = HyperParameters(allow_large_images=True)
+def test_our_fields_are_kept_out_of_sagemakers_form_but_saved(tmp_path: Path) -> None:
+    hp = HyperParameters(allow_large_images=True, use_pretrained_model=1, freeze_backbone=1)
     assert "allow_large_images" not in hp.to_sagemaker()
-    assert hp.to_strings() == {**hp.to_sagemaker(), "allow_large_images": "true"}
+    assert "freeze_backbone" not in hp.to_sagemaker()
+    assert hp.to_strings() == {
+        **hp.to_sagemaker(),
+        "allow_large_images": "true",
+        "freeze_backbone": "1",
+    }
     assert "allow_large_images" not in HyperParameters().to_strings()
+    assert "freeze_backbone" not in HyperParameters().to_strings()
     save_hyperparameters(tmp_path / "hp.json", hp)
     assert load_hyperparameters(tmp_path / "hp.json") == hp
 
@@ -471,15 +480,11 @@ def test_error_survives_pickling() -> None:
         ({"lr_scheduler_step": "10,31"}, "lr_scheduler_step", "31 is beyond epochs=30"),
         ({"checkpoint_frequency": 31}, "checkpoint_frequency", "more than epochs=30"),
         (
-            {"use_pretrained_model": 1, "image_shape": "3,32,32"},
-            "use_pretrained_model",
-            "need image_shape 3,224,224",
-        ),
-        (
             {"use_pretrained_model": 1, "image_shape": "1,224,224"},
             "use_pretrained_model",
-            "not 1,224,224",
+            "need 3 colour channels, not image_shape 1,224,224",
         ),
+        ({"freeze_backbone": 1}, "freeze_backbone", "set use_pretrained_model=1"),
         ({"use_pretrained_model": 1, "num_layers": 56}, "use_pretrained_model", "CIFAR-style"),
         ({"num_training_samples": 10}, "mini_batch_size", "larger than the training set (10"),
         ({"num_classes": 4, "top_k": 5}, "top_k", "more than the number of classes (4)"),
@@ -501,6 +506,7 @@ def test_rules_between_parameters(changes: dict[str, object], name: str, fragmen
         {"lr_scheduler_step": "10,30"},
         {"checkpoint_frequency": 30},
         {"use_pretrained_model": 1, "num_layers": 18},
+        {"use_pretrained_model": 1, "freeze_backbone": 1, "num_layers": 18},
         {"num_training_samples": 32},
         {"num_classes": 5, "top_k": 5},
     ],
@@ -510,7 +516,7 @@ def test_rules_at_their_limits(changes: dict[str, object]) -> None:
 
 
 def test_pretrained_with_both_problems_reports_both() -> None:
-    hp = HyperParameters(use_pretrained_model=1, num_layers=20, image_shape="3,32,32")
+    hp = HyperParameters(use_pretrained_model=1, num_layers=20, image_shape="1,32,32")
     with pytest.raises(HyperparameterError) as error:
         hp.validate()
     assert [problem.name for problem in error.value.problems] == ["use_pretrained_model"] * 2
@@ -522,6 +528,10 @@ def test_pretrained_with_both_problems_reports_both() -> None:
         ({"use_weighted_loss": 1}, "use_weighted_loss: is ignored unless multi_label=1"),
         ({"kv_store": "dist_async"}, "kv_store: dist_async is for training across several"),
         ({"early_stopping": True, "epochs": 10}, "early_stopping: cannot stop the run early"),
+        (
+            {"use_pretrained_model": 1, "num_layers": 18, "image_shape": "3,64,64"},
+            "use_pretrained_model: ImageNet weights suit image_shape 3,224,224 best; 3,64,64",
+        ),
     ],
 )
 def test_warnings_between_parameters(changes: dict[str, object], warning: str) -> None:
@@ -659,7 +669,7 @@ def test_bad_overrides_are_all_reported() -> None:
 def test_fields_cover_every_attribute_exactly_once() -> None:
     attributes = [item.name for item in dataclasses.fields(HyperParameters)]
     assert sorted(NAMES) == sorted(attributes)
-    assert len(NAMES) == len(set(NAMES)) == 30
+    assert len(NAMES) == len(set(NAMES)) == 31
     assert [spec.name for spec in FIELDS if spec.ours] == list(OUR_DEFAULTS)
 
 

@@ -16,6 +16,7 @@ from imgcls_desktop.core.training.suggest import (
     suggest_hyperparameters,
     suggested_settings,
     summarize_training_data,
+    transfer_advice,
 )
 
 SMALL_IMAGES = DataSummary(
@@ -108,3 +109,37 @@ def test_suggested_augmentation_says_it_mirrors_images_and_how_to_avoid_it() -> 
     assert "digits" in note and "augmentation_type to none" in note
     assert "mirrors" in mirroring_note("crop")
     assert mirroring_note("none") is None
+
+
+def test_photos_get_quick_transfer_when_a_backbone_is_on_disk() -> None:
+    hp = suggested_settings({}, PHOTOS, backbone_depths=[50, 18])
+    assert (hp.use_pretrained_model, hp.freeze_backbone, hp.num_layers) == (1, 1, 18)
+    assert (hp.image_shape, hp.optimizer, hp.epochs) == ("3,224,224", "adam", 10)
+    assert start_warnings(PHOTOS, hp) == []
+    assert transfer_advice(PHOTOS, [18]) is None
+    assert describe_hyperparameters(hp).startswith(
+        "quick transfer: frozen ImageNet ResNet-18, head only, at 224 x 224 px, 10 epochs"
+    )
+    assert suggested_settings({}, PHOTOS, backbone_depths=[50]).num_layers == 50
+
+
+def test_small_photos_are_enlarged_for_imagenet_weights_without_a_warning() -> None:
+    small_photos = dataclasses.replace(PHOTOS, typical_height=100, typical_width=120)
+    hp = suggested_settings({}, small_photos, backbone_depths=[18])
+    assert hp.freeze_backbone == 1 and hp.image_shape == "3,224,224"
+    assert start_warnings(small_photos, hp) == []
+
+
+def test_without_a_backbone_photos_train_from_scratch_and_say_how_to_get_one() -> None:
+    hp = suggested_settings({}, PHOTOS, backbone_depths=[])
+    assert (hp.use_pretrained_model, hp.freeze_backbone, hp.optimizer) == (0, 0, "sgd")
+    advice = transfer_advice(PHOTOS, [])
+    assert advice is not None and "imgcls weights download resnet18_v1" in advice
+    assert "Training > Pretrained Weights…" in advice
+
+
+def test_small_images_never_get_transfer_and_turn_quick_mode_off() -> None:
+    current = HyperParameters(use_pretrained_model=1, freeze_backbone=1).to_strings()
+    hp = suggested_settings(current, SMALL_IMAGES, backbone_depths=[18])
+    assert (hp.num_layers, hp.use_pretrained_model, hp.freeze_backbone) == (20, 0, 0)
+    assert transfer_advice(SMALL_IMAGES, []) is None

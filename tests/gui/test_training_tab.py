@@ -178,8 +178,29 @@ def test_values_beyond_their_bounds_are_marked_with_the_reason(
     assert "use at most" in error("mini_batch_size").text() and not start.isEnabled()
     labels = [found.text() for found in tab.findChildren(QLabel)]
     assert "allow_large_images (ours)" in labels and "epochs" in labels
+    assert "freeze_backbone (ours)" in labels
     use_settings(tab, tmp_path)
     assert start.isEnabled()
+
+
+def test_photos_get_quick_transfer_once_a_backbone_is_on_disk_and_else_how_to_get_one(
+    qtbot: QtBot, opened: Opened, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = generate_sample_dataset(tmp_path / "photos", classes=2, per_class=4, size=128)
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))  # no weights there yet
+    with qtbot.waitSignal(opened.tab.settings_suggested, timeout=RUN_TIMEOUT_MS) as suggested:
+        opened.state.set_training_data(photos)
+    assert "imgcls weights download resnet18_v1" in suggested.args[0]
+    assert "Training > Pretrained Weights…" in suggested.args[0]
+    assert opened.tab.findChild(QCheckBox, "freeze_backbone").isChecked() is False
+
+    (tmp_path / "mxnet" / "models").mkdir(parents=True)
+    (tmp_path / "mxnet" / "models" / "resnet18_v1.params").write_bytes(b"")  # only looked for
+    with qtbot.waitSignal(opened.tab.settings_suggested, timeout=RUN_TIMEOUT_MS) as suggested:
+        opened.tab.suggest_settings()
+    assert suggested.args[0].startswith("quick transfer: frozen ImageNet ResNet-18, head only")
+    assert opened.tab.findChild(QCheckBox, "freeze_backbone").isChecked()
+    assert opened.tab.findChild(QCheckBox, "use_pretrained_model").isChecked()
 
 
 def test_reading_the_data_suggests_settings_and_says_the_augmentation_mirrors(

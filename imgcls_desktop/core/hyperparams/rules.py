@@ -217,11 +217,17 @@ def _pretrained_needs_imagenet_network(
 ) -> None:
     if not hp.use_pretrained_model:
         return
-    if hp.shape != PRETRAINED_SHAPE:
+    if hp.shape[0] != PRETRAINED_SHAPE[0]:
         found.error(
             "use_pretrained_model",
-            f"ImageNet weights need image_shape 3,224,224, not {hp.image_shape}; change "
-            "image_shape or set use_pretrained_model=0",
+            f"ImageNet weights need 3 colour channels, not image_shape {hp.image_shape}; "
+            "change image_shape to 3,H,W or set use_pretrained_model=0",
+        )
+    elif hp.shape != PRETRAINED_SHAPE:
+        found.warn(
+            "use_pretrained_model",
+            f"ImageNet weights suit image_shape 3,224,224 best; {hp.image_shape} works (the "
+            "network pools globally) but may transfer less well",
         )
     if hp.num_layers not in LARGE_IMAGE_DEPTHS:
         depths = ", ".join(map(str, LARGE_IMAGE_DEPTHS))
@@ -229,6 +235,18 @@ def _pretrained_needs_imagenet_network(
             "use_pretrained_model",
             f"num_layers={hp.num_layers} is a small-image (CIFAR-style) network without "
             f"ImageNet weights; choose num_layers from {depths}",
+        )
+
+
+@_rule("freeze_backbone", "use_pretrained_model")
+def _frozen_backbone_needs_weights(
+    hp: HyperParameters, data: DataFacts | None, found: _Findings
+) -> None:
+    if hp.freeze_backbone and not hp.use_pretrained_model:
+        found.error(
+            "freeze_backbone",
+            "1 needs a pretrained backbone to freeze: set use_pretrained_model=1, or "
+            "freeze_backbone=0 to train the whole network",
         )
 
 

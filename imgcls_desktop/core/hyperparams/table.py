@@ -123,7 +123,18 @@ class HyperParameters:
         "Basics",
         "bool",
         "1 to start from ImageNet weights of the same depth, with only the final layer "
-        "trained from scratch; needs image_shape 3,224,224 and a large-image depth.",
+        "trained from scratch; needs a large-image depth (18 to 152), and 3,224,224 suits "
+        "the weights best.",
+    )
+    freeze_backbone: int = _field(
+        0,
+        "Basics",
+        "bool",
+        "Ours, not SageMaker's (left out of anything handed to SageMaker): 1 for quick "
+        "transfer: the pretrained backbone stays frozen, its features are computed once and "
+        "cached, and only the final layer is trained (seconds per epoch). Needs "
+        "use_pretrained_model=1.",
+        ours=True,
     )
     # Optimizer
     optimizer: str = _field(

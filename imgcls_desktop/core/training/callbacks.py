@@ -42,11 +42,12 @@ class TrainingState:
 
     ``epoch`` is the epoch in progress (1-based), ``step`` the batches trained so far over
     the whole run (resumed sessions included); ``start_epoch`` is this session's first epoch
-    (above 1 when resuming) and ``history`` the logs of the epochs before it; ``notes`` say
-    where the weights came from (which layers were loaded, which are new). ``best_epoch``
+    (above 1 when resuming) and ``history`` the logs of the epochs before it. ``best_epoch``
     and ``best_val_accuracy`` are updated by the loop before ``on_epoch_end``;
     ``recorded_best_epoch`` is the best epoch ``run.json`` names (what a crash leaves), updated
-    once an epoch is committed: its checkpoint must stay on disk.
+    once an epoch is committed: its checkpoint must stay on disk. ``notes`` are what the log
+    should say before the first epoch: which layers were loaded and which are new, quick
+    transfer's features computed or reused.
     """
 
     run_dir: Path
@@ -261,7 +262,7 @@ _EPOCH_LINE_FIELDS = (
 class TrainingBegan:
     """A run starts or resumes at ``start_epoch``; ``history`` holds the earlier epochs'
     logs (``metrics.jsonl``); ``notes`` what the user should know that is no warning (which
-    layers of a base model were loaded and which are new)."""
+    layers were loaded and which are new; quick transfer's features, computed or reused)."""
 
     run_dir: Path
     epochs: int

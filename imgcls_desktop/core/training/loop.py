@@ -71,6 +71,7 @@ from imgcls_desktop.core.training.callbacks import (
     TrainingState,
 )
 from imgcls_desktop.core.training.data import DATA_FOLDER, TrainingData, inference_preprocessing
+from imgcls_desktop.core.training.head import HeadInputs, head_inputs, trained_parameters
 from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
@@ -259,7 +260,7 @@ def train(
     lock = RunLock(Path(job.output))
     try:
         if job.resume:
-            session = _Session.resume(job, lock)
+            session = _Session.resume(job, lock, progress, cancel)
         else:
             session = _Session.create(job, lock, progress, cancel)
         return session.run(callbacks, cancel)
@@ -303,12 +304,14 @@ class _Session:
             self.net(mx.nd.zeros((1, *hp.shape), ctx=context, dtype=self.dtype))
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.trainer = mx.gluon.Trainer(
-            self.net.collect_params(),
+            trained_parameters(self.net, hp),
             create_optimizer(hp.optimizer, _optimizer_params(hp, self.batches_per_epoch)),
             kvstore=_kv_store(hp),
         )
         self.loss = _loss(hp, data, self.contexts)
         self.callbacks: list[Callback] = []
+        self.head: HeadInputs | None = None  # quick transfer's cached features
+        self.notes: list[str] = []
 
     @classmethod
     def create(
@@ -355,6 +358,7 @@ class _Session:
             warnings = [*_notes(lock_note), *data.warnings, *start.warnings(hp)]
             session = cls(job, hp, data, info, warnings, start)
             session.initial_weights()
+            session.prepare_inputs(progress, cancel)
         except BaseException:  # leave nothing behind: the run never started
             if data_created:
                 shutil.rmtree(output / DATA_FOLDER, ignore_errors=True)
@@ -371,7 +375,9 @@ class _Session:
         return session
 
     @classmethod
-    def resume(cls, job: TrainingJob, lock: RunLock) -> _Session:
+    def resume(
+        cls, job: TrainingJob, lock: RunLock, progress: ProgressFn, cancel: CancelFlag | None
+    ) -> _Session:
         """An existing run, from its last completed epoch (the caller releases ``lock``)."""
         output = Path(job.output)
         read_run(output)  # a run folder? (before the lock file is made in it)
@@ -401,6 +407,7 @@ class _Session:
             )
         else:
             session.initial_weights()
+        session.prepare_inputs(progress, cancel)
         info.epochs = hp.epochs
         info.devices = job.devices
         info.status, info.stop_reason, info.error = RunStatus.RUNNING, None, None
@@ -411,6 +418,19 @@ class _Session:
     def initial_weights(self) -> None:
         """Load the base model or the pretrained weights the run starts from, if any."""
         self.notes += self.start.load_initial_weights(self.net)
+
+    def prepare_inputs(self, progress: ProgressFn, cancel: CancelFlag | None) -> None:
+        """With ``freeze_backbone=1``, the backbone's features the head trains on (cached)."""
+        if self.hp.freeze_backbone:
+            self.head = head_inputs(
+                self.net,
+                self.data,
+                self.hp,
+                context=self.contexts[0],
+                progress=progress,
+                cancel=cancel,
+            )
+            self.notes.append(self.head.note())
 
     # --- the run ----------------------------------------------------------------------
 
@@ -489,8 +509,12 @@ class _Session:
             raise failure
 
     def _train(self, state: TrainingState, cancel: CancelFlag | None) -> RunStatus:
-        batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
-        validation_batches = val_iter(self.data, self.hp, self.batch_size)
+        if self.head is None:
+            batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
+            validation_batches = val_iter(self.data, self.hp, self.batch_size)
+        else:
+            batches = self.head.train_batches(self.batch_size, self._seed())
+            validation_batches = self.head.val_batches(self.batch_size)
         train_metrics = Metrics(self.data.num_classes, multi_label=self.data.multi_label)
         epoch_times: list[float] = []
         for epoch in range(state.start_epoch, self.hp.epochs + 1):
@@ -542,9 +566,10 @@ class _Session:
             metrics.update(output, label, loss)
 
     def _forward(self, x: Any) -> Any:
+        model = self.net if self.head is None else self.head.model
         if self.dtype == "float32":
-            return self.net(x)
-        return self.net(x.astype(self.dtype)).astype("float32")
+            return model(x)
+        return model(x.astype(self.dtype)).astype("float32")
 
     def _validate(
         self, batches: Any, state: TrainingState, cancel: CancelFlag | None
@@ -687,7 +712,7 @@ def _check_resumable_changes(saved: HyperParameters, hp: HyperParameters) -> Non
     """A resumed run keeps its settings, but for :data:`RESUMABLE_CHANGES`."""
     changed = {
         name
-        for name, _value in saved.to_sagemaker().items() ^ hp.to_sagemaker().items()
+        for name, _value in saved.to_strings().items() ^ hp.to_strings().items()
         if name not in RESUMABLE_CHANGES
     }
     if changed:

@@ -122,7 +122,7 @@ class RunMonitor(QWidget):
         for warning in event.warnings:
             self.append_log(f"Warning: {warning}")
         for note in event.notes:
-            self.append_log(note)
+            self.append_log(note[0].upper() + note[1:])
         self.append_log(
             f"Training {len(event.class_names)} classes from epoch {event.start_epoch} of "
             f"{event.epochs}, {event.batches_per_epoch} batches per epoch, in {event.run_dir}"

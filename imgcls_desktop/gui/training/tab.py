@@ -30,7 +30,9 @@ from imgcls_desktop.core.training.suggest import (
     start_warnings,
     suggested_settings,
     summarize_training_data,
+    transfer_advice,
 )
+from imgcls_desktop.core.weights import installed_depths
 from imgcls_desktop.gui.dialogs import ask, show_error
 from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.training.run_history import RunHistory
@@ -178,15 +180,18 @@ class TrainingTab(QWidget):
         sources = self._state.training_data
         if sources is None or sources.summary is None:
             return
+        backbones = installed_depths()
         hp = suggested_settings(
             self.setup.form.raw_values(),
             sources.summary,
             gpu=str(self.setup.devices() or "").startswith("gpu"),
             all_for_training=sources.validation is not None,
+            backbone_depths=backbones,
         )
         self.setup.form.set_hyperparameters(hp)
         self._applied_values = self.setup.form.raw_values()
-        gist = describe_hyperparameters(hp)
+        advice = transfer_advice(sources.summary, backbones)
+        gist = describe_hyperparameters(hp) + (f" ({advice})" if advice else "")
         self.status_message.emit(f"Suggested for this data: {gist}. Review them, then Start.")
         self.settings_suggested.emit(gist)
 
