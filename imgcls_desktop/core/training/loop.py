@@ -311,7 +311,6 @@ class _Session:
         self.loss = _loss(hp, data, self.contexts)
         self.callbacks: list[Callback] = []
         self.head: HeadInputs | None = None  # quick transfer's cached features
-        self.notes: list[str] = []
 
     @classmethod
     def create(
