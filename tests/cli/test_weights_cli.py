@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,13 @@ def test_ctrl_c_stops_a_download_and_the_next_call_resumes(
     file_name = f"resnet18_v1-{table['resnet18_v1'][:8]}"
     body = zoo_zip(f"{file_name}.params", content)
     model_zoo.serve(file_name, Route(body, cut_at=600_000, interrupt=True))
-    assert main(["weights", "download", "resnet18_v1"]) == 130
+    # Python's own Ctrl-C handler, as in a terminal (a shell's background job ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main(["weights", "download", "resnet18_v1"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 130
     assert "Stopped; run `imgcls weights download resnet18_v1` again to resume" in (
         capsys.readouterr().out
     )

@@ -407,6 +407,7 @@ def test_training_yields_the_cpu_to_the_event_loop(
     printed (``pytest -s``)."""
     set_up(qtbot, opened, shapes, tmp_path, epochs="3")
     qtbot.waitUntil(lambda: not opened.jobs.running(), timeout=RUN_TIMEOUT_MS)  # MXNet loaded
+    gui_priority = os.getpriority(os.PRIO_PROCESS, 0)  # 0, unless the tests run under nice
     clock = QElapsedTimer()
     ticks: list[int] = []
     epochs_seen: list[int] = []  # probe ticks counted when each epoch ended
@@ -430,7 +431,7 @@ def test_training_yields_the_cpu_to_the_event_loop(
     print(f"longest event-loop gap during training: {max(ticks)} ms over {len(ticks)} ticks")
     assert len(epochs_seen) == 3
     assert all(later > earlier for earlier, later in zip([0, *epochs_seen], epochs_seen))
-    assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+    assert os.getpriority(os.PRIO_PROCESS, 0) == gui_priority
     assert all(niceness >= 10 for niceness, _ in busiest), busiest
     assert np.isfinite(curve(opened.tab, "Batch loss", "batch")[1]).all()
 
