@@ -1,0 +1,171 @@
+"""The launcher with real MXNet processes on 127.0.0.1: a scheduler, one server, two workers.
+
+Each test waits on the processes (their exit, their output lines), never on time, and
+checks by PID that nothing it started is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from imgcls_desktop.core.distributed.launcher import launch
+from imgcls_desktop.core.distributed.plan import parse_launch
+from imgcls_desktop.core.distributed.supervisor import LaunchFailed, ProcessState
+from imgcls_desktop.core.jobs import Cancelled
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+@pytest.fixture(autouse=True)
+def _package_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler and server run ``python -m imgcls_desktop...``: from this checkout."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie left to init counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+class Watch:
+    """Collects what the launcher reports: lines, states, PIDs, and JSON the workers say."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.states: list[ProcessState] = []
+        self.said: list[dict] = []
+        self.pids: set[int] = set()
+
+    def on_line(self, name: str, text: str) -> None:
+        self.lines.append((name, text))
+        if text.startswith("{"):
+            said = json.loads(text)
+            self.said.append(said)
+            if "child" in said:
+                self.pids.add(said["child"])
+
+    def on_state(self, state: ProcessState) -> None:
+        self.states.append(state)
+        if state.pid is not None:
+            self.pids.add(state.pid)
+
+    def assert_nothing_left(self) -> None:
+        assert self.pids, "no process was started"
+        assert not [pid for pid in self.pids if running(pid)]
+
+
+def run(mode: str, *args: str, watch: Watch, cancel: threading.Event | None = None) -> list:
+    command = [sys.executable, str(WORKER), mode, *args]
+    return launch(
+        parse_launch("local:2"),
+        command,
+        on_line=watch.on_line,
+        on_state=watch.on_state,
+        cancel=cancel,
+    )
+
+
+def test_dist_sync_sums_what_the_workers_push() -> None:
+    watch = Watch()
+    final = run("sum", "dist_sync", watch=watch)
+
+    assert sorted((state.name, state.state, state.returncode) for state in final) == [
+        ("scheduler", "exited", 0),
+        ("server 0", "exited", 0),
+        ("worker 0", "exited", 0),
+        ("worker 1", "exited", 0),
+    ]
+    joined = [said for said in watch.said if "workers" in said]
+    assert sorted(said["rank"] for said in joined) == [0, 1]
+    assert {said["workers"] for said in joined} == {2}
+    assert sorted(said["shard"]["part_index"] for said in joined) == [0, 1]
+    pulled = [said["pulled"] for said in watch.said if "pulled" in said]
+    assert pulled == [[[3.0, 3.0]] * 3] * 2  # ranks 0 and 1 pushed 1 and 2
+    sums = [said["sums"] for said in watch.said if "sums" in said]
+    assert sums == [[[2.0, 21.0], [5.0, 0.0]]] * 2
+    assert {name for name, _ in watch.lines} >= {"worker 0", "worker 1"}
+    started = [(s.name, s.state) for s in watch.states if s.state in ("starting", "running")]
+    assert len(started) == 8
+    watch.assert_nothing_left()
+
+
+def test_dist_async_runs_with_the_optimizer_on_the_servers() -> None:
+    watch = Watch()
+    run("sum", "dist_async", watch=watch)
+
+    # sgd at learning rate 1 from 0: each push of g subtracts g; a worker sees its own push.
+    pulled = {said["rank"]: said["pulled"][0][0] for said in watch.said if "pulled" in said}
+    assert pulled[0] in (-1.0, -3.0)
+    assert pulled[1] in (-2.0, -3.0)
+    watch.assert_nothing_left()
+
+
+def test_a_failing_worker_stops_everything_with_a_clear_error() -> None:
+    watch = Watch()
+    with pytest.raises(LaunchFailed) as raised:
+        run("fail", watch=watch)
+
+    message = str(raised.value)
+    assert message.startswith("worker ")
+    assert "exited with code 3" in message
+    assert "RuntimeError: this worker fails on purpose" in message
+    assert "every other process was stopped" in message
+    assert "RuntimeError: this worker fails on purpose" in raised.value.last_lines
+    watch.assert_nothing_left()
+
+
+def test_a_worker_killed_mid_run_stops_everything() -> None:
+    watch = Watch()
+    with pytest.raises(LaunchFailed, match=r"^worker \d was killed by SIGKILL"):
+        run("kill", watch=watch)
+    watch.assert_nothing_left()
+
+
+def test_stop_stops_every_process_and_what_they_started() -> None:
+    watch = Watch()
+    cancel = threading.Event()
+    on_line = watch.on_line
+
+    def stop_once_both_waiting(name: str, text: str) -> None:
+        on_line(name, text)
+        if sum("child" in said for said in watch.said) == 2:
+            cancel.set()
+
+    watch.on_line = stop_once_both_waiting  # type: ignore[method-assign]
+    with pytest.raises(Cancelled):
+        run("wait", watch=watch, cancel=cancel)
+
+    assert len(watch.pids) == 6  # four processes, and a child of each worker
+    assert {s.name for s in watch.states if s.state == "stopped"} == {
+        "scheduler",
+        "server 0",
+        "worker 0",
+        "worker 1",
+    }
+    watch.assert_nothing_left()
+
+
+def test_ctrl_c_stops_every_process() -> None:
+    watch = Watch()
+    on_line = watch.on_line
+
+    def interrupt_once_joined(name: str, text: str) -> None:
+        on_line(name, text)
+        if any("child" in said for said in watch.said):
+            raise KeyboardInterrupt
+
+    watch.on_line = interrupt_once_joined  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        run("wait", watch=watch)
+    watch.assert_nothing_left()
