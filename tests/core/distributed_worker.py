@@ -1,8 +1,9 @@
 """A worker the launcher tests start: ``python distributed_worker.py MODE [KV_STORE]``.
 
 Modes: ``sum`` (push a known array, pull the sum; global sums), ``fail`` (exit 3 after
-joining), ``kill`` (SIGKILL itself after joining), ``wait`` (join, start a child, say so and
-wait to be stopped). Prints JSON lines the tests read.
+joining), ``kill`` (SIGKILL itself after joining), ``pickle`` (send the servers MXNet's
+pickled optimizer), ``wait`` (join, start a child, say so and wait to be stopped).
+Prints JSON lines the tests read.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def main() -> None:
     if mode == "sum":
         push_and_pull(sys.argv[2])
         return
-    _kvstore, place = worker.open_kvstore("dist_sync")
+    kvstore, place = worker.open_kvstore("dist_sync")
     say(rank=place.rank, joined=True)
+    if mode == "pickle":
+        kvstore.set_optimizer(mxnet().optimizer.SGD())
     if mode == "fail":
         print("RuntimeError: this worker fails on purpose", flush=True)
         sys.exit(3)

@@ -6,63 +6,18 @@ checks by PID that nothing it started is left running.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-from pathlib import Path
 
 import pytest
+from distributed_fixtures import WORKER, Watch, package_importable
 
 from imgcls_desktop.core.distributed.launcher import launch
 from imgcls_desktop.core.distributed.plan import parse_launch
-from imgcls_desktop.core.distributed.supervisor import LaunchFailed, ProcessState
+from imgcls_desktop.core.distributed.supervisor import LaunchFailed
 from imgcls_desktop.core.jobs import Cancelled
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKER = Path(__file__).with_name("distributed_worker.py")
-
-
-@pytest.fixture(autouse=True)
-def _package_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scheduler and server run ``python -m imgcls_desktop...``: from this checkout."""
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-
-
-def running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie left to init counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-class Watch:
-    """Collects what the launcher reports: lines, states, PIDs, and JSON the workers say."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-        self.states: list[ProcessState] = []
-        self.said: list[dict] = []
-        self.pids: set[int] = set()
-
-    def on_line(self, name: str, text: str) -> None:
-        self.lines.append((name, text))
-        if text.startswith("{"):
-            said = json.loads(text)
-            self.said.append(said)
-            if "child" in said:
-                self.pids.add(said["child"])
-
-    def on_state(self, state: ProcessState) -> None:
-        self.states.append(state)
-        if state.pid is not None:
-            self.pids.add(state.pid)
-
-    def assert_nothing_left(self) -> None:
-        assert self.pids, "no process was started"
-        assert not [pid for pid in self.pids if running(pid)]
+pytestmark = pytest.mark.usefixtures(package_importable.__name__)
 
 
 def run(mode: str, *args: str, watch: Watch, cancel: threading.Event | None = None) -> list:
@@ -129,6 +84,15 @@ def test_a_worker_killed_mid_run_stops_everything() -> None:
     watch = Watch()
     with pytest.raises(LaunchFailed, match=r"^worker \d was killed by SIGKILL"):
         run("kill", watch=watch)
+    watch.assert_nothing_left()
+
+
+def test_the_servers_refuse_a_pickled_optimizer() -> None:
+    watch = Watch()
+    with pytest.raises(LaunchFailed) as raised:
+        run("pickle", watch=watch)
+    assert str(raised.value).startswith("server 0 exited with code 2")
+    assert "never a pickle" in str(raised.value)
     watch.assert_nothing_left()
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .plan import LaunchPlan
+from .plan import LaunchPlan, LaunchSpecError
 
 LOOPBACK = "127.0.0.1"
 SERVER_MODULE = "imgcls_desktop.core.distributed.server"
@@ -93,6 +93,19 @@ def local_processes(
     return specs
 
 
+def address_of(host: str) -> str:
+    """The IPv4 address of a hosts-file entry (``user@`` dropped).
+
+    ps-lite binds each node to its ``DMLC_NODE_HOST``, and ZeroMQ binds to addresses or
+    interface names, not host names: a name there fails with "bind failed".
+    """
+    name = host.rpartition("@")[2]
+    try:
+        return socket.gethostbyname(name)
+    except OSError as error:
+        raise LaunchSpecError(f"cannot find the address of host {name}: {error}") from None
+
+
 def remote_command(argv: Sequence[str], env: Mapping[str, str], workdir: str | None) -> str:
     """One shell line for a remote host: ``cd DIR && env K=V ... COMMAND``."""
     line = shlex.join(["env", *(f"{key}={value}" for key, value in env.items()), *argv])
@@ -112,13 +125,15 @@ def ssh_processes(
     python: str = sys.executable,
 ) -> list[ProcessSpec]:
     """Every process of an ``ssh`` plan: the scheduler on the first host, servers and workers
-    spread over the hosts in turn, each started by a local ``ssh`` client."""
-    root = plan.hosts[0].rpartition("@")[2]
+    spread over the hosts in turn, each started by a local ``ssh`` client. Host names are
+    resolved here: the hosts must reach each other at the addresses this machine sees."""
+    addresses = {host: address_of(host) for host in plan.hosts}
+    root = addresses[plan.hosts[0]]
     passed = {key: os.environ[key] for key in PASSED_ON if key in os.environ}
     specs = []
     for role, rank in _roles(plan):
         host = plan.hosts[rank % len(plan.hosts)]
-        env = {**passed, **dmlc_env(plan, role, root, plan.port, host.rpartition("@")[2])}
+        env = {**passed, **dmlc_env(plan, role, root, plan.port, addresses[host])}
         argv = tuple(worker_command) if role == "worker" else server_command(python)
         line = remote_command(argv, env, workdir)
         specs.append(ProcessSpec(role, rank, ssh_argv(host, line), env))

@@ -69,12 +69,21 @@ class _Controller:
 
     def __call__(self, _head: int, body: bytes, _handle: object) -> None:
         try:
-            self.run(json.loads(body.decode("utf-8")))
+            self.run(body)
         except (ValueError, KeyError, ServerSetupError) as error:
             print(f"error: a worker's command was refused: {error}", flush=True)
             os._exit(2)
 
-    def run(self, settings: dict[str, Any]) -> None:
+    def run(self, body: bytes) -> None:
+        try:
+            settings = json.loads(body.decode("utf-8"))
+        except ValueError:
+            settings = None
+        if not isinstance(settings, dict):
+            raise ServerSetupError(
+                "not JSON settings (kv.set_optimizer's pickle?): optimizers reach the servers "
+                "as JSON, never a pickle"
+            )
         command = settings.pop("command", None)
         if command == "optimizer":
             self.optimizer = optimizer_from_settings(settings)
@@ -82,9 +91,7 @@ class _Controller:
         elif command == "learning_rate" and self.optimizer is not None:
             self.optimizer.set_learning_rate(float(settings["learning_rate"]))
         else:
-            raise ServerSetupError(
-                "only JSON optimizer settings are accepted (never a pickle: kv.set_optimizer)"
-            )
+            raise ServerSetupError(f"unknown command {command!r}")
 
 
 def run() -> None:
