@@ -133,3 +133,16 @@ def test_ctrl_c_stops_every_process() -> None:
     with pytest.raises(KeyboardInterrupt):
         run("wait", watch=watch)
     watch.assert_nothing_left()
+
+
+def test_a_command_that_cannot_start_stops_the_others() -> None:
+    watch = Watch()
+    with pytest.raises(LaunchFailed, match=r"^cannot start worker 0 \(/no/such/python\): "):
+        launch(
+            parse_launch("local:1"),
+            ["/no/such/python"],
+            on_line=watch.on_line,
+            on_state=watch.on_state,
+        )
+    assert len(watch.pids) == 2  # the scheduler and the server, stopped
+    watch.assert_nothing_left()

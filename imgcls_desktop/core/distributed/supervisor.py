@@ -105,14 +105,18 @@ class _Supervisor:
 
     def start(self, spec: ProcessSpec) -> None:
         self.on_state(ProcessState(spec.name, spec.role, spec.rank, "starting"))
-        popen = subprocess.Popen(
-            spec.argv,
-            env={**os.environ, **spec.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            popen = subprocess.Popen(
+                spec.argv,
+                env={**os.environ, **spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as error:
+            message = f"cannot start {spec.name} ({spec.argv[0]}): {error.strerror}"
+            raise LaunchFailed(message) from None
         process = _Process(spec, popen, self.keep)
         assert popen.stdout is not None
         process.reader = threading.Thread(
