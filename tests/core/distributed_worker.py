@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from imgcls_desktop.core.distributed import worker
+from imgcls_desktop.core.distributed.lifeline import exit_with_launcher
 from imgcls_desktop.core.runtime import mxnet
 
 KEY = 7
@@ -45,6 +46,7 @@ def push_and_pull(kv_store: str) -> None:
 
 
 def main() -> None:
+    exit_with_launcher()
     mode = sys.argv[1]
     if mode == "sum":
         push_and_pull(sys.argv[2])

@@ -6,6 +6,11 @@ checks by PID that nothing it started is left running.
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import signal
+import subprocess
 import sys
 import threading
 
@@ -146,3 +151,54 @@ def test_a_command_that_cannot_start_stops_the_others() -> None:
         )
     assert len(watch.pids) == 2  # the scheduler and the server, stopped
     watch.assert_nothing_left()
+
+
+LAUNCHER = """
+import json, sys
+from imgcls_desktop.core.distributed.launcher import launch
+from imgcls_desktop.core.distributed.plan import parse_launch
+
+def on_line(name, text):
+    print(text, flush=True)
+
+def on_state(state):
+    print(json.dumps({"pid": state.pid}), flush=True)
+
+launch(parse_launch("local:2"), [sys.executable, sys.argv[1], "wait"], on_line=on_line,
+       on_state=on_state)
+"""
+
+
+def wait_for_exit(pid: int, timeout: float = 60) -> bool:
+    """Wait (on a pidfd, not by polling) until ``pid`` has exited; False on timeout."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([handle], [], [], timeout)[0])
+    finally:
+        os.close(handle)
+
+
+def test_processes_end_with_a_killed_launcher() -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(WORKER)], stdout=subprocess.PIPE, text=True
+    )
+    assert launcher.stdout is not None
+    pids, children = set(), 0
+    for line in launcher.stdout:
+        said = json.loads(line) if line.startswith("{") else {}
+        pids.update(said[key] for key in ("pid", "child") if said.get(key))
+        children += "child" in said
+        if children == 2:
+            break
+    launcher.kill()
+    launcher.wait()
+    launcher.stdout.close()
+
+    assert len(pids) == 6  # scheduler, server, two workers and a child of each
+    left = [pid for pid in pids if not wait_for_exit(pid)]
+    for pid in left:  # so that a failure leaves nothing behind either
+        os.kill(pid, signal.SIGKILL)
+    assert left == []

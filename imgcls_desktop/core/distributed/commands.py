@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .lifeline import LIFELINE_VARIABLE
 from .plan import LaunchPlan, LaunchSpecError
 
 LOOPBACK = "127.0.0.1"
@@ -79,7 +80,8 @@ def local_processes(
     """Every process of ``plan`` on this machine, talking over 127.0.0.1.
 
     Unless the user set ``OMP_NUM_THREADS``, each worker gets an equal share of the cores
-    and each server and the scheduler one thread (they only add arrays).
+    and each server and the scheduler one thread (they only add arrays). Each is told to
+    end with the launcher (:mod:`.lifeline`).
     """
     port = free_port() if port is None else port
     share = str(max(1, (os.cpu_count() or 1) // plan.workers))
@@ -88,6 +90,7 @@ def local_processes(
     for role, rank in _roles(plan):
         env = dmlc_env(plan, role, LOOPBACK, port, LOOPBACK)
         env["OMP_NUM_THREADS"] = threads or (share if role == "worker" else "1")
+        env[LIFELINE_VARIABLE] = "1"
         argv = tuple(worker_command) if role == "worker" else server_command()
         specs.append(ProcessSpec(role, rank, argv, env))
     return specs

@@ -26,6 +26,7 @@ import sys
 from typing import Any, Callable
 
 from ..runtime import mxnet
+from .lifeline import exit_with_launcher
 
 CONTROLLER_HEAD = 0
 """ps-lite's ``CommandType::kController``: the only head that reaches the controller."""
@@ -99,6 +100,7 @@ def run() -> None:
     role = os.environ.pop("DMLC_ROLE", "")
     if role not in ("server", "scheduler"):
         raise ServerSetupError(f"DMLC_ROLE must be server or scheduler, not {role!r}")
+    exit_with_launcher()
     mx = mxnet()
     os.environ["DMLC_ROLE"] = role
     kvstore = mx.kv.create("dist")

@@ -3,7 +3,8 @@
 Each process runs in its own session (its own process group), so stopping it also stops
 whatever it started: SIGTERM to the group, then SIGKILL after a grace period. Whatever ends
 :func:`run_processes` (the workers finishing, a process failing, the cancel flag, Ctrl-C),
-no process it started is left running when it returns or raises.
+no process it started is left running when it returns or raises. Each process's stdin is a
+pipe the supervisor never writes to: :mod:`.lifeline` lets it notice the launcher is gone.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class _Supervisor:
             popen = subprocess.Popen(
                 spec.argv,
                 env={**os.environ, **spec.env},
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -172,6 +173,9 @@ class _Supervisor:
         _signal_groups(running, signal.SIGKILL)
         for process in running:
             process.popen.wait()
+        for process in self.processes:
+            assert process.popen.stdin is not None
+            process.popen.stdin.close()  # the lifeline of a process that outlived us
         for process in running:
             process.returncode = process.popen.returncode
             if process.reader is not None:

@@ -1,9 +1,10 @@
 """What a training worker asks when it runs under the launcher (``DMLC_ROLE=worker``).
 
-The loop's part: open the kvstore (:func:`open_kvstore`), read its own shard of the
-``.rec`` (:func:`shard_arguments`), report global metrics (:class:`GlobalSums`), say the
-effective batch (:func:`effective_batch_message`), let only rank 0 write. Ranks are given by
-the scheduler in the order workers register: they need not match the launcher's labels.
+The loop's part: call :func:`~.lifeline.exit_with_launcher` first, open the kvstore
+(:func:`open_kvstore`), read its own shard of the ``.rec`` (:func:`shard_arguments`), report
+global metrics (:class:`GlobalSums`), say the effective batch (:func:`effective_batch_message`),
+let only rank 0 write. Ranks are given by the scheduler in the order workers register: they
+need not match the launcher's labels.
 """
 
 from __future__ import annotations
