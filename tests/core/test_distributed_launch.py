@@ -71,6 +71,18 @@ def test_dist_async_runs_with_the_optimizer_on_the_servers() -> None:
     watch.assert_nothing_left()
 
 
+@pytest.mark.parametrize("kv_store", ["dist_sync", "dist_async"])
+def test_the_servers_update_the_weights_from_json_settings(kv_store: str) -> None:
+    watch = Watch()
+    run("updates", kv_store, watch=watch)
+
+    # 1 - learning rate 1 x (gradient 1 from rank 0 + gradient 2 from rank 1)
+    weights = [said["weight"] for said in watch.said if "weight" in said]
+    assert weights == [[[-2.0, -2.0]] * 3] * 2
+    assert {said["keys"] for said in watch.said if "keys" in said} == {1}
+    watch.assert_nothing_left()
+
+
 def test_a_failing_worker_stops_everything_with_a_clear_error() -> None:
     watch = Watch()
     with pytest.raises(LaunchFailed) as raised:

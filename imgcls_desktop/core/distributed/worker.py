@@ -110,3 +110,40 @@ class GlobalSums:
         self.kvstore.push(self.key, nd.array(values))
         self.kvstore.pull(self.key, out=total)
         return [float(value) for value in total.asnumpy()]
+
+
+class ServerUpdates:
+    """Parameters updated by the servers' optimizer: push the gradients, pull the weights.
+
+    What ``dist_async`` needs (its servers apply each worker's push as it arrives), and an
+    option for ``dist_sync``. Gluon's ``Trainer`` does the same with ``update_on_kvstore=True``
+    but hands the servers a pickled optimizer, which our servers refuse; this sends JSON
+    (:func:`share_optimizer`). Give ``rescale_grad`` in ``optimizer``: ``1 / mini_batch_size``
+    for ``dist_async``, ``1 / (mini_batch_size x workers)`` for ``dist_sync`` (the servers sum
+    the workers' gradients before the update). Every worker makes one, with the same
+    parameters in the same order; all start from rank 0's weights. One device per worker.
+    """
+
+    def __init__(
+        self,
+        kvstore: Any,
+        place: WorkerPlace,
+        params: Sequence[Any],
+        optimizer: Mapping[str, Any],
+    ) -> None:
+        share_optimizer(kvstore, place, optimizer)
+        self.kvstore = kvstore
+        self.params = [param for param in params if param.grad_req != "null"]
+        for key, param in enumerate(self.params):
+            kvstore.init(key, param.data())
+        self._pull()
+
+    def _pull(self) -> None:
+        for key, param in enumerate(self.params):
+            self.kvstore.pull(key, out=param.data(), priority=-key)
+
+    def step(self) -> None:
+        """After ``backward()``: send this worker's gradients, fetch the servers' weights."""
+        for key, param in enumerate(self.params):
+            self.kvstore.push(key, param.grad(), priority=-key)
+        self._pull()
