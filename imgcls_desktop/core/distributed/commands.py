@@ -150,8 +150,8 @@ def describe(plan: LaunchPlan, worker_command: Sequence[str], python: str = "pyt
     """
     lines = [
         f"# {plan.workers} worker(s), {plan.servers} server(s) and one scheduler.",
-        "# Start each line on its machine; SCHEDULER_HOST is the scheduler machine's address,",
-        "# THIS_HOST the address of the machine the line runs on. Start the scheduler first.",
+        "# Start each line on its machine; SCHEDULER_HOST is the scheduler machine's IP address,",
+        "# THIS_HOST the IP address of the machine the line runs on (ps-lite binds to it).",
     ]
     for role, rank in _roles(plan):
         env = dmlc_env(plan, role, "SCHEDULER_HOST", plan.port, "THIS_HOST")
