@@ -123,15 +123,15 @@ def test_ssh_processes_are_ssh_command_lines(tmp_path: Path) -> None:
     plan = parse_launch(f"ssh:{path},port=9100")
     specs = ssh_processes(plan, ["imgcls", "train", "my data"], "/srv/run dir", python="/opt/py")
 
-    assert [(s.name, s.argv[4]) for s in specs] == [
+    assert [(s.name, s.argv[3]) for s in specs] == [
         ("scheduler", "10.0.0.1"),
         ("server 0", "10.0.0.1"),
         ("server 1", "me@10.0.0.2"),
         ("worker 0", "10.0.0.1"),
         ("worker 1", "me@10.0.0.2"),
     ]
-    assert specs[0].argv[:4] == ("ssh", "-tt", "-o", "BatchMode=yes")
-    cd, _, line = specs[4].argv[5].partition(" && ")
+    assert specs[0].argv[:3] == ("ssh", "-o", "BatchMode=yes")
+    cd, _, line = specs[4].argv[4].partition(" && ")
     assert shlex.split(cd) == ["cd", "/srv/run dir"]
     words = shlex.split(line)
     assert words[-3:] == ["imgcls", "train", "my data"]
@@ -140,7 +140,8 @@ def test_ssh_processes_are_ssh_command_lines(tmp_path: Path) -> None:
     assert env["DMLC_PS_ROOT_URI"] == "10.0.0.1"
     assert env["DMLC_PS_ROOT_PORT"] == "9100"
     assert env["DMLC_NODE_HOST"] == "10.0.0.2"
-    assert shlex.split(specs[2].argv[5].partition(" && ")[2])[-3:] == [
+    assert env["IMGCLS_LAUNCHER_LIFELINE"] == "1"
+    assert shlex.split(specs[2].argv[4].partition(" && ")[2])[-3:] == [
         "/opt/py",
         "-m",
         "imgcls_desktop.core.distributed.server",

@@ -116,9 +116,12 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str], workdir: str | N
 
 
 def ssh_argv(host: str, line: str) -> tuple[str, ...]:
-    """``ssh`` running ``line`` on ``host``: batch mode (never prompts), and a terminal
-    (``-tt``) so the remote process gets SIGHUP when the connection is closed."""
-    return ("ssh", "-tt", "-o", "BatchMode=yes", host, line)
+    """``ssh`` running ``line`` on ``host`` in batch mode (it never prompts).
+
+    No terminal (``-t``): the remote process's stdin is then a pipe from sshd that closes
+    when this ssh client ends (stopped, or its launcher gone), which its lifeline notices.
+    """
+    return ("ssh", "-o", "BatchMode=yes", host, line)
 
 
 def ssh_processes(
@@ -128,8 +131,9 @@ def ssh_processes(
     python: str = sys.executable,
 ) -> list[ProcessSpec]:
     """Every process of an ``ssh`` plan: the scheduler on the first host, servers and workers
-    spread over the hosts in turn, each started by a local ``ssh`` client. Host names are
-    resolved here: the hosts must reach each other at the addresses this machine sees."""
+    spread over the hosts in turn, each started by a local ``ssh`` client and told to end
+    with it (:mod:`.lifeline`). Host names are resolved here: the hosts must reach each
+    other at the addresses this machine sees."""
     addresses = {host: address_of(host) for host in plan.hosts}
     root = addresses[plan.hosts[0]]
     passed = {key: os.environ[key] for key in PASSED_ON if key in os.environ}
@@ -137,6 +141,7 @@ def ssh_processes(
     for role, rank in _roles(plan):
         host = plan.hosts[rank % len(plan.hosts)]
         env = {**passed, **dmlc_env(plan, role, root, plan.port, addresses[host])}
+        env[LIFELINE_VARIABLE] = "1"
         argv = tuple(worker_command) if role == "worker" else server_command(python)
         line = remote_command(argv, env, workdir)
         specs.append(ProcessSpec(role, rank, ssh_argv(host, line), env))

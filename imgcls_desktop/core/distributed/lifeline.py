@@ -1,8 +1,9 @@
 """A launched process ends with its launcher, even when the launcher is killed.
 
-The local launcher gives each process a pipe as stdin and never writes to it; when the
-launcher exits for any reason (SIGKILL included) the pipe closes, and a process that called
-:func:`exit_with_launcher` stops itself and everything it started (its process group).
+The launcher gives each process a pipe as stdin and never writes to it; when the launcher
+exits for any reason (SIGKILL included) the pipe closes, and a process that called
+:func:`exit_with_launcher` stops itself and everything it started (its process group). Over
+ssh the same holds: the remote stdin is sshd's pipe, closed when the local ssh client ends.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _watch() -> None:
 
 
 def exit_with_launcher() -> None:
-    """Under the local launcher, stop this process group as soon as the launcher is gone.
+    """Under the launcher, stop this process group as soon as the launcher is gone.
 
     Does nothing for a process started otherwise (its stdin may be the user's terminal).
     """
