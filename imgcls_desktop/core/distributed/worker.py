@@ -90,7 +90,8 @@ class GlobalSums:
 
     Every worker calls :meth:`add` the same number of times (it waits for the others); each
     call returns the element-wise sum of what every worker passed to that call. ``dist_sync``
-    only: asynchronous servers keep no rounds to sum over.
+    only: asynchronous servers keep no rounds to sum over. The sums travel as float32: counts
+    are exact up to 2**24 (16.7 million) per call.
     """
 
     def __init__(self, kvstore: Any, size: int, slot: int = 0) -> None:
