@@ -1,0 +1,150 @@
+"""What a training worker asks when it runs under the launcher (``DMLC_ROLE=worker``).
+
+The loop's part: call :func:`~.lifeline.exit_with_launcher` first, open the kvstore
+(:func:`open_kvstore`), read its own shard of the ``.rec`` (:func:`shard_arguments`), report
+global metrics (:class:`GlobalSums`), say the effective batch (:func:`effective_batch_message`),
+let only rank 0 write. Ranks are given by the scheduler in the order workers register: they
+need not match the launcher's labels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime import mxnet
+from .server import CONTROLLER_HEAD, SUM_KEYS
+
+DIST_KV_STORES = ("dist_sync", "dist_async")
+
+
+def is_distributed_worker(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process was started as a parameter-server worker."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DMLC_ROLE") == "worker" and "DMLC_PS_ROOT_URI" in environ
+
+
+@dataclass(frozen=True)
+class WorkerPlace:
+    """This worker's rank (0 writes checkpoints, metrics, run.json) among ``num_workers``."""
+
+    rank: int
+    num_workers: int
+
+    @property
+    def writes(self) -> bool:
+        """Whether this worker writes the run's files (rank 0 only)."""
+        return self.rank == 0
+
+
+def open_kvstore(kv_store: str) -> tuple[Any, WorkerPlace]:
+    """``mx.kv.create(kv_store)`` and this worker's place; blocks until every node joined."""
+    if kv_store not in DIST_KV_STORES:
+        raise ValueError(f"kv_store {kv_store!r} is not distributed: use one of {DIST_KV_STORES}")
+    if not is_distributed_worker():
+        raise RuntimeError(f"kv_store={kv_store} needs the launcher (DMLC_* variables unset)")
+    kvstore = mxnet().kv.create(kv_store)
+    return kvstore, WorkerPlace(kvstore.rank, kvstore.num_workers)
+
+
+def shard_arguments(place: WorkerPlace) -> dict[str, int]:
+    """``ImageRecordIter`` keywords reading this worker's part of the records."""
+    return {"num_parts": place.num_workers, "part_index": place.rank}
+
+
+def effective_batch_message(mini_batch_size: int, num_workers: int) -> str:
+    """What the log and the window say about the batch in a distributed run."""
+    return (
+        f"Effective batch: {mini_batch_size * num_workers} images per step "
+        f"(mini_batch_size {mini_batch_size} on each of {num_workers} workers, as SageMaker counts)"
+    )
+
+
+def _send(kvstore: Any, command: str, settings: Mapping[str, Any]) -> None:
+    body = json.dumps({"command": command, **settings})
+    kvstore._send_command_to_servers(CONTROLLER_HEAD, body)
+
+
+def share_optimizer(kvstore: Any, place: WorkerPlace, settings: Mapping[str, Any]) -> None:
+    """Give the servers their optimizer as JSON (``{"name": "sgd", "learning_rate": ...}``).
+
+    Every worker calls it: rank 0 sends, all wait at a barrier, so no push reaches a server
+    before its optimizer (``dist_async`` servers abort then). Never ``kv.set_optimizer``: it
+    pickles the optimizer, and our servers refuse pickles.
+    """
+    if place.rank == 0:
+        _send(kvstore, "optimizer", settings)
+    kvstore._barrier()
+
+
+def send_learning_rate(kvstore: Any, learning_rate: float) -> None:
+    """Change the servers' learning rate (a scheduler step), from rank 0."""
+    _send(kvstore, "learning_rate", {"learning_rate": learning_rate})
+
+
+class GlobalSums:
+    """Sums over all workers of a few numbers (metric counts), through the kvstore.
+
+    Every worker calls :meth:`add` the same number of times (it waits for the others); each
+    call returns the element-wise sum of what every worker passed to that call. ``dist_sync``
+    only: asynchronous servers keep no rounds to sum over. The sums travel as float32: counts
+    are exact up to 2**24 (16.7 million) per call.
+    """
+
+    def __init__(self, kvstore: Any, size: int, slot: int = 0) -> None:
+        if kvstore.type != "dist_sync":
+            raise ValueError(f"global sums need kv_store=dist_sync, not {kvstore.type}")
+        self.kvstore = kvstore
+        self.key = SUM_KEYS + slot
+        self.size = size
+        kvstore.init(self.key, mxnet().nd.zeros((size,)))
+
+    def add(self, values: Sequence[float]) -> list[float]:
+        """The sum over workers of ``values``."""
+        if len(values) != self.size:
+            raise ValueError(f"expected {self.size} values, got {len(values)}")
+        nd = mxnet().nd
+        total = nd.zeros((self.size,))
+        self.kvstore.push(self.key, nd.array(values))
+        self.kvstore.pull(self.key, out=total)
+        return [float(value) for value in total.asnumpy()]
+
+
+class ServerUpdates:
+    """Parameters updated by the servers' optimizer: push the gradients, pull the weights.
+
+    What ``dist_async`` needs (its servers apply each worker's push as it arrives), and an
+    option for ``dist_sync``. Gluon's ``Trainer`` does the same with ``update_on_kvstore=True``
+    but hands the servers a pickled optimizer, which our servers refuse; this sends JSON
+    (:func:`share_optimizer`). Give ``rescale_grad`` in ``optimizer``: ``1 / mini_batch_size``
+    for ``dist_async``, ``1 / (mini_batch_size x workers)`` for ``dist_sync`` (the servers sum
+    the workers' gradients before the update). Every worker makes one, with the same
+    parameters in the same order; all start from rank 0's weights. One device per worker.
+    """
+
+    def __init__(
+        self,
+        kvstore: Any,
+        place: WorkerPlace,
+        params: Sequence[Any],
+        optimizer: Mapping[str, Any],
+    ) -> None:
+        share_optimizer(kvstore, place, optimizer)
+        self.kvstore = kvstore
+        self.params = [param for param in params if param.grad_req != "null"]
+        for key, param in enumerate(self.params):
+            kvstore.init(key, param.data())
+        self._pull()
+
+    def _pull(self) -> None:
+        for key, param in enumerate(self.params):
+            self.kvstore.pull(key, out=param.data(), priority=-key)
+
+    def step(self) -> None:
+        """After ``backward()``: send this worker's gradients, fetch the servers' weights."""
+        for key, param in enumerate(self.params):
+            self.kvstore.push(key, param.grad(), priority=-key)
+        self._pull()
