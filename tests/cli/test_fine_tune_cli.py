@@ -36,7 +36,10 @@ def test_a_sagemaker_model_with_another_class_count_says_what_was_loaded(
     args = ["train", "--train", str(shapes), "--output", str(run), "--base-model"]
     assert main([*args, str(five_classes), "--set", "epochs=1", *TINY]) == 0
     out = capsys.readouterr().out
-    line = "note: Started from model.tar.gz: 18 layers loaded, new head fc1 for 3 classes (the model had 5)"
+    line = (
+        "note: Started from model.tar.gz: 18 layers loaded, new head fc1 for 3 classes "
+        "(the model had 5)"
+    )
     assert line in out.splitlines()
     assert open_model(run).class_names == ["circle", "square", "triangle"]
 
