@@ -85,6 +85,66 @@ def send_learning_rate(kvstore: Any, learning_rate: float) -> None:
     _send(kvstore, "learning_rate", {"learning_rate": learning_rate})
 
 
+def init_keys(kvstore: Any, values: Mapping[int, Any]) -> None:
+    """``kv.init`` every key with rank 0's value, then wait until the servers hold them all.
+
+    MXNet 1.9.1's ``init`` on the CPU does not wait for rank 0's push to reach the servers
+    before its barrier (it waits on a buffer that push does not use), so another worker's
+    first pull could reach a server before the value and abort it ("init K first"), or its
+    first push be taken for the value. Rank 0 waits for its pushes; all meet once more.
+    """
+    for key, value in values.items():
+        kvstore.init(key, value)
+    if kvstore.rank == 0:
+        mxnet().nd.waitall()
+    kvstore._barrier()
+
+
+def trained(params: Sequence[Any]) -> list[Any]:
+    """The parameters that get gradients: the keys 0, 1, ... of the weights, in this order."""
+    return [param for param in params if param.grad_req != "null"]
+
+
+def start_from_rank_0(kvstore: Any, params: Sequence[Any]) -> list[Any]:
+    """Give ``params`` the keys 0, 1, ... holding rank 0's weights, and set every worker's
+    weights to them; returns the pull buffers (one per parameter).
+
+    The weights travel through plain copies: oneDNN reorders a convolution's or dense
+    layer's weight array in place when it runs for inference, and MXNet 1.9.1's kvstore
+    then sends it as an array the servers do not store ("init K first")."""
+    nd = mxnet().nd
+    plain = {key: nd.array(param.data().asnumpy()) for key, param in enumerate(params)}
+    init_keys(kvstore, plain)
+    buffers = [nd.zeros(param.shape) for param in params]
+    pull_weights(kvstore, params, buffers)
+    return buffers
+
+
+def pull_weights(kvstore: Any, params: Sequence[Any], buffers: Sequence[Any]) -> None:
+    """Set ``params`` to the servers' weights (through ``buffers``, see above)."""
+    for key, (param, buffer) in enumerate(zip(params, buffers)):
+        kvstore.pull(key, out=buffer, priority=-key)
+        param.set_data(buffer)
+
+
+class SummedGradients:
+    """``dist_sync`` with the update on each worker: every step, each gradient is replaced by
+    its sum over workers (and over this worker's devices), as Gluon's ``Trainer`` does with
+    ``update_on_kvstore=False``, but with keys initialised safely (:func:`init_keys`); all
+    workers start from rank 0's weights. Then ``trainer.step(batch x workers)``."""
+
+    def __init__(self, kvstore: Any, params: Sequence[Any]) -> None:
+        self.kvstore = kvstore
+        self.params = trained(params)
+        start_from_rank_0(kvstore, self.params)
+
+    def sum(self) -> None:
+        """After ``backward()``: push this worker's gradients, pull their sum over workers."""
+        for key, param in enumerate(self.params):
+            self.kvstore.push(key, param.list_grad(), priority=-key)
+            self.kvstore.pull(key, out=param.list_grad(), priority=-key)
+
+
 class GlobalSums:
     """Sums over all workers of a few numbers (metric counts), through the kvstore.
 
@@ -100,7 +160,7 @@ class GlobalSums:
         self.kvstore = kvstore
         self.key = SUM_KEYS + slot
         self.size = size
-        kvstore.init(self.key, mxnet().nd.zeros((size,)))
+        init_keys(kvstore, {self.key: mxnet().nd.zeros((size,))})
 
     def add(self, values: Sequence[float]) -> list[float]:
         """The sum over workers of ``values``."""
@@ -134,17 +194,11 @@ class ServerUpdates:
     ) -> None:
         share_optimizer(kvstore, place, optimizer)
         self.kvstore = kvstore
-        self.params = [param for param in params if param.grad_req != "null"]
-        for key, param in enumerate(self.params):
-            kvstore.init(key, param.data())
-        self._pull()
-
-    def _pull(self) -> None:
-        for key, param in enumerate(self.params):
-            self.kvstore.pull(key, out=param.data(), priority=-key)
+        self.params = trained(params)
+        self.buffers = start_from_rank_0(kvstore, self.params)
 
     def step(self) -> None:
         """After ``backward()``: send this worker's gradients, fetch the servers' weights."""
         for key, param in enumerate(self.params):
             self.kvstore.push(key, param.grad(), priority=-key)
-        self._pull()
+        pull_weights(self.kvstore, self.params, self.buffers)
