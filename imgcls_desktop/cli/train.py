@@ -22,11 +22,22 @@ from imgcls_desktop.cli.hyperparameter_options import (
 )
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.artifacts import ModelError
+from imgcls_desktop.core.distributed.lifeline import exit_with_launcher
+from imgcls_desktop.core.distributed.plan import LaunchPlan, parse_launch
+from imgcls_desktop.core.distributed.remote import HostsNotReady
+from imgcls_desktop.core.distributed.supervisor import LaunchFailed, format_line
+from imgcls_desktop.core.distributed.training import WorkerSpeed, describe_run, train_distributed
+from imgcls_desktop.core.distributed.worker import is_distributed_worker
 from imgcls_desktop.core.hyperparams import HyperParameters, apply_overrides
 from imgcls_desktop.core.models import run_model_epoch
 from imgcls_desktop.core.project import ItemKind, load_project, save_project
 from imgcls_desktop.core.training.callbacks import Callback, Logs, TrainingState, format_epoch_line
-from imgcls_desktop.core.training.loop import TRAINING_ERRORS, TrainingJob, train
+from imgcls_desktop.core.training.loop import (
+    TRAINING_ERRORS,
+    TrainingJob,
+    TrainingResult,
+    train,
+)
 from imgcls_desktop.core.training.preview import mirroring_note
 from imgcls_desktop.core.training.run import RunStatus
 from imgcls_desktop.core.training.suggest import (
@@ -76,6 +87,13 @@ def register(groups: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="FILE",
         help="ImageNet weights for use_pretrained_model=1 (resnetNN_v1 .params)",
+    )
+    parser.add_argument(
+        "--launch",
+        metavar="SPEC",
+        help="with kv_store=dist_sync or dist_async, train on worker processes: "
+        "local:N[,servers=M] on this machine, ssh:HOSTS_FILE on the hosts listed, or print (the "
+        "commands to start on your own cluster)",
     )
     parser.add_argument("--device", help="cpu, gpu, gpu:0,1 or cpu:0,cpu:1 (default: GPUs if any)")
     parser.add_argument(
@@ -214,18 +232,63 @@ def _remember_in_project(job: TrainingJob, run_dir: Path, *, has_model: bool) ->
         print(f"warning: could not update the project list: {error}", file=sys.stderr)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """A plain ``kill`` ends a worker as Ctrl-C ends a run: cleanly, its folder resumable."""
+    raise SystemExit(128 + signum)
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    """One launched worker of a distributed run (``DMLC_ROLE=worker``): rank 0 prints the
+    epochs, every worker its speed; the launcher reports the end."""
+    exit_with_launcher()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        train(_job(args), callbacks=[_TerminalReport(), WorkerSpeed(_say)])
+    except TRAINING_ERRORS as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def _print_launch(job: TrainingJob, plan: LaunchPlan) -> int:
+    """``--launch print``: prepare the run here, print the commands that train it."""
+    run_dir, commands = describe_run(job, plan, progress=ProgressBar("Preparing data"))
+    print(commands)
+    print(f"# The run folder {run_dir} is ready: start the lines above to train it.")
+    return 0
+
+
+def _forward_line(name: str, text: str) -> None:
+    """A launched process's line, as ``[worker 1] text``."""
+    _say(format_line(name, text))
+
+
+def _train(
+    job: TrainingJob, plan: LaunchPlan | None, stop: threading.Event, again: str
+) -> TrainingResult:
+    """Train here, or on the workers of ``plan`` (``again``: the command that resumes)."""
+    progress = ProgressBar("Preparing data")
+    if plan is None:
+        return train(job, callbacks=[_TerminalReport()], cancel=stop, progress=progress)
+    try:
+        return train_distributed(job, plan, on_line=_forward_line, cancel=stop, progress=progress)
+    except (LaunchFailed, HostsNotReady) as error:
+        raise CommandError(f"{error}. Resume with: {again}") from None
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train or resume; 0 when the run finished or stopped cleanly."""
+    if is_distributed_worker():
+        return _run_worker(args)
+    plan = parse_launch(args.launch) if args.launch else None
+    again = f"imgcls train --resume {args.resume or args.output}"
+    again += f" --launch {args.launch}" if plan else ""
     try:
         job = _job(args)
+        if plan is not None and plan.kind == "print":
+            return _print_launch(job, plan)
         stop = threading.Event()
         with _stop_on_interrupt(stop):
-            result = train(
-                job,
-                callbacks=[_TerminalReport()],
-                cancel=stop,
-                progress=ProgressBar("Preparing data"),
-            )
+            result = _train(job, plan, stop, again)
     except TRAINING_ERRORS as error:
         raise CommandError(str(error)) from None
     try:
@@ -236,5 +299,5 @@ def run_train(args: argparse.Namespace) -> int:
     _say(f"{result.summary()} {model}")
     _remember_in_project(job, result.run_dir, has_model=has_model)
     if result.status is RunStatus.STOPPED:
-        _say(f"Resume with: imgcls train --resume {result.run_dir}")
+        _say(f"Resume with: {again}")
     return 0

@@ -526,7 +526,7 @@ def test_pretrained_with_both_problems_reports_both() -> None:
     ("changes", "warning"),
     [
         ({"use_weighted_loss": 1}, "use_weighted_loss: is ignored unless multi_label=1"),
-        ({"kv_store": "dist_async"}, "kv_store: dist_async is for training across several"),
+        ({"kv_store": "dist_async"}, "kv_store: dist_async trains across worker processes"),
         ({"early_stopping": True, "epochs": 10}, "early_stopping: cannot stop the run early"),
         (
             {"use_pretrained_model": 1, "num_layers": 18, "image_shape": "3,64,64"},

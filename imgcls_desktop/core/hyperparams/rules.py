@@ -263,8 +263,9 @@ def _kv_store_on_one_machine(hp: HyperParameters, data: DataFacts | None, found:
     if hp.kv_store in DISTRIBUTED_KV_STORES:
         found.warn(
             "kv_store",
-            f"{hp.kv_store} is for training across several machines; on one machine use "
-            "device or local",
+            f"{hp.kv_store} trains across worker processes only when launched (imgcls train "
+            "--launch local:N, or the Training tab's Processes field); started alone it trains "
+            "on one process, as kv_store=device",
         )
 
 

@@ -298,7 +298,7 @@ class HyperParameters:
         "Advanced",
         "choice",
         "How weight updates from several devices are combined: device (on the GPUs) or local "
-        "(on the CPU); dist_sync and dist_async are for several machines. Empty means device.",
+        "(on the CPU); dist_sync and dist_async train across launched workers. Empty means device.",
         choices=KV_STORES,
     )
     allow_large_images: bool = _field(

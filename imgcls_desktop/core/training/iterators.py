@@ -51,8 +51,11 @@ def augmentation_arguments(augmentation_type: str) -> dict[str, Any]:
     return dict(options)
 
 
-def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed: int = 0) -> Any:
-    """A shuffling ``ImageRecordIter`` over the training records with ``hp``'s augmentation.
+def train_iter(
+    data: TrainingData, hp: HyperParameters, batch_size: int, *, seed: int = 0, **shard: int
+) -> Any:
+    """A shuffling ``ImageRecordIter`` over the training records with ``hp``'s augmentation;
+    ``shard`` (``num_parts``, ``part_index``) reads one worker's part of them.
 
     Batches are full: the last one of a pass is completed with the first images of the next
     (shuffled) pass (``round_batch``), and the next pass continues after them, so no image
@@ -68,7 +71,7 @@ def train_iter(data: TrainingData, hp: HyperParameters, batch_size: int, *, seed
         resize=data.train_resize,
         seed=seed,
     )
-    return mxnet().io.ImageRecordIter(**arguments)
+    return mxnet().io.ImageRecordIter(**arguments, **shard)
 
 
 def train_iter_arguments(

@@ -70,6 +70,7 @@ from imgcls_desktop.core.training.callbacks import (
     MetricsLog,
     TrainingState,
 )
+from imgcls_desktop.core.training.cluster import Cluster, check_distributed
 from imgcls_desktop.core.training.data import DATA_FOLDER, TrainingData, inference_preprocessing
 from imgcls_desktop.core.training.head import HeadInputs, head_inputs, trained_parameters
 from imgcls_desktop.core.training.iterators import train_iter, val_iter
@@ -257,15 +258,62 @@ def train(
     the data is prepared. Once training started, a cancel or a stop ends it with a resumable
     run folder and a result.
     """
+    cluster = Cluster.join(job.hyperparameters)
+    if cluster is not None and not job.resume:
+        raise RunError("a distributed worker continues a prepared run: start it with --launch")
     lock = RunLock(Path(job.output))
     try:
         if job.resume:
-            session = _Session.resume(job, lock, progress, cancel)
+            session = _Session.resume(job, lock, progress, cancel, cluster)
         else:
             session = _Session.create(job, lock, progress, cancel)
         return session.run(callbacks, cancel)
     finally:
         lock.release()
+
+
+def prepare_run(
+    job: TrainingJob, *, progress: ProgressFn = no_progress, cancel: CancelFlag | None = None
+) -> Path:
+    """Check ``job`` for distributed training and, for a new run, write its run folder and
+    packed data without training (status stopped at epoch 0): what launched workers resume.
+
+    Raises as :func:`train` does before any work.
+    """
+    hp = job.hyperparameters
+    check_distributed(hp, parse_devices(job.devices))
+    if job.resume:
+        info = read_run(job.output)
+        if not info.can_continue(hp.epochs):
+            raise RunError(
+                f"{job.output} has already trained {info.last_completed_epoch} epochs; set "
+                "epochs higher to train on"
+            )
+        return Path(job.output)
+    lock = RunLock(Path(job.output))
+    try:
+        session = _Session.create(job, lock, progress, cancel)
+        session.info.status, session.info.stop_reason = RunStatus.STOPPED, "not started yet"
+        write_run(session.run_dir, session.info)
+    finally:
+        lock.release()
+    return session.run_dir
+
+
+def result_of_run(run_dir: Path, start_epoch: int, warnings: Sequence[str] = ()) -> TrainingResult:
+    """How the run in ``run_dir`` ended, read from its ``run.json`` (a distributed run's)."""
+    info = read_run(run_dir)
+    return TrainingResult(
+        status=info.status,
+        run_dir=Path(run_dir),
+        epochs_run=info.last_completed_epoch - start_epoch + 1,
+        last_epoch=info.last_completed_epoch,
+        best_epoch=info.best_epoch,
+        best_val_accuracy=info.best_val_accuracy,
+        stop_reason=info.stop_reason,
+        warnings=tuple(warnings),
+        epochs=info.epochs,
+    )
 
 
 class _Session:
@@ -279,9 +327,12 @@ class _Session:
         info: RunInfo,
         warnings: list[str],
         start: StartingPoint,
+        cluster: Cluster | None = None,
     ) -> None:
         mx = mxnet()
         self.job = job
+        self.cluster = cluster
+        self.writes = cluster is None or cluster.writes
         self.hp = hp
         self.data = data
         self.info = info
@@ -291,7 +342,7 @@ class _Session:
         self.run_dir = Path(job.output)
         self.contexts = parse_devices(job.devices)
         self.batch_size = hp.mini_batch_size
-        self.batches_per_epoch = math.ceil(data.num_train / self.batch_size)
+        self.batches_per_epoch = math.ceil(data.num_train / (self.batch_size * self._workers()))
         self.dtype = hp.precision_dtype
         mx.random.seed(job.seed)
         self.net = start.build_network(hp, data.multi_label)
@@ -303,11 +354,18 @@ class _Session:
         for context in self.contexts:  # gives every parameter its shape
             self.net(mx.nd.zeros((1, *hp.shape), ctx=context, dtype=self.dtype))
         self.net.hybridize(static_alloc=True, static_shape=True)
-        self.trainer = mx.gluon.Trainer(
-            trained_parameters(self.net, hp),
-            create_optimizer(hp.optimizer, _optimizer_params(hp, self.batches_per_epoch)),
-            kvstore=_kv_store(hp),
-        )
+        optimizer_params = _optimizer_params(hp, self.batches_per_epoch)
+        if cluster is None:
+            self.trainer = mx.gluon.Trainer(
+                trained_parameters(self.net, hp),
+                create_optimizer(hp.optimizer, optimizer_params),
+                kvstore=_kv_store(hp),
+            )
+        else:
+            self.trainer = cluster.trainer(
+                trained_parameters(self.net, hp), hp, optimizer_params, self.batch_size
+            )
+            self.notes.append(cluster.note(self.batch_size))
         self.loss = _loss(hp, data, self.contexts)
         self.callbacks: list[Callback] = []
         self.head: HeadInputs | None = None  # quick transfer's cached features
@@ -375,15 +433,26 @@ class _Session:
 
     @classmethod
     def resume(
-        cls, job: TrainingJob, lock: RunLock, progress: ProgressFn, cancel: CancelFlag | None
+        cls,
+        job: TrainingJob,
+        lock: RunLock,
+        progress: ProgressFn,
+        cancel: CancelFlag | None,
+        cluster: Cluster | None = None,
     ) -> _Session:
-        """An existing run, from its last completed epoch (the caller releases ``lock``)."""
+        """An existing run, from its last completed epoch (the caller releases ``lock``).
+
+        In a distributed run only rank 0 locks and writes the folder; every worker reads it.
+        """
         output = Path(job.output)
         read_run(output)  # a run folder? (before the lock file is made in it)
-        lock_note = lock.acquire()
-        _remove_leftovers(output)
+        writes = cluster is None or cluster.writes
+        lock_note = lock.acquire() if writes else None
+        if writes:
+            _remove_leftovers(output)
         info = read_run(output)  # as the previous trainer left it
-        prune_resume_state(output, info.last_completed_epoch)  # a kill may have left others
+        if writes:
+            prune_resume_state(output, info.last_completed_epoch)  # a kill may have left others
         data = info.data
         if data is None:
             raise RunError(f"{output} cannot be resumed: its run.json records no training data")
@@ -391,6 +460,8 @@ class _Session:
         hp = job.hyperparameters.resolved(data.facts())
         _check_resumable_changes(saved, hp)
         _check_before_work(job, hp)
+        if cluster is not None:
+            check_distributed(hp, parse_devices(job.devices))
         start = StartingPoint.of_run(output, info, hp)
         warnings = [*_notes(lock_note), *hp.validate(data.facts())]
         if not info.can_continue(hp.epochs):
@@ -399,7 +470,7 @@ class _Session:
                 "higher to train on"
             )
         data.check_files()
-        session = cls(job, hp, data, info, warnings, start)
+        session = cls(job, hp, data, info, warnings, start, cluster)
         if info.last_completed_epoch:
             session.warnings += load_resume_state(
                 output, session.net, session.trainer, info.last_completed_epoch, session.contexts
@@ -410,8 +481,9 @@ class _Session:
         info.epochs = hp.epochs
         info.devices = job.devices
         info.status, info.stop_reason, info.error = RunStatus.RUNNING, None, None
-        save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
-        write_run(output, info)
+        if writes:
+            save_hyperparameters(output / HYPERPARAMETERS_FILE, hp)
+            write_run(output, info)
         return session
 
     def initial_weights(self) -> None:
@@ -456,7 +528,7 @@ class _Session:
         builtins: list[Callback] = [MetricsLog(), CheckpointKeeper(hp.checkpoint_frequency)]
         if hp.early_stopping:
             builtins.append(EarlyStopping.from_hyperparameters(hp))
-        self.callbacks = [*builtins, *callbacks]
+        self.callbacks = [*builtins, *callbacks] if self.writes else list(callbacks)
         for callback in self.callbacks:
             callback.state = state
         try:
@@ -465,15 +537,17 @@ class _Session:
             status = self._train(state, cancel)
         except BaseException as error:
             # Whatever fails here (a full disk, another Ctrl-C) must not hide the cause.
-            with contextlib.suppress(Exception):
-                self._record_failure(error)
+            if self.writes:
+                with contextlib.suppress(Exception):
+                    self._record_failure(error)
             with contextlib.suppress(Exception):
                 self._train_end(state)
             raise
         info = self.info
         stop_reason = None if status is RunStatus.FINISHED else state.stop_reason
         info.status, info.stop_reason = status, stop_reason
-        write_run(self.run_dir, info)
+        if self.writes:
+            write_run(self.run_dir, info)
         self._train_end(state)
         return TrainingResult(
             status=status,
@@ -488,9 +562,10 @@ class _Session:
         )
 
     def _record_failure(self, error: BaseException) -> None:
-        """Mark the run stopped (Ctrl-C) or failed in ``run.json``, as of the last commit."""
+        """Mark the run stopped (Ctrl-C, or SIGTERM as ``SystemExit``) or failed in
+        ``run.json``, as of the last commit."""
         info = self.info
-        interrupted = isinstance(error, KeyboardInterrupt)
+        interrupted = isinstance(error, (KeyboardInterrupt, SystemExit))
         info.status = RunStatus.STOPPED if interrupted else RunStatus.FAILED
         info.stop_reason = "interrupted" if interrupted else None
         info.error = None if interrupted else f"{type(error).__name__}: {error}"
@@ -509,13 +584,18 @@ class _Session:
 
     def _train(self, state: TrainingState, cancel: CancelFlag | None) -> RunStatus:
         if self.head is None:
-            batches = _endless(train_iter(self.data, self.hp, self.batch_size, seed=self._seed()))
+            shard = {} if self.cluster is None else self.cluster.shard()
+            batches = _endless(
+                train_iter(self.data, self.hp, self.batch_size, seed=self._seed(), **shard)
+            )
             validation_batches = val_iter(self.data, self.hp, self.batch_size)
         else:
             batches = self.head.train_batches(self.batch_size, self._seed())
             validation_batches = self.head.val_batches(self.batch_size)
         train_metrics = Metrics(self.data.num_classes, multi_label=self.data.multi_label)
         epoch_times: list[float] = []
+        if self.cluster is not None:
+            self.cluster.begin(self.trainer)
         for epoch in range(state.start_epoch, self.hp.epochs + 1):
             state.epoch = epoch
             started = time.perf_counter()
@@ -529,23 +609,39 @@ class _Session:
                     logs.update(clock.read(), learning_rate=self.trainer.learning_rate)
                 for callback in self.callbacks:
                     callback.on_batch_end(state.step, logs)
-                if _stopping(state, cancel):
+                # Workers stop together, after an epoch (rank 0 decides; Stop ends processes).
+                if self.cluster is None and _stopping(state, cancel):
                     return RunStatus.STOPPED
             train_seconds = time.perf_counter() - started  # the last batch's log synchronised
+            if self.cluster is None:
+                train_values = train_metrics.read()
+            else:
+                train_values = self.cluster.global_metrics(train_metrics)
+                if not self.writes:
+                    stop, early = self.cluster.decide(False, False)
+                    if stop and epoch < self.hp.epochs:
+                        return RunStatus.EARLY_STOPPED if early else RunStatus.STOPPED
+                    continue
             validation = self._validate(validation_batches, state, cancel)
             if validation is None:
                 return RunStatus.STOPPED
             epoch_times.append(time.perf_counter() - started)
-            logs = self._epoch_logs(epoch, train_metrics.read(), validation, epoch_times)
-            logs["images_per_sec"] = self.batches_per_epoch * self.batch_size / train_seconds
+            logs = self._epoch_logs(epoch, train_values, validation, epoch_times)
+            images = self.batches_per_epoch * self.batch_size * self._workers()
+            logs["images_per_sec"] = images / train_seconds
             if state.best_val_accuracy is None or logs["val_accuracy"] > state.best_val_accuracy:
                 state.best_epoch, state.best_val_accuracy = epoch, logs["val_accuracy"]
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, logs)
             self._commit(state, epoch)
+            if self.cluster is not None:
+                self.cluster.decide(state.stop_requested, state.early_stopped)
             if state.stop_requested and epoch < self.hp.epochs:  # at the last epoch: finished
                 return RunStatus.EARLY_STOPPED if state.early_stopped else RunStatus.STOPPED
         return RunStatus.FINISHED
+
+    def _workers(self) -> int:
+        return 1 if self.cluster is None else self.cluster.workers
 
     def _seed(self) -> int:
         """The iterator's seed: a resumed session does not replay the first epochs' order."""
@@ -560,7 +656,10 @@ class _Session:
             outputs = [self._forward(x) for x in inputs]
             losses = [self.loss(output, label) for output, label in zip(outputs, labels)]
         mx.autograd.backward(losses)
-        self.trainer.step(self.batch_size)
+        if self.cluster is None:
+            self.trainer.step(self.batch_size)
+        else:
+            self.cluster.step(self.trainer, self.batch_size)
         for output, label, loss in zip(outputs, labels, losses):
             metrics.update(output, label, loss)
 
@@ -758,8 +857,8 @@ def _optimizer_params(hp: HyperParameters, batches_per_epoch: int) -> dict[str, 
 
 
 def _kv_store(hp: HyperParameters) -> str:
-    """``device`` unless ``local`` is asked; the distributed stores need several machines
-    (validation warns) and fall back to ``device``."""
+    """``device`` unless ``local`` is asked; the distributed stores, in a process that was
+    not launched as a worker, fall back to ``device`` (validation warns)."""
     if hp.kv_store in (None, *DISTRIBUTED_KV_STORES):
         return "device"
     return hp.kv_store

@@ -1,0 +1,178 @@
+"""Distributed training on 127.0.0.1: a scheduler, one server and two workers training the
+small colour set through :func:`train_distributed`, against one process.
+
+The tests act on what the workers say (their lines), never on time, and check by PID that
+no process is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from distributed_fixtures import Watch, package_importable
+from training_fixtures import quick_hp, shared_colour_folder
+
+from imgcls_desktop.core.distributed.plan import parse_launch
+from imgcls_desktop.core.distributed.supervisor import LaunchFailed, ProcessState
+from imgcls_desktop.core.distributed.training import parse_speed, train_distributed
+from imgcls_desktop.core.hyperparams import HyperparameterError
+from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.run import RunStatus, read_run
+
+pytestmark = pytest.mark.usefixtures(package_importable.__name__)
+
+
+def new_job(folder: Path, run: Path, **changes: object) -> TrainingJob:
+    return TrainingJob.new(quick_hp(**changes), folder, run, devices="cpu")
+
+
+def speeds(watch: Watch) -> dict[str, list[int]]:
+    """The epochs each worker reported its speed for."""
+    said: dict[str, list[int]] = {}
+    for name, text in watch.lines:
+        speed = parse_speed(text)
+        if speed is not None:
+            said.setdefault(name, []).append(speed[0])
+    return said
+
+
+def metrics(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def test_two_workers_train_as_well_as_one_process_with_the_same_effective_batch(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    one = train(new_job(folder, tmp_path / "one", epochs=3, mini_batch_size=16))
+    watch = Watch()
+    job = new_job(folder, tmp_path / "two", epochs=3, mini_batch_size=8, kv_store="dist_sync")
+
+    two = train_distributed(
+        job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+    )
+
+    assert two.status is RunStatus.FINISHED and two.epochs_run == 3
+    assert one.best_val_accuracy is not None and two.best_val_accuracy is not None
+    assert two.best_val_accuracy >= one.best_val_accuracy - 0.1
+    assert read_run(two.run_dir).status is RunStatus.FINISHED
+    rows = metrics(two.run_dir)
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+    assert rows[-1]["train_accuracy"] > 0.5
+    assert speeds(watch) == {"worker 0": [1, 2, 3], "worker 1": [1, 2, 3]}
+    texts = [text for _, text in watch.lines]
+    assert any("Effective batch: 16 images per step" in text for text in texts)
+    assert sum(text.startswith("Epoch[") for text in texts) == 3  # rank 0 only
+    assert list(two.run_dir.glob("*.params"))  # rank 0's checkpoint
+    watch.assert_nothing_left()
+
+
+def test_dist_async_trains_with_the_servers_updating(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    watch = Watch()
+    job = new_job(folder, tmp_path / "run", epochs=2, kv_store="dist_async")
+
+    result = train_distributed(
+        job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+    )
+
+    assert result.status is RunStatus.FINISHED and result.last_epoch == 2
+    assert [row["epoch"] for row in metrics(result.run_dir)] == [1, 2]
+    watch.assert_nothing_left()
+
+
+class KillAtFirstSpeed(Watch):
+    """Sends ``sig`` to the first worker that reports its speed, or sets ``cancel``."""
+
+    def __init__(self, sig: signal.Signals | None = None) -> None:
+        super().__init__()
+        self.sig = sig
+        self.cancel = threading.Event()
+        self.worker_pids: dict[str, int] = {}
+        self.victim: str | None = None
+
+    def on_state(self, state: ProcessState) -> None:
+        super().on_state(state)
+        if state.role == "worker" and state.pid is not None:
+            self.worker_pids[state.name] = state.pid
+
+    def on_line(self, name: str, text: str) -> None:
+        super().on_line(name, text)
+        if self.victim is None and parse_speed(text) is not None:
+            self.victim = name
+            if self.sig is None:
+                self.cancel.set()
+            else:
+                os.kill(self.worker_pids[name], self.sig)
+
+
+def test_a_worker_killed_mid_run_fails_clearly_and_the_run_resumes(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    watch = KillAtFirstSpeed(signal.SIGKILL)
+    run = tmp_path / "run"
+    job = new_job(folder, run, epochs=2, kv_store="dist_sync")
+
+    with pytest.raises(LaunchFailed) as failed:
+        train_distributed(
+            job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+        )
+
+    assert f"{watch.victim} was killed by SIGKILL" in str(failed.value)
+    watch.assert_nothing_left()
+    info = read_run(run)
+    assert info.status is RunStatus.FAILED and "SIGKILL" in (info.error or "")
+    assert info.can_continue()
+    resumed = train(TrainingJob.resume_of(run))  # here, on one process: kv_store falls back
+    assert resumed.status is RunStatus.FINISHED and resumed.last_epoch == 2
+    assert any("trains on one process" in warning for warning in resumed.warnings)
+
+
+def test_stop_stops_every_process_and_leaves_a_resumable_run(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    watch = KillAtFirstSpeed()
+    job = new_job(folder, tmp_path / "run", epochs=3, kv_store="dist_sync")
+
+    result = train_distributed(
+        job,
+        parse_launch("local:2"),
+        on_line=watch.on_line,
+        on_state=watch.on_state,
+        cancel=watch.cancel,
+    )
+
+    assert result.status is RunStatus.STOPPED and result.stop_reason == "stopped by the user"
+    watch.assert_nothing_left()
+    assert {state.state for state in watch.states if state.role == "worker"} >= {"stopped"}
+    info = read_run(result.run_dir)
+    assert info.status is RunStatus.STOPPED and info.can_continue()
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"kv_store": "dist_sync", "freeze_backbone": 1, "use_pretrained_model": 1}, "quick"),
+        ({"kv_store": "dist_async", "optimizer": "nag"}, "no nag"),
+        ({"kv_store": "device"}, "needs dist_sync or dist_async"),
+    ],
+)
+def test_what_a_distributed_run_cannot_do_is_refused_before_any_work(
+    tmp_path: Path, changes: dict, says: str
+) -> None:
+    job = TrainingJob(quick_hp(**changes), tmp_path / "data", tmp_path / "run")
+
+    with pytest.raises(HyperparameterError, match=says):
+        train_distributed(job, parse_launch("local:2"))
+
+    assert not (tmp_path / "run").exists()
