@@ -137,7 +137,7 @@ def test_a_worker_killed_mid_run_fails_clearly_and_the_run_resumes(
     assert any("trains on one process" in warning for warning in resumed.warnings)
 
 
-def test_stop_stops_every_process_and_leaves_a_resumable_run(
+def test_stop_stops_every_process_and_the_run_resumes_on_the_workers(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     folder = shared_colour_folder(tmp_path_factory)
@@ -157,6 +157,19 @@ def test_stop_stops_every_process_and_leaves_a_resumable_run(
     assert {state.state for state in watch.states if state.role == "worker"} >= {"stopped"}
     info = read_run(result.run_dir)
     assert info.status is RunStatus.STOPPED and info.can_continue()
+
+    again = Watch()
+    resumed = train_distributed(
+        TrainingJob.resume_of(result.run_dir),
+        parse_launch("local:2"),
+        on_line=again.on_line,
+        on_state=again.on_state,
+    )
+
+    assert resumed.status is RunStatus.FINISHED and resumed.last_epoch == 3
+    assert resumed.epochs_run == 3 - info.last_completed_epoch
+    assert [row["epoch"] for row in metrics(result.run_dir)] == [1, 2, 3]
+    again.assert_nothing_left()
 
 
 @pytest.mark.parametrize(
