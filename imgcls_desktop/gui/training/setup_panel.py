@@ -31,6 +31,7 @@ from imgcls_desktop.core.training.preview import mirroring_note
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.path_field import PathField, PathKind
 from imgcls_desktop.gui.training.hyperparam_form import HyperparameterForm
+from imgcls_desktop.gui.training.processes import ProcessesField
 
 DATA_FILTER = "Data sets (*.rec *.lst *.jsonl *.manifest *.json);;All files (*)"
 _JSON_FILTER = "Hyperparameters (*.json)"
@@ -79,6 +80,7 @@ class SetupPanel(QWidget):
         self.device = QComboBox()
         self.device.setToolTip("Where to train: the CPU, or a GPU MXNet can see")
         self.device.addItem("Automatic (a GPU if there is one)", None)
+        self.processes = ProcessesField()
         self.pretrained = PathField(
             PathKind.OPEN_FILE,
             caption="Pretrained weights",
@@ -146,6 +148,7 @@ class SetupPanel(QWidget):
         run_form = QFormLayout(run_box)
         run_form.addRow("Runs folder", self.runs_folder)
         run_form.addRow("Device", self.device)
+        run_form.addRow("Processes", self.processes)
         run_form.addRow("Pretrained", self.pretrained)
         run_form.addRow("Start from", self.base_model)
         hp_box = QGroupBox("Hyperparameters (for the next Start)")

@@ -17,6 +17,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from imgcls_desktop.core.app_state import AppState, Part, TrainingSources
+from imgcls_desktop.core.distributed.plan import LaunchPlan, LaunchSpecError
 from imgcls_desktop.core.hyperparams import HyperparameterError
 from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.project import ItemKind
@@ -35,6 +36,7 @@ from imgcls_desktop.core.training.suggest import (
 from imgcls_desktop.core.weights import installed_depths
 from imgcls_desktop.gui.dialogs import ask, show_error
 from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreviewDialog
+from imgcls_desktop.gui.training.processes import ProcessTable, run_distributed_training
 from imgcls_desktop.gui.training.run_history import RunHistory
 from imgcls_desktop.gui.training.run_monitor import RunMonitor, duration
 from imgcls_desktop.gui.training.setup_panel import SetupPanel
@@ -73,6 +75,8 @@ class TrainingTab(QWidget):
         self._launched_at = 0.0
         self.setup, self.monitor, self.history = SetupPanel(), RunMonitor(), RunHistory()
         self.monitor.add_page(self.history, "Runs")
+        self.processes = ProcessTable(self.monitor.append_log)
+        self.monitor.add_page(self.processes, "Processes")
         self._applied_values = self.setup.form.raw_values()
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(self.setup)
@@ -254,6 +258,7 @@ class TrainingTab(QWidget):
             return None
         setup = self.setup
         try:
+            plan = setup.processes.plan()
             job = TrainingJob.new(
                 setup.form.hyperparameters(),
                 sources.train,
@@ -264,11 +269,11 @@ class TrainingTab(QWidget):
                 pretrained=setup.optional_path(setup.pretrained),
                 data_facts=None if sources.summary is None else sources.summary.facts(),
             )
-        except (HyperparameterError, RunError) as error:
+        except (HyperparameterError, RunError, LaunchSpecError) as error:
             show_error(self, "Cannot start training", str(error))
             return None
         self.monitor.clear()
-        return self._launch(job, f"Training {job.output.name}")
+        return self._launch(job, f"Training {job.output.name}", plan)
 
     @Slot()
     def resume(self) -> JobHandle | None:
@@ -282,8 +287,8 @@ class TrainingTab(QWidget):
             self._on_run()
             return None
         try:
-            job = TrainingJob.resume_of(run.path)
-        except (HyperparameterError, RunError) as error:
+            job, plan = TrainingJob.resume_of(run.path), self.setup.processes.plan()
+        except (HyperparameterError, RunError, LaunchSpecError) as error:
             show_error(self, "Cannot resume this run", str(error))
             return None
         self.monitor.clear()
@@ -291,7 +296,7 @@ class TrainingTab(QWidget):
             f"Resuming {run.path.name} with its own settings (the form is for the next Start): "
             f"{describe_hyperparameters(job.hyperparameters)}"
         )
-        return self._launch(job, f"Resuming {run.path.name}")
+        return self._launch(job, f"Resuming {run.path.name}", plan)
 
     @Slot()
     def stop(self) -> None:
@@ -305,12 +310,18 @@ class TrainingTab(QWidget):
         """Stop a run in progress (the window is closing); it stays resumable."""
         self.stop()
 
-    def _launch(self, job: TrainingJob, title: str) -> JobHandle | None:
-        handle = self._training.start(partial(run_training, job), title)
+    def _launch(self, job: TrainingJob, title: str, plan: LaunchPlan | None) -> JobHandle | None:
+        """Train ``job`` here, or on the processes of ``plan``."""
+        if plan is None:
+            handle = self._training.start(partial(run_training, job), title)
+        else:
+            handle = self._training.start(partial(run_distributed_training, job, plan), title)
         if handle is None:
             return None
         self._launched_at = time.monotonic()
+        self.processes.clear_processes()
         handle.event.connect(self.monitor.show_event)
+        handle.event.connect(self.processes.show_event)
         handle.event.connect(self._show_start_notes)
         handle.succeeded.connect(self._on_succeeded)
         handle.failed.connect(self._on_failed)
