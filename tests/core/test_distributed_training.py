@@ -89,6 +89,35 @@ def test_dist_async_trains_with_the_servers_updating(
     watch.assert_nothing_left()
 
 
+def test_early_stopping_stops_every_worker_after_the_same_epoch(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    watch = Watch()
+    # An improvement must double the best accuracy: the run stops within a few epochs.
+    early = {
+        "early_stopping": True,
+        "early_stopping_min_epochs": 1,
+        "early_stopping_patience": 1,
+        "early_stopping_tolerance": 1.0,
+    }
+    job = new_job(folder, tmp_path / "run", epochs=8, kv_store="dist_sync", **early)
+
+    result = train_distributed(
+        job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+    )
+
+    assert result.status is RunStatus.EARLY_STOPPED and result.last_epoch < 8
+    assert "early stopping" in (result.stop_reason or "")
+    epochs = list(range(1, result.last_epoch + 1))
+    assert speeds(watch) == {"worker 0": epochs, "worker 1": epochs}
+    assert {(s.name, s.returncode) for s in watch.states if s.state == "exited"} >= {
+        ("worker 0", 0),
+        ("worker 1", 0),
+    }
+    watch.assert_nothing_left()
+
+
 class KillAtFirstSpeed(Watch):
     """Sends ``sig`` to the first worker that reports its speed, or sets ``cancel``."""
 
