@@ -21,6 +21,12 @@ probability threshold of 0.5.
 A stop (the cancel flag, or ``state.request_stop``) is honoured after the current batch;
 the unfinished epoch is dropped and the run resumes from the last completed one.
 
+Distributed (``kv_store=dist_sync|dist_async`` in a process launched as a worker, see
+:mod:`.cluster`): :func:`prepare_run` writes the run folder in the launching process, each
+worker resumes it on its shard, rank 0 alone locks, validates and writes, and the workers
+stop together after an epoch (rank 0's decision). Not launched, those stores train here as
+``device`` (validation warns).
+
 One process at a time trains a run folder: :func:`train` holds its lock (:mod:`.lock`) from
 before anything in the folder changes until it returns; a resume first removes the temporary
 files of atomic writes a killed run left there (a new run's folder holds none: it must be
