@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from distributed_fixtures import Watch, package_importable
+from test_distributed_ssh import hosts_root
 from training_fixtures import quick_hp, shared_colour_folder
 
+from imgcls_desktop.core.distributed.commands import free_port
 from imgcls_desktop.core.distributed.plan import parse_launch
 from imgcls_desktop.core.distributed.supervisor import LaunchFailed, ProcessState
 from imgcls_desktop.core.distributed.training import parse_speed, train_distributed
@@ -25,6 +27,7 @@ from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.run import RunStatus, read_run
 
 pytestmark = pytest.mark.usefixtures(package_importable.__name__)
+__all__ = ["hosts_root"]  # a fixture
 
 
 def new_job(folder: Path, run: Path, **changes: object) -> TrainingJob:
@@ -115,6 +118,30 @@ def test_early_stopping_stops_every_worker_after_the_same_epoch(
         ("worker 0", 0),
         ("worker 1", 0),
     }
+    watch.assert_nothing_left()
+
+
+def test_an_ssh_launch_trains_on_each_host_after_checking_it_has_the_run(
+    hosts_root: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two "hosts" (both this machine, through the stand-in ssh of the launcher's tests)."""
+    folder = shared_colour_folder(tmp_path_factory)
+    for host in ("localhost", "127.0.0.1"):
+        (hosts_root / host).mkdir(parents=True)
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("localhost\n127.0.0.1\n", encoding="utf-8")
+    watch = Watch()
+    job = new_job(folder, tmp_path / "run", epochs=1, kv_store="dist_sync")
+
+    result = train_distributed(
+        job,
+        parse_launch(f"ssh:{hosts},servers=1,port={free_port()}"),
+        on_line=watch.on_line,
+        on_state=watch.on_state,
+    )
+
+    assert result.status is RunStatus.FINISHED and result.last_epoch == 1
+    assert speeds(watch) == {"worker 0": [1], "worker 1": [1]}
     watch.assert_nothing_left()
 
 
