@@ -9,7 +9,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.distributed.plan import LaunchSpecError
+from imgcls_desktop.core.distributed.supervisor import ProcessState
+from imgcls_desktop.core.training.run import RunStatus, read_run
 from imgcls_desktop.gui.training.processes import ProcessesField
+from tests.core.distributed_fixtures import running
 from tests.gui.test_training_tab import RUN_TIMEOUT_MS, Opened, opened, set_up, shapes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +45,37 @@ def test_local_2_trains_on_two_workers_and_shows_each_ones_state_and_speed(
     assert table.cell("server 0", 1) and table.cell("scheduler", 1)
     log = opened.tab.monitor.log.toPlainText()
     assert "[worker 0] " in log and "Effective batch: 16 images per step" in log
+
+
+def test_stop_stops_every_process_and_the_run_resumes(
+    qtbot: QtBot,
+    opened: Opened,
+    shapes: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    set_up(qtbot, opened, shapes, tmp_path, kv_store="dist_sync", epochs="50")
+    opened.tab.setup.processes.setText("local:2")
+    pids: set[int] = set()
+    job = opened.tab.start_anyway()
+    assert job is not None
+    job.event.connect(
+        lambda event: pids.add(event.pid) if isinstance(event, ProcessState) and event.pid else None
+    )
+    table = opened.tab.processes
+    qtbot.waitUntil(lambda: bool(table.cell("worker 0", 2)), timeout=RUN_TIMEOUT_MS)
+
+    with qtbot.waitSignal(opened.tab.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
+        opened.tab.stop()
+    qtbot.waitUntil(lambda: not opened.jobs.running(), timeout=RUN_TIMEOUT_MS)
+
+    result = finished.args[0]
+    assert result.status is RunStatus.STOPPED and result.stop_reason == "stopped by the user"
+    assert len(pids) == 4 and not [pid for pid in pids if running(pid)]
+    assert read_run(result.run_dir).can_continue()
+    assert table.cell("worker 1", 1).startswith("stopped")
 
 
 def test_the_field_reads_one_process_a_local_plan_and_refuses_print(qtbot: QtBot) -> None:
