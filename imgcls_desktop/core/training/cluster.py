@@ -2,9 +2,10 @@
 
 A process the launcher started as a worker (:func:`~imgcls_desktop.core.distributed.worker.
 is_distributed_worker`) joins the parameter server (:meth:`Cluster.join`) and trains its own
-shard of the records. ``dist_sync``: Gluon's ``Trainer`` updating locally from the
-gradients summed over workers (``step(batch x workers)``); ``dist_async``: the
-servers update (:class:`~imgcls_desktop.core.distributed.worker.ServerUpdates`). Rank 0
+shard of the records. ``dist_sync``: the gradients are summed over workers through the
+servers (:class:`~imgcls_desktop.core.distributed.worker.SummedGradients`), then each worker's
+own ``Trainer`` steps with ``batch x workers``; ``dist_async``: the servers update
+(:class:`~imgcls_desktop.core.distributed.worker.ServerUpdates`). Rank 0
 validates on the full validation set (the other workers' batch-norm statistics differ from
 its own, and its checkpoint is the one saved) and writes the run folder; at every epoch's end
 the workers sum their training metrics (``dist_sync``; ``dist_async`` reports rank 0's shard)

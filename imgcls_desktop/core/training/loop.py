@@ -306,7 +306,7 @@ def prepare_run(
     return session.run_dir
 
 
-def result_of_run(run_dir: Path, start_epoch: int, warnings: Sequence[str] = ()) -> TrainingResult:
+def result_of_run(run_dir: Path, start_epoch: int) -> TrainingResult:
     """How the run in ``run_dir`` ended, read from its ``run.json`` (a distributed run's)."""
     info = read_run(run_dir)
     return TrainingResult(
@@ -317,7 +317,7 @@ def result_of_run(run_dir: Path, start_epoch: int, warnings: Sequence[str] = ())
         best_epoch=info.best_epoch,
         best_val_accuracy=info.best_val_accuracy,
         stop_reason=info.stop_reason,
-        warnings=tuple(warnings),
+        warnings=(),
         epochs=info.epochs,
     )
 
