@@ -12,15 +12,17 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from imgcls_desktop.cli.hyperparameter_options import (
     add_hyperparameter_options,
     hyperparameters_from_options,
 )
-from imgcls_desktop.cli.terminal import CommandError, ProgressBar
+from imgcls_desktop.cli.terminal import CommandError, ProgressBar, print_error
 from imgcls_desktop.core.artifacts import ModelError
 from imgcls_desktop.core.distributed.lifeline import exit_with_launcher
 from imgcls_desktop.core.distributed.plan import LaunchPlan, parse_launch
@@ -244,9 +246,28 @@ def _run_worker(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         train(_job(args), callbacks=[_TerminalReport(), WorkerSpeed(_say)])
-    except TRAINING_ERRORS as error:
-        raise CommandError(str(error)) from None
+    except BaseException as error:  # every way out leaves at once
+        _leave_at_once(error)
     return 0
+
+
+def _leave_at_once(error: BaseException) -> NoReturn:
+    """End a worker that failed or was stopped (its run folder already recorded) without
+    Python's shutdown: there the kvstore's destructor (ps-lite's finalize) waits for every
+    other node, which never comes, and the launcher's lifeline thread is frozen."""
+    if isinstance(error, SystemExit):
+        code = error.code if isinstance(error.code, int) else 1
+    elif isinstance(error, KeyboardInterrupt):
+        code = 130
+    elif isinstance(error, TRAINING_ERRORS):
+        print_error(str(error))
+        code = 1
+    else:
+        traceback.print_exception(error)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_launch(job: TrainingJob, plan: LaunchPlan) -> int:

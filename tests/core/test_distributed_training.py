@@ -193,6 +193,24 @@ def test_a_worker_killed_mid_run_fails_clearly_and_the_run_resumes(
     assert any("trains on one process" in warning for warning in resumed.warnings)
 
 
+def test_a_plain_kill_ends_a_worker_cleanly_and_stops_the_others(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = shared_colour_folder(tmp_path_factory)
+    watch = KillAtFirstSpeed(signal.SIGTERM)
+    run = tmp_path / "run"
+    job = new_job(folder, run, epochs=3, kv_store="dist_sync")
+
+    with pytest.raises(LaunchFailed) as failed:
+        train_distributed(
+            job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+        )
+
+    assert f"{watch.victim} exited with code 143" in str(failed.value)  # SystemExit(128 + 15)
+    watch.assert_nothing_left()
+    assert read_run(run).can_continue()
+
+
 def test_stop_stops_every_process_and_the_run_resumes_on_the_workers(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
