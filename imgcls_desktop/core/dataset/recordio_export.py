@@ -9,9 +9,10 @@ multi-label: the multi-hot vector, ``flag`` = number of classes, which
 ``ImageRecordIter(label_width=num_classes)`` reads) followed by the image, encoded with
 the same OpenCV parameters as ``mx.recordio.pack_img``; from the same ``.lst`` im2rec writes
 the same bytes. The files are written without importing MXNet
-(:mod:`~imgcls_desktop.core.dataset.recordio_writer`), byte for byte as its writer does. The ``.lst`` index is the record key, which is the
-sample's index in the data set, so keys are unique across the splits of one export; its
-paths are the file system's bytes, also for a name that is not UTF-8 (see ``lst``).
+(:mod:`~imgcls_desktop.core.dataset.recordio_writer`), byte for byte as its writer does.
+The ``.lst`` index is the record key, which is the sample's index in the data set, so keys
+are unique across the splits of one export; its paths are the file system's bytes, also for
+a name that is not UTF-8 (see ``lst``).
 
 Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized and encoded
 on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
