@@ -46,6 +46,11 @@ from imgcls_desktop.core.runtime import mxnet
 CLASSES = ("alpha", "beta", "gamma", "delta")
 REPOSITORY = Path(__file__).resolve().parent.parent
 _IMGCLS = "import sys; from imgcls_desktop.cli import main; sys.exit(main())"
+# MXNet's scripts run after the app's compatibility layer (README, Development), as in the tests
+_IM2REC = (
+    "import runpy, sys; from imgcls_desktop.core.runtime import mxnet; mxnet(); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def _photo(width: int, height: int, seed: int) -> np.ndarray:
@@ -153,11 +158,9 @@ def main() -> None:
         print(f"  {megabytes:.1f} MB, {megabytes / len(paths):.2f} MB per image")
         prefix = Path(temp) / "lists" / "photos"
         prefix.parent.mkdir()
-        list_command = [sys.executable, str(im2rec), "--list", "--recursive"]
-        subprocess.run(
-            [*list_command, "--train-ratio", "0.8", str(prefix), str(root)],
-            check=True,
-            capture_output=True,
+        list_options = ["--list", "--recursive", "--train-ratio", "0.8"]
+        run_process(
+            [sys.executable, "-c", _IM2REC, str(im2rec), *list_options, str(prefix), str(root)]
         )
         print(
             f"cores: {os.cpu_count()}, workers/threads: {args.workers}, load average "
@@ -175,7 +178,8 @@ def main() -> None:
             for lst in prefix.parent.iterdir():
                 shutil.copy(lst, folder / lst.name)
             options = ["--resize", str(args.resize), "--num-thread", str(args.workers)]
-            run_process([sys.executable, str(im2rec), *options, str(folder / "photos"), str(root)])
+            command = [sys.executable, "-c", _IM2REC, str(im2rec), *options]
+            run_process([*command, str(folder / "photos"), str(root)])
 
         whole_ours, whole_im2rec = best_seconds([imgcls_pack, im2rec_pack], out, args.repeat)
 
