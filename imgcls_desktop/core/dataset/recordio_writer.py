@@ -1,6 +1,6 @@
 """Writing RecordIO (``.rec`` + ``.idx``) without MXNet, byte for byte as MXNet writes it.
 
-Importing MXNet takes about a second, often more than packing a few hundred images; the
+Importing MXNet takes about a second, as long as packing a hundred photos itself; the
 format is small and documented (dmlc-core's ``recordio.h``, MXNet's ``recordio.py``):
 
 - a record is a 4-byte little-endian magic ``0xced7230a``, a 4-byte word
