@@ -10,7 +10,9 @@ quality 90, one sub-folder per class) in a temporary folder, then times, side by
   (b) in one process, MXNet already imported: ``export_recordio`` with the same resize on
       ``T`` threads against im2rec's single-process loop (``cv2.imread``, its resize,
       ``mx.recordio.pack_img``); target >= 1.8x on 2 cores;
-  (c) the same with pass-through and no resize (the original bytes stored); target >= 10x.
+  (c) the same with pass-through and no resize (the original bytes stored); target >= 10x;
+  (d) the peak memory of ``imgcls dataset pack`` on all the photos against a quarter of
+      them (a ``.lst``; Linux's ``VmHWM``): flat in the number of images, target >= 0.9x.
 
 The runs alternate between the two sides; each figure is the best of ``--repeat``, each
 into a fresh folder after ``os.sync()`` (so one run's disk write-back does not slow the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +41,7 @@ import cv2
 import numpy as np
 from report import Figure, add_json_argument, write_figures
 
+from imgcls_desktop.core.dataset.lst import format_lst_line
 from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_recordio
 from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
 from imgcls_desktop.core.dataset.split import split_dataset
@@ -46,6 +50,10 @@ from imgcls_desktop.core.runtime import mxnet
 CLASSES = ("alpha", "beta", "gamma", "delta")
 REPOSITORY = Path(__file__).resolve().parent.parent
 _IMGCLS = "import sys; from imgcls_desktop.cli import main; sys.exit(main())"
+_IMGCLS_PEAK = (
+    "import sys; from imgcls_desktop.cli import main; code = main(); "
+    "print(open('/proc/self/status').read(), file=sys.stderr); sys.exit(code)"
+)
 # MXNet's scripts run after the app's compatibility layer (README, Development), as in the tests
 _IM2REC = (
     "import runpy, sys; from imgcls_desktop.core.runtime import mxnet; mxnet(); "
@@ -116,10 +124,18 @@ def ours(dataset: Dataset, out: Path, options: ExportOptions) -> None:
     assert result.written == len(dataset.samples), result.skipped
 
 
-def run_process(command: list[str]) -> None:
-    """Run ``command`` to completion (this repository's code first); its output is dropped."""
+def run_process(command: list[str]) -> str:
+    """Run ``command`` to completion (this repository's code first); returns its stderr."""
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
-    subprocess.run(command, check=True, capture_output=True, env=environment)
+    return subprocess.run(
+        command, check=True, capture_output=True, text=True, env=environment
+    ).stderr
+
+
+def peak_megabytes(arguments: list[str]) -> float:
+    """The peak resident memory of ``imgcls ARGUMENTS`` in MB (Linux's ``VmHWM``)."""
+    errors = run_process([sys.executable, "-c", _IMGCLS_PEAK, *arguments])
+    return int(re.findall(r"VmHWM:\s*(\d+) kB", errors)[-1]) / 1024
 
 
 def best_seconds(runs: list[Callable[[Path], None]], out: Path, repeat: int) -> list[float]:
@@ -182,6 +198,17 @@ def main() -> None:
             run_process([*command, str(folder / "photos"), str(root)])
 
         whole_ours, whole_im2rec = best_seconds([imgcls_pack, im2rec_pack], out, args.repeat)
+        quarter = Path(temp) / "quarter.lst"
+        with quarter.open("w", encoding="utf-8") as lst:
+            for index, path in enumerate(paths[: max(1, len(paths) // 4)]):
+                label = CLASSES.index(path.parent.name)
+                lst.write(format_lst_line(index, [label], str(path.relative_to(root))))
+        command = ["dataset", "pack", "--resize", str(args.resize)]
+        memory_all = peak_megabytes([*command, str(root), str(out / "all")])
+        memory_quarter = peak_megabytes(
+            [*command, str(quarter), str(out / "quarter"), "--root", str(root)]
+        )
+        shutil.rmtree(out)
 
         dataset = Dataset(
             class_names=list(CLASSES),
@@ -229,6 +256,15 @@ def main() -> None:
             "im2rec's loop, 1 process",
             count / base,
             target=10,
+        ),
+        Figure(
+            f"peak memory of imgcls dataset pack, {count} photos",
+            memory_all,
+            "MB",
+            f"with {max(1, count // 4)} photos",
+            memory_quarter,
+            target=0.9,
+            lower_is_better=True,
         ),
     ]
     for figure in figures:
