@@ -43,7 +43,7 @@ class IndexedRecordWriter:
         if len(record) >= _MAX_LENGTH:
             raise ValueError(f"a RecordIO record is under 512 MB (this one: {len(record):,} bytes)")
         self._idx.write(f"{key}\t{self._rec.tell()}\n")
-        self._rec.write(frame(record))
+        self._rec.writelines(framed(record))
 
     def close(self) -> None:
         """Flush and close both files."""
@@ -64,20 +64,22 @@ class IndexedRecordWriter:
         self.close()
 
 
-def frame(data: bytes) -> bytes:
-    """The bytes of one record as MXNet's ``MXRecordIO.write(data)`` puts them in a file."""
-    parts = []
+def framed(data: bytes) -> list[bytes | memoryview]:
+    """One record as MXNet's ``MXRecordIO.write(data)`` puts it in a file, in pieces to
+    write one after the other (the data itself is not copied)."""
+    view = memoryview(data)
+    pieces: list[bytes | memoryview] = []
     start = 0
     for position in _aligned_magic_positions(data):
-        parts.append(_part(_FIRST if start == 0 else _MIDDLE, data[start:position]))
+        pieces += [_head(_FIRST if start == 0 else _MIDDLE, position - start), view[start:position]]
         start = position + 4
-    parts.append(_part(_LAST if start else _WHOLE, data[start:]))
-    parts.append(bytes(-len(data) % 4))
-    return b"".join(parts)
+    pieces += [_head(_LAST if start else _WHOLE, len(data) - start), view[start:]]
+    pieces.append(bytes(-len(data) % 4))
+    return pieces
 
 
-def _part(cflag: int, chunk: bytes) -> bytes:
-    return _MAGIC + struct.pack("<I", cflag << 29 | len(chunk)) + chunk
+def _head(cflag: int, length: int) -> bytes:
+    return _MAGIC + struct.pack("<I", cflag << 29 | length)
 
 
 def _aligned_magic_positions(data: bytes) -> list[int]:
