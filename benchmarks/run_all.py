@@ -33,6 +33,8 @@ QUICK = {
     ],
     "startup": ["--runs", "3"],
     "gui_responsiveness": ["--epochs", "2"],
+    "transfer": [*("--images", "120", "--side", "96", "--epochs", "1"), "--source-epochs", "3"],
+    "distributed": ["--workers", "1", "2", "--steps", "10"],
 }
 
 
