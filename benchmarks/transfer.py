@@ -33,7 +33,7 @@ from report import Figure, add_json_argument, write_figures
 
 from imgcls_desktop.core.dataset.sample_data import SHAPES, generate_sample_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
-from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.runtime import configure_threads, mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.feature_cache import AUGMENTED_COPIES
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--source-epochs", type=int, default=8)
     add_json_argument(parser)
     args = parser.parse_args()
+    configure_threads()  # as the app does: every core
 
     work = Path(tempfile.mkdtemp(prefix="imgcls-transfer-"))
     os.environ["IMGCLS_HOME"] = str(work / "home")
@@ -182,11 +183,11 @@ def main() -> None:
     val_count = summary_count(validation) if validation else None
     clock = _FeatureClock(copies * summary.num_samples + (val_count or 0))
     notes = _Notes()
+    forward_rate = _forward_rate(quick_hp.shape[1])  # just before, on the same machine state
     job = TrainingJob(quick_hp, data, work / "quick", validation=validation, pretrained=weights)
     quick, quick_s = _timed(job, progress=clock, callbacks=[notes])
     print(notes.quick())
     features_rate = clock.images_per_second()
-    forward_rate = _forward_rate(quick_hp.shape[1])
     ratio = f"{features_rate / forward_rate:.2f}x" if features_rate else "n/a"
     rate_text = f"{features_rate:.1f}" if features_rate else "n/a"
     print(
