@@ -5,6 +5,8 @@
 #                       own .venv-oldest
 #   GPU=cu112|cu117     MXNet's CUDA build instead of the CPU one
 #   TESTS=tests/core    run only these tests
+# `make bench` runs every benchmark (small sizes, a few minutes) and prints one table of
+# figures, anchors, ratios and targets; BENCH=pack,predict_throughput runs only those.
 
 DEPS ?= newest
 VENV ?= .venv$(if $(filter-out newest,$(DEPS)),-$(DEPS))
@@ -12,6 +14,7 @@ MXNET := $(if $(GPU),mxnet-$(GPU),mxnet)==1.9.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(DEPS)-$(if $(GPU),$(GPU),cpu)
 TESTS ?=
+BENCH ?=
 
 .PHONY: run test lint bench clean system-deps
 
@@ -26,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/pack.py
+	$(BIN)/python benchmarks/run_all.py $(if $(BENCH),--only $(BENCH))
 
 system-deps:
 	sh packaging/system-deps.sh

@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from report import Figure, add_json_argument, write_figures
+
 from imgcls_desktop.core.distributed.launcher import launch
 from imgcls_desktop.core.distributed.plan import parse_launch
 from imgcls_desktop.core.distributed.worker import is_distributed_worker, open_kvstore
@@ -116,7 +118,7 @@ def distributed(workers: int, steps: int, batch: int) -> list[dict[str, float]]:
 
 def _line(label: str, figures: list[dict[str, float]]) -> str:
     wall = sum(f["images_per_second"] for f in figures)
-    cpu = sum(f["images_per_cpu_second"] for f in figures) / len(figures)
+    cpu = _per_cpu_second(figures)
     text = f"  {label:<30} {wall:6.0f} images/s (sum), {cpu:6.0f} images per CPU-second"
     if "exchange_seconds" in figures[0]:
         exchange = max(f["exchange_seconds"] for f in figures)
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_json_argument(parser)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.steps, args.batch)), flush=True)
@@ -141,10 +144,22 @@ def main() -> None:
     print(f"OMP_NUM_THREADS: {os.environ.get('OMP_NUM_THREADS', 'unset: cores shared out')}")
     print(f"cores: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.1f}")
     print(f"ResNet-20, 28 px, batch {args.batch} per worker, {args.steps} timed steps")
-    print(_line("one process, no kvstore:", [measure(args.steps, args.batch)]))
+    alone = [measure(args.steps, args.batch)]
+    print(_line("one process, no kvstore:", alone))
+    results = []
     for workers in args.workers:
         label = f"dist_sync, {workers} worker(s), 1 server:"
-        print(_line(label, distributed(workers, args.steps, args.batch)))
+        figures = distributed(workers, args.steps, args.batch)
+        print(_line(label, figures))
+        results.append(
+            Figure(
+                f"dist_sync, {workers} worker(s): images per CPU-second",
+                _per_cpu_second(figures),
+                "images/s",
+                "one process",
+                _per_cpu_second(alone),
+            )
+        )
     for name, net, size in (("ResNet-20", resnet20(), 28), ("ResNet-18", resnet18(), 224)):
         numbers = trainable_parameters(net, size)
         per_step = 2 * 4 * numbers
@@ -153,6 +168,12 @@ def main() -> None:
             f"push + pull per worker per step: {per_step / 1e6:.2f} MB"
         )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    write_figures(args.json, results)
+
+
+def _per_cpu_second(figures: list[dict[str, float]]) -> float:
+    """Images per CPU-second, averaged over the workers (fair on a shared machine)."""
+    return sum(f["images_per_cpu_second"] for f in figures) / len(figures)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ how long each takes depends on the machine and its load, so it is measured here:
       filter it by class, and the longest event-loop stall while scrolling through it in
       40 jumps, each screen painted.
 
-Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py [--epochs 3]``
+Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py [--epochs 3] [--json F]``
 (``IMGCLS_HOME`` is pointed at a temporary folder).
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
+from report import Figure, add_json_argument, write_figures
 
 from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from imgcls_desktop.core.dataset.samples import Dataset, Sample, SourceKind
@@ -163,6 +164,7 @@ def thumbnail_figures(data: Path) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    add_json_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         os.environ["IMGCLS_HOME"] = str(Path(folder) / "home")
@@ -177,6 +179,14 @@ def main() -> None:
         f"10,000 thumbnails: set_dataset {set_ms} ms, filter {filter_ms} ms, "
         f"longest stall while scrolling {stall} ms"
     )
+    figures = [
+        Figure(f"training {args.epochs} epochs: longest event-loop gap", gap, "ms"),
+        Figure("closing while training", closing, "s"),
+        Figure("10,000 thumbnails: set_dataset", set_ms, "ms"),
+        Figure("10,000 thumbnails: filter", filter_ms, "ms"),
+        Figure("10,000 thumbnails: longest stall while scrolling", stall, "ms"),
+    ]
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 and to MXNet loaded in the background (the window is usable before that).
 
 Each run is a new process, as when a user starts the app; the figures are the median and the
-worst of ``--runs``. Run: ``python benchmarks/startup.py [--runs 5]`` (with a display, or
-``QT_QPA_PLATFORM=offscreen``).
+worst of ``--runs``. Run: ``python benchmarks/startup.py [--runs 5] [--json FILE]`` (with a
+display, or ``QT_QPA_PLATFORM=offscreen``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from report import Figure, add_json_argument, write_figures
 
 _CHILD = """
 import json, time
@@ -64,10 +66,12 @@ def one_start(home: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    add_json_argument(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         runs = [one_start(home) for _ in range(args.runs)]
     print(f"{args.runs} starts of a fresh process (seconds from the process start)")
+    figures = []
     for name, label in (
         ("imports", "Qt and the app imported"),
         ("shown", "window shown"),
@@ -75,6 +79,8 @@ def main() -> None:
     ):
         values = [run[name] for run in runs]
         print(f"{label:<28} median {statistics.median(values):5.2f}   worst {max(values):5.2f}")
+        figures.append(Figure(f"{label}, median", statistics.median(values), "s"))
+    write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

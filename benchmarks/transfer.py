@@ -29,9 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import Figure, add_json_argument, write_figures
+
 from imgcls_desktop.core.dataset.sample_data import SHAPES, generate_sample_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
-from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.runtime import configure_threads, mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.feature_cache import AUGMENTED_COPIES
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
@@ -53,6 +55,10 @@ class _Notes(Callback):
 
     def on_train_begin(self, state: TrainingState) -> None:
         self.notes = list(state.notes)
+
+    def quick(self) -> str:
+        """Quick transfer's note: features computed or read from the cache."""
+        return next((note for note in self.notes if note.startswith("quick transfer")), "")
 
 
 class _FeatureClock:
@@ -150,7 +156,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="fine-tuning / scratch epochs")
     parser.add_argument("--source-per-class", type=int, default=60)
     parser.add_argument("--source-epochs", type=int, default=8)
+    add_json_argument(parser)
     args = parser.parse_args()
+    configure_threads()  # as the app does: every core
 
     work = Path(tempfile.mkdtemp(prefix="imgcls-transfer-"))
     os.environ["IMGCLS_HOME"] = str(work / "home")
@@ -175,11 +183,11 @@ def main() -> None:
     val_count = summary_count(validation) if validation else None
     clock = _FeatureClock(copies * summary.num_samples + (val_count or 0))
     notes = _Notes()
+    forward_rate = _forward_rate(quick_hp.shape[1])  # just before, on the same machine state
     job = TrainingJob(quick_hp, data, work / "quick", validation=validation, pretrained=weights)
     quick, quick_s = _timed(job, progress=clock, callbacks=[notes])
-    print(f"quick transfer: {notes.notes[0] if notes.notes else ''}")
+    print(notes.quick())
     features_rate = clock.images_per_second()
-    forward_rate = _forward_rate(quick_hp.shape[1])
     ratio = f"{features_rate / forward_rate:.2f}x" if features_rate else "n/a"
     rate_text = f"{features_rate:.1f}" if features_rate else "n/a"
     print(
@@ -218,8 +226,34 @@ def main() -> None:
         (f"from scratch ({args.epochs} epochs)", scratch, scratch_s),
     ):
         print(f"    {name:<28} {seconds:7.1f} s   accuracy {result.best_val_accuracy:.3f}")
-    print(f"(c) second quick run (same data): {again_s:.1f} s; {notes_again.notes[0]}")
+    print(f"(c) second quick run (same data): {again_s:.1f} s; {notes_again.quick()}")
     shutil.rmtree(work, ignore_errors=True)
+    write_figures(
+        args.json,
+        [
+            Figure(
+                "features", features_rate or 0.0, "images/s", "forward alone", forward_rate, 0.8
+            ),
+            Figure(
+                "quick transfer to a saved model", quick_s, "s", target=45, lower_is_better=True
+            ),
+            Figure("quick transfer, second run", again_s, "s", target=10, lower_is_better=True),
+            Figure(
+                "quick transfer accuracy",
+                quick.best_val_accuracy or 0.0,
+                "",
+                "from scratch",
+                scratch.best_val_accuracy,
+            ),
+            Figure(
+                "fine-tuning accuracy",
+                finetune.best_val_accuracy or 0.0,
+                "",
+                "from scratch",
+                scratch.best_val_accuracy,
+            ),
+        ],
+    )
 
 
 def summary_count(folder: Path) -> int:

@@ -120,7 +120,7 @@ def _shape(text: str) -> tuple[int, int]:
 
 
 def _load_and_scan(
-    args: argparse.Namespace, min_size: tuple[int, int] | None = None
+    args: argparse.Namespace, min_size: tuple[int, int] | None = None, *, decode: bool = True
 ) -> tuple[Dataset, ScanReport]:
     dataset = load_dataset(
         args.source,
@@ -128,7 +128,9 @@ def _load_and_scan(
         label_attribute=args.label_attribute,
         multi_label_format=args.multi_label_format,
     )
-    report = scan_dataset(dataset, min_size=min_size, progress=ProgressBar("Scanning"))
+    report = scan_dataset(
+        dataset, min_size=min_size, decode=decode, progress=ProgressBar("Scanning")
+    )
     for bad in report.bad_files:
         print(f"skipped {bad.path}: {bad.reason}", file=sys.stderr)
     if report.bad_files:
@@ -179,7 +181,8 @@ def run_pack(args: argparse.Namespace) -> int:
         pass_through=args.pass_through,
         **({"workers": args.workers} if args.workers else {}),
     )
-    dataset, report = _load_and_scan(args)
+    # The export decodes every image and skips those that fail: the scan need not decode.
+    dataset, report = _load_and_scan(args, decode=False)
     if not report.usable_indices:
         raise CommandError(f"no usable image in {args.source}; nothing was written")
     packed = pack(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from imgcls_desktop.core.dataset.images import ImageError
 from imgcls_desktop.core.dataset.samples import DatasetError
@@ -112,13 +112,11 @@ class Worker(_JobSignals):
             self.failed.emit(describe_error(error), traceback.format_exc())
         else:
             self.succeeded.emit(result)
-        # Hand the worker back to the GUI thread, to be destroyed there once the handle lets
-        # go of it. Destroyed in its own thread (deleteLater), a Python QObject needs the GIL
-        # while Qt holds its connection lock; the GUI thread, holding the GIL and asking for
-        # that lock, then deadlocks with it (seen in the tests with PySide6 6.11).
-        app = QCoreApplication.instance()
-        if app is not None:
-            self.moveToThread(app.thread())
+        # The worker stays in this thread's affinity. Moving it back to the GUI thread here
+        # (moveToThread, which takes Qt locks while this thread holds the GIL) deadlocked with
+        # the GUI thread destroying a widget, which holds such a lock and waits for the GIL.
+        # Nor is it destroyed in its own thread (deleteLater deadlocks the same way): the
+        # runner keeps its handle until the thread has finished, so it goes from the GUI thread.
         self.finished.emit()
 
     def end_unrun(self) -> None:

@@ -15,7 +15,14 @@ from conftest import CLASS_COLOURS, write_image
 from imgcls_desktop.cli import main
 from imgcls_desktop.core.corrections import CORRECTIONS_CSV
 from imgcls_desktop.core.runtime import mxnet
-from tests.core.bad_images import BIG_REASON, DECLARED_REASON, TRUNCATED_REASON, write_bad_images
+from tests.core.bad_images import (
+    BIG_REASON,
+    DECLARED_REASON,
+    TRUNCATED_REASON,
+    UNDECODABLE_REASON,
+    undecodable_png,
+    write_bad_images,
+)
 from tests.file_name_fixtures import (
     check_nothing_lost,
     run_cli,
@@ -317,4 +324,16 @@ def test_scan_and_pack_report_images_that_would_take_gigabytes(
         assert f"{name}: {reason}" in captured.err
     assert "strip.png: resized to a shorter side of 32 px it would be 32 x 31999968" in captured.err
     assert "Traceback" not in captured.err
+    assert "Wrote 18 images" in captured.out
+
+
+def test_pack_decodes_each_image_once_and_skips_one_that_fails(
+    class_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scan before packing checks headers only; the export's decoding finds the rest."""
+    (class_folder / "dog" / "bad-data.png").write_bytes(undecodable_png())
+
+    assert main(["dataset", "pack", str(class_folder), str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert f"bad-data.png: {UNDECODABLE_REASON}" in captured.err
     assert "Wrote 18 images" in captured.out

@@ -48,6 +48,18 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
+def undecodable_png() -> bytes:
+    """A 16 x 16 PNG whose headers are sound but whose pixel data is not zlib: only decoding
+    finds it unusable (see :data:`UNDECODABLE_REASON`)."""
+    header = struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", b"not zlib")
+        + _chunk(b"IEND", b"")
+    )
+
+
 def good_jpeg(colour: tuple[int, int, int] = (40, 40, 200), size: int = 32) -> bytes:
     """A small noisy JPEG of one dominant colour."""
     rng = np.random.default_rng(sum(colour))
@@ -89,3 +101,4 @@ DECLARED_REASON = (
     "(IMGCLS_MAX_PIXELS changes it)"
 )
 TRUNCATED_REASON = "truncated JPEG (no end-of-image marker)"
+UNDECODABLE_REASON = "cannot be decoded (corrupt or unsupported image data)"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from inference_fixtures import PLAIN_CLASSES, PLAIN_SHAPE, shared_run, write_plain_checkpoint
 
-from imgcls_desktop.core.dataset.images import ImageError
+from imgcls_desktop.core.dataset.images import ImageError, decode_bgr
 from imgcls_desktop.core.inference import Predictor, labels_above, top_k
 from imgcls_desktop.core.models import open_model
 from imgcls_desktop.core.preprocessing import Interpolation, Preprocessing
@@ -100,6 +100,46 @@ def test_record_iter_preprocessing_matches_image_record_iter_exactly(
         )
         expected = records.next().data[0].asnumpy()[0]
         np.testing.assert_array_equal(predictor.preprocess(_png(image)), expected)
+
+
+def _photo(height: int, width: int, seed: int) -> np.ndarray:
+    """Photo-like: smooth colour fields plus fine sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    fields = cv2.resize(
+        rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (width, height), cv2.INTER_CUBIC
+    )
+    noise = rng.integers(-12, 13, (height, width, 3))
+    return np.clip(fields + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("shape", "side", "interpolation", "decoded"),
+    [
+        ((3, 16, 16), None, Interpolation.LINEAR, (60, 80)),  # SageMaker's whole-image resize
+        ((3, 32, 32), None, Interpolation.LINEAR, (60, 80)),
+        ((3, 32, 32), 37, Interpolation.LINEAR, (60, 80)),  # ImageRecordIter's resize
+        ((3, 32, 32), 37, Interpolation.PACKER, (60, 80)),
+        ((3, 96, 96), 110, Interpolation.LINEAR, (120, 160)),
+        ((3, 224, 224), 256, Interpolation.PACKER, (480, 640)),  # not twice as large: full
+    ],
+)
+def test_a_large_jpeg_is_decoded_reduced_and_prepared_within_the_stated_bound(
+    plain_model, shape, side, interpolation, decoded
+) -> None:
+    """At least twice the size needed, a JPEG is decoded at 1/2-1/8 scale; the prepared
+    pixels stay within a mean of 4 (of 255) of a full decode's (module docstring)."""
+    preprocessing = Preprocessing(*shape, shorter_side=side, interpolation=interpolation)
+    predictor = Predictor(dataclasses.replace(plain_model, preprocessing=preprocessing))
+    needed = {"shorter_side": side} if side else {"size": shape[:0:-1]}
+    for seed in range(3):
+        jpeg = cv2.imencode(".jpg", _photo(480, 640, seed), [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+        data = jpeg.tobytes()
+        full = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+        assert decode_bgr(data, **needed).shape == (*decoded, 3)
+        reduced, exact = predictor.preprocess(data), predictor.preprocess(full)
+        assert reduced.shape == exact.shape == shape
+        assert np.abs(reduced - exact).mean() < 4
 
 
 def test_run_predictions_reach_the_validation_accuracy_training_reported(

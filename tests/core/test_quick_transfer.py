@@ -63,7 +63,7 @@ def quick_run(
 
 
 def notes(recorder: Recorder) -> list[str]:
-    """The quick-transfer notes (the layers-loaded note of the starting weights comes first)."""
+    """Quick transfer's notes (the run also says which layers the ImageNet weights gave)."""
     return [note for note in recorder.notes if note.startswith("quick transfer")]
 
 

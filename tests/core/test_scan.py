@@ -22,6 +22,7 @@ from imgcls_desktop.core.dataset.scan import (
     scan_dataset,
 )
 from imgcls_desktop.core.jobs import Cancelled
+from tests.core.bad_images import TRUNCATED_REASON, UNDECODABLE_REASON, undecodable_png
 
 _JPEG_DC_COUNTS = (0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)  # JPEG standard, annex K.3
 
@@ -159,6 +160,29 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path: Path) -> None:
     assert report.usable_indices == [0]
     assert report.class_counts == [1]
     assert report.files[0].format == "jpeg" and report.files[0].ok
+
+
+def test_without_decoding_only_the_headers_are_checked(tmp_path: Path) -> None:
+    write_bytes(tmp_path / "good.jpg", jpeg_bytes())
+    write_bytes(tmp_path / "copy.jpg", jpeg_bytes())
+    write_bytes(tmp_path / "bad-data.png", undecodable_png())
+    write_bytes(tmp_path / "truncated.jpg", jpeg_bytes()[:-200])  # no end-of-image marker
+    dataset = make_dataset(
+        tmp_path,
+        {name: (0,) for name in ["good.jpg", "copy.jpg", "bad-data.png", "truncated.jpg"]},
+        ["a"],
+    )
+
+    decoded = scan_dataset(dataset, min_per_class=0)
+    headers_only = scan_dataset(dataset, min_per_class=0, decode=False)
+
+    assert reasons(decoded) == {
+        "bad-data.png": UNDECODABLE_REASON,
+        "truncated.jpg": TRUNCATED_REASON,
+    }
+    assert reasons(headers_only) == {"truncated.jpg": TRUNCATED_REASON}
+    assert [group.indices for group in headers_only.duplicate_groups] == [(0, 1)]
+    assert headers_only.files[2].width == 16 and headers_only.files[2].format == "png"
 
 
 def test_a_folder_in_place_of_a_file_is_reported(tmp_path: Path) -> None:

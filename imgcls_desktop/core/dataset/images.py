@@ -281,13 +281,23 @@ def _imdecode(data: bytes, flags: int) -> np.ndarray:
     return image
 
 
-def reduction_factor(width: int, height: int, shorter_side: int | None) -> int:
-    """The largest JPEG DCT scale-down (1, 2, 4, 8) that keeps the shorter side >= target."""
-    if not shorter_side:
+def reduction_factor(
+    width: int,
+    height: int,
+    shorter_side: int | None,
+    size: tuple[int, int] | None = None,
+) -> int:
+    """The largest JPEG DCT scale-down (1, 2, 4, 8) that keeps the shorter side at least
+    ``shorter_side`` and the image at least ``size`` (width, height); 1 when neither is set."""
+    if not shorter_side and size is None:
         return 1
-    smallest = min(width, height)
+    least_width, least_height = size or (0, 0)
     for factor in (8, 4, 2):
-        if smallest // factor >= shorter_side:
+        if (
+            min(width, height) // factor >= (shorter_side or 0)
+            and width // factor >= least_width
+            and height // factor >= least_height
+        ):
             return factor
     return 1
 
@@ -300,15 +310,24 @@ _REDUCED_FLAGS = {
 
 
 def decode_bgr(
-    data: bytes, info: ImageInfo | None = None, shorter_side: int | None = None
+    data: bytes,
+    info: ImageInfo | None = None,
+    shorter_side: int | None = None,
+    size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Decode to an 8-bit, 3-channel BGR array (grayscale, alpha, 16-bit and CMYK converted).
 
-    When ``shorter_side`` is given, a JPEG is decoded at the largest reduced scale that
-    still leaves its shorter side at least that long (much faster for large photos).
+    When ``shorter_side`` (or ``size``, width and height) is given, a JPEG is decoded at the
+    largest reduced scale that still leaves its shorter side at least that long (its sides
+    at least that size): much faster for large photos, and the 1/2 to 1/8 scale-down of the
+    decoder averages blocks of pixels, as an area resize does.
     """
     info = info or probe(data)
-    factor = reduction_factor(info.width, info.height, shorter_side) if info.format == "jpeg" else 1
+    factor = (
+        reduction_factor(info.width, info.height, shorter_side, size)
+        if info.format == "jpeg"
+        else 1
+    )
     if factor > 1:
         return _imdecode(data, _REDUCED_FLAGS[factor])
     if not info.needs_conversion:

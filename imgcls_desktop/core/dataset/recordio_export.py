@@ -8,9 +8,11 @@ Records are what im2rec writes: an ``IRHeader`` (single-label: the class id as a
 multi-label: the multi-hot vector, ``flag`` = number of classes, which
 ``ImageRecordIter(label_width=num_classes)`` reads) followed by the image, encoded with
 the same OpenCV parameters as ``mx.recordio.pack_img``; from the same ``.lst`` im2rec writes
-the same bytes. The ``.lst`` index is the record key, which is the
-sample's index in the data set, so keys are unique across the splits of one export; its
-paths are the file system's bytes, also for a name that is not UTF-8 (see ``lst``).
+the same bytes. The files are written without importing MXNet
+(:mod:`~imgcls_desktop.core.dataset.recordio_writer`), byte for byte as its writer does.
+The ``.lst`` index is the record key, which is the sample's index in the data set, so keys
+are unique across the splits of one export; its paths are the file system's bytes, also for
+a name that is not UTF-8 (see ``lst``).
 
 Images are read, decoded (at reduced scale for JPEGs that are shrunk), resized and encoded
 on a pool of threads (OpenCV releases the GIL); records are written in order by the calling
@@ -71,11 +73,11 @@ from imgcls_desktop.core.dataset.images import (
 )
 from imgcls_desktop.core.dataset.lst import format_lst_line
 from imgcls_desktop.core.dataset.reader import ImageReader
+from imgcls_desktop.core.dataset.recordio_writer import IndexedRecordWriter
 from imgcls_desktop.core.dataset.samples import Dataset, Sample, SkippedImage
 from imgcls_desktop.core.dataset.split import SPLIT_NAMES, SplitAssignment
 from imgcls_desktop.core.file_names import PATH_TEXT_ERRORS, json_text
 from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
-from imgcls_desktop.core.runtime import mxnet
 
 ENCODINGS = (".jpg", ".png")
 _ENCODED_FORMAT = {".jpg": "jpeg", ".png": "png"}
@@ -221,8 +223,6 @@ def export_recordio(
                 out.rmdir()  # only if it is still empty
         if isinstance(error, OSError):
             raise ExportError(f"cannot write to {out}: {error.strerror or error}") from error
-        if isinstance(error, mxnet().base.MXNetError):
-            raise ExportError(f"cannot write to {out}: {str(error).splitlines()[0]}") from error
         raise
     unwritten = [split for split in SPLIT_NAMES if split not in counts]
     stale = _export_files(out, name, unwritten, metadata=False)
@@ -420,10 +420,10 @@ class _SplitWriter:
         self._lst: IO[str] = staging.new_file(f"{stem}.lst").open(
             "w", encoding="utf-8", errors=PATH_TEXT_ERRORS
         )
-        self._record = mxnet().recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
+        self._record = IndexedRecordWriter(idx_path, rec_path)
 
     def write(self, key: int, sample: Sample, lst_path: str, record: bytes) -> None:
-        self._record.write_idx(key, record)
+        self._record.write(key, record)
         self._lst.write(format_lst_line(key, _labels(self._dataset, sample), lst_path))
         self.count += 1
         for label in sample.labels:

@@ -1,9 +1,11 @@
 """The health scan: what is wrong with a data set before it is packed.
 
 Every image is read, hashed (SHA-256 of its bytes), probed and decoded, in parallel threads
-(OpenCV, hashlib and file reads release the GIL). Unusable files are reported with a reason
-and skipped (an image over the pixel budget among them, refused from its header before it is
-decoded); nothing in the data raises. Only statistics are kept, never decoded pixels.
+(OpenCV, hashlib and file reads release the GIL); a caller that decodes every image right
+after (packing) may leave the decoding to itself (``decode=False``). Unusable files are
+reported with a reason and skipped (an image over the pixel budget among them, refused from
+its header before it is decoded); nothing in the data raises. Only statistics are kept,
+never decoded pixels.
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ def scan_dataset(
     imbalance_ratio: float = 10.0,
     small_class_share: float = 0.25,
     workers: int | None = None,
+    decode: bool = True,
     progress: ProgressFn = no_progress,
     cancel: CancelFlag | None = None,
 ) -> ScanReport:
@@ -177,7 +180,9 @@ def scan_dataset(
     ``min_size`` is (height, width). A class has few images below ``min_per_class`` or
     below ``small_class_share`` of the median class (a class far below the others, which
     training all but ignores, even when it is not tiny). ``workers`` threads decode
-    (default: one per core).
+    (default: one per core). ``decode=False`` checks headers only (probe and hash), for a
+    caller that decodes every usable image itself and skips those that fail, as packing
+    does: each image is then decoded once, not twice.
     ``progress(done, total)`` is called from the calling thread after every image;
     :class:`~imgcls_desktop.core.jobs.Cancelled` is raised soon after ``cancel`` is set,
     once the images being decoded at that moment are done.
@@ -201,7 +206,7 @@ def scan_dataset(
     progress(0, total)
     with (
         ImageReader(dataset) as reader,
-        closing(_scan_files(reader, dataset, workers, cancel)) as checked,
+        closing(_scan_files(reader, dataset, workers, decode, cancel)) as checked,
     ):
         for done, (result, digest) in enumerate(checked, 1):
             results[result.index] = result
@@ -232,7 +237,7 @@ def scan_dataset(
 
 
 def _scan_files(
-    reader: ImageReader, dataset: Dataset, workers: int, cancel: CancelFlag | None
+    reader: ImageReader, dataset: Dataset, workers: int, decode: bool, cancel: CancelFlag | None
 ) -> Iterator[tuple[FileResult, str | None]]:
     """Check the samples in ``workers`` threads, yielding results as they complete.
 
@@ -247,7 +252,7 @@ def _scan_files(
             while True:
                 check_cancel(cancel)
                 for index, sample in itertools.islice(samples, queue_size - len(pending)):
-                    pending.add(pool.submit(_check_file, reader, index, sample))
+                    pending.add(pool.submit(_check_file, reader, index, sample, decode))
                 if not pending:
                     return
                 finished, pending = cf.wait(
@@ -260,8 +265,11 @@ def _scan_files(
                 future.cancel()
 
 
-def _check_file(reader: ImageReader, index: int, sample: Sample) -> tuple[FileResult, str | None]:
-    """The result for one sample and, when it is usable, the SHA-256 of its bytes."""
+def _check_file(
+    reader: ImageReader, index: int, sample: Sample, decode: bool
+) -> tuple[FileResult, str | None]:
+    """The result for one sample and, when it is usable, the SHA-256 of its bytes (decoded
+    only when ``decode``)."""
     try:
         data = reader.read(sample)
         info = probe(data)
@@ -276,6 +284,8 @@ def _check_file(reader: ImageReader, index: int, sample: Sample) -> tuple[FileRe
         format=info.format,
         conversion=info.describe_conversion() if info.needs_conversion else "",
     )
+    if not decode:
+        return found, hashlib.sha256(data).hexdigest()
     try:
         # A JPEG is decoded at 1/8 scale: libjpeg still entropy-decodes every block, where
         # corruption shows (3,000 randomly damaged JPEGs failed or passed exactly as at full

@@ -33,7 +33,7 @@ def import_weights(
 ) -> BackboneState:
     """Copy the backbone weights at ``path`` (a ``.params``, a model-zoo ``.zip``, or a
     folder holding one of them) into the store; ``progress(bytes_done, bytes_total)``."""
-    source = weights_file_in(Path(path))
+    source = weights_file_in(Path(path).absolute())
     if source.suffix.lower() == ".zip":
         return _import_from_zip(source, folder, progress, cancel)
     size = source.stat().st_size

@@ -156,7 +156,8 @@ class PretrainedWeightsDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(str(state.path) if state.path else text)
                 self.table.setItem(index, column, item)
-        self.table.resizeColumnsToContents()
+        for column in range(len(COLUMNS) - 1):  # the last one stretches
+            self.table.resizeColumnToContents(column)
         self.table.selectRow(row)
         self._update_buttons()
 
