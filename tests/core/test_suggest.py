@@ -77,6 +77,13 @@ def test_images_smaller_than_the_shape_are_warned_about_before_a_start() -> None
     assert warnings[0].startswith("image_shape: 3,224,224, but the images are typically 64 x 64")
 
 
+def test_a_distributed_kv_store_is_warned_about_only_when_not_launched() -> None:
+    hp = HyperParameters(num_layers=20, image_shape="3,32,32", kv_store="dist_sync")
+    (alone,) = start_warnings(SMALL_IMAGES, hp)
+    assert alone.startswith("kv_store: dist_sync trains across worker processes only when")
+    assert start_warnings(SMALL_IMAGES, hp, launched=True) == []
+
+
 def test_settings_that_cannot_train_are_refused_with_the_reason() -> None:
     hp = HyperParameters(num_layers=20, image_shape="3,32,32", mini_batch_size=500)
     with pytest.raises(HyperparameterError, match="larger than the training set"):

@@ -32,7 +32,8 @@ def test_local_2_trains_on_two_workers_and_shows_each_ones_state_and_speed(
     set_up(qtbot, opened, shapes, tmp_path, kv_store="dist_sync", mini_batch_size="8")
     opened.tab.setup.processes.setText("local:2")
 
-    assert opened.tab.start_anyway() is not None
+    # Start asks nothing: with Processes set, dist_sync is what it should be
+    assert opened.tab.start() is not None
     with qtbot.waitSignal(opened.tab.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         pass
     qtbot.waitUntil(lambda: not opened.jobs.running(), timeout=RUN_TIMEOUT_MS)

@@ -217,14 +217,19 @@ def suggested_settings(
     return HyperParameters.from_mapping({**current, **advice})
 
 
-def start_warnings(summary: DataSummary, hp: HyperParameters) -> list[str]:
+def start_warnings(
+    summary: DataSummary, hp: HyperParameters, *, launched: bool = False
+) -> list[str]:
     """Why these settings may train badly on this data: the rules' warnings, and images
-    smaller than ``image_shape`` (they are enlarged, which blurs them).
+    smaller than ``image_shape`` (they are enlarged, which blurs them). ``launched``: the
+    run goes to worker processes, so a distributed ``kv_store`` is no reason to warn.
 
     Raises :class:`~imgcls_desktop.core.hyperparams.HyperparameterError` when they cannot
     train at all.
     """
     warnings = hp.validate(summary.facts())
+    if launched:  # the kv_store rule warns that dist_* needs a launch
+        warnings = [warning for warning in warnings if not warning.startswith("kv_store:")]
     _channels, height, width = hp.shape
     # ImageNet weights want ImageNet-sized objects: enlarging small photos is meant.
     if summary.typical_height and summary.typical_width and not hp.use_pretrained_model:

@@ -229,9 +229,10 @@ class TrainingTab(QWidget):
         sources = self._state.training_data
         try:
             hp = self.setup.form.hyperparameters()
+            launched = self.setup.processes.plan() is not None
             summary = None if sources is None else sources.summary
-            warnings = [] if summary is None else start_warnings(summary, hp)
-        except HyperparameterError as error:
+            warnings = [] if summary is None else start_warnings(summary, hp, launched=launched)
+        except (HyperparameterError, LaunchSpecError) as error:
             show_error(self, "Cannot start training", str(error))
             return None
         if not warnings:
