@@ -83,6 +83,10 @@ class ProcessTable(QTableWidget):
         super().__init__(0, len(_COLUMNS), parent)
         self._log = log
         self.setObjectName("processTable")
+        self.setToolTip(
+            "The processes of a run on several workers (Processes field): the scheduler, the "
+            "servers and each worker, its state and its last speed; their output is in the Log"
+        )
         self.setHorizontalHeaderLabels(_COLUMNS)
         self.horizontalHeader().setStretchLastSection(True)
         self.verticalHeader().setVisible(False)
