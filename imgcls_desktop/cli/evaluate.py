@@ -6,7 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgcls_desktop.cli.model_options import add_model_options, open_predictor_from
+from imgcls_desktop.cli.model_options import (
+    add_model_options,
+    add_precision_options,
+    open_predictor_from,
+)
 from imgcls_desktop.cli.terminal import ProgressBar
 from imgcls_desktop.core.atomic import atomic_write_json
 from imgcls_desktop.core.dataset.sources import load_dataset
@@ -24,6 +28,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="run folder, model.tar.gz or checkpoint")
     parser.add_argument("data", type=Path, help="the labelled data set")
     add_model_options(parser)
+    add_precision_options(parser)
     parser.add_argument("--output", type=Path, metavar="report.json", help="write a JSON report")
     parser.add_argument(
         "--top-k",
@@ -37,8 +42,8 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate and print the table (and write the JSON report when asked)."""
-    predictor = open_predictor_from(args)
     dataset = load_dataset(args.data)
+    predictor = open_predictor_from(args, labelled=(args.data, dataset))
     report = evaluate_dataset(
         predictor, dataset, top_k=args.top_k, progress=ProgressBar("Evaluating")
     )

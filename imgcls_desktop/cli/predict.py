@@ -6,7 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgcls_desktop.cli.model_options import add_model_options, open_predictor_from
+from imgcls_desktop.cli.model_options import (
+    add_model_options,
+    add_precision_options,
+    open_predictor_from,
+)
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.file_names import display_path
 from imgcls_desktop.core.inference import TOP_K
@@ -33,6 +37,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="the model to use")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images or folders")
     add_model_options(parser)
+    add_precision_options(parser)
     parser.add_argument(
         "--output",
         type=Path,

@@ -122,6 +122,8 @@ class EvaluationReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: Every evaluated image, right or wrong, in the order evaluated.
     images: list[ImageOutcome] = field(default_factory=list)
+    #: The network's arithmetic: ``fp32``, ``int8`` or ``bf16``.
+    numeric_precision: str = "fp32"
     #: The data set evaluated (by :func:`evaluate_dataset`): its images can be read again.
     dataset: Dataset | None = field(default=None, compare=False, repr=False)
 
@@ -165,6 +167,7 @@ class EvaluationReport:
             "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
             "images": [item.to_dict(multi_label=self.multi_label) for item in self.images],
             "source": None if self.dataset is None else str(self.dataset.source),
+            "numeric_precision": self.numeric_precision,
         }
         if self.multi_label:
             result["exact_match"] = self.exact_match
@@ -306,12 +309,14 @@ def evaluate_dataset(
         multi_label=dataset.multi_label,
         threshold=threshold,
     )
-    return replace(report, skipped=skipped, dataset=dataset)
+    return replace(report, skipped=skipped, dataset=dataset, numeric_precision=predictor.precision)
 
 
 def format_table(report: EvaluationReport, *, max_misclassified: int = 20) -> str:
     """The report as readable text: summary, per-class table, confusion matrix, mistakes."""
     lines = [f"images: {report.count}", f"accuracy: {report.accuracy:.4f}"]
+    if report.numeric_precision != "fp32":
+        lines.append(f"network arithmetic: {report.numeric_precision}")
     if report.top_k_accuracy is not None:
         lines.append(f"top-{report.top_k} accuracy: {report.top_k_accuracy:.4f}")
     if report.exact_match is not None:

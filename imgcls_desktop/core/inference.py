@@ -23,8 +23,10 @@ alias: on photo-like JPEGs the prepared pixels differ from a full decode's by a 
 changes (about 3).
 
 Either way the network gets RGB (or grey) 0-255 float32 pixels in NCHW. The network is a
-hybridized ``gluon.SymbolBlock`` on the model's probability symbol (no label input); batches
-always have ``batch_size`` rows (the last one padded), so its static memory plan is reused.
+hybridized ``gluon.SymbolBlock`` on the model's probability symbol (no label input), or on
+a reduced-precision version of it (:class:`Network`, made by
+:mod:`imgcls_desktop.core.precision`); batches always have ``batch_size`` rows (the last one
+padded), so its static memory plan is reused.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import cv2
 import numpy as np
@@ -50,6 +53,12 @@ from imgcls_desktop.core.preprocessing import Interpolation
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.network import DATA_NAME
 
+if TYPE_CHECKING:
+    from mxnet.context import Context
+    from mxnet.gluon import HybridBlock
+    from mxnet.ndarray import NDArray
+    from mxnet.symbol import Symbol
+
 #: What :meth:`Predictor.predict` accepts: a BGR uint8 array, encoded bytes or a file path.
 ImageInput = Union[np.ndarray, bytes, str, Path]
 
@@ -62,39 +71,71 @@ TOP_K = 5
 _WHOLE_RESIZE_LIMIT = 16
 
 
+@dataclass(frozen=True)
+class Network:
+    """What a :class:`Predictor` runs: ``symbol`` (``data`` -> probabilities), its weights by
+    name, and the arithmetic it does (``fp32``, ``int8``, ``bf16``); ``note`` says how that
+    precision was chosen, for the user."""
+
+    symbol: Symbol
+    arrays: dict[str, NDArray]
+    precision: str = "fp32"
+    note: str = ""
+
+
+def fp32_network(model: LoadedModel) -> Network:
+    """The model's own network: its probability symbol and weights, in fp32."""
+    return Network(model.probability_symbol(), {**model.arg_params, **model.aux_params})
+
+
+def symbol_block(network: Network, context: Context) -> HybridBlock:
+    """A hybridized block running ``network`` on ``context``, with a static memory plan."""
+    mx = mxnet()
+    # The input's declared type lets the block infer each weight's own (int8, bf16).
+    net = mx.gluon.SymbolBlock(network.symbol, mx.sym.var(DATA_NAME, dtype="float32"))
+    params = net.collect_params()
+    for name, param in params.items():
+        param.shape = tuple(network.arrays[name].shape)
+    params.initialize(mx.init.Zero(), ctx=context)
+    for name, param in params.items():
+        param.set_data(network.arrays[name])
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
 class Predictor:
     """Per-class probabilities for images, batched on one device (the first of ``device``).
 
     ``device`` as :func:`~imgcls_desktop.core.devices.parse_devices` (default: a GPU when
-    MXNet sees one, else the CPU).
+    MXNet sees one, else the CPU); ``network`` the model's own in fp32 unless given.
     """
 
     def __init__(
-        self, model: LoadedModel, *, device: str | None = None, batch_size: int = 32
+        self,
+        model: LoadedModel,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        network: Network | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"the batch size must be at least 1, not {batch_size}")
-        mx = mxnet()
         self.model = model
         self.batch_size = batch_size
+        self.device = device
         self.context = parse_devices(device)[0]
-        net = mx.gluon.SymbolBlock(
-            model.probability_symbol(), mx.sym.var(DATA_NAME, dtype="float32")
-        )
-        arrays = {**model.arg_params, **model.aux_params}
-        params = net.collect_params()
-        for name, param in params.items():
-            param.shape = tuple(arrays[name].shape)
-        params.initialize(mx.init.Zero(), ctx=self.context)
-        for name, param in params.items():
-            param.set_data(arrays[name])
-        net.hybridize(static_alloc=True, static_shape=True)
-        self._net = net
+        self.network = network or fp32_network(model)
+        self._net = symbol_block(self.network, self.context)
 
     @property
     def class_names(self) -> list[str]:
         """The model's class names, in output order."""
         return self.model.class_names
+
+    @property
+    def precision(self) -> str:
+        """The arithmetic the network runs in: ``fp32``, ``int8`` or ``bf16``."""
+        return self.network.precision
 
     def preprocess(self, image: bytes | np.ndarray) -> np.ndarray:
         """One image (encoded bytes, or a decoded BGR uint8 array) as the network's input:

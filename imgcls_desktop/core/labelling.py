@@ -76,7 +76,8 @@ class Unreadable:
 
 @dataclass
 class LabellingResult:
-    """Predictions in input order, the unreadable files, and what produced them."""
+    """Predictions in input order, the unreadable files, and what produced them
+    (``numeric_precision``: the network's arithmetic, ``fp32``, ``int8`` or ``bf16``)."""
 
     predictions: list[Prediction]
     unreadable: list[Unreadable]
@@ -84,6 +85,7 @@ class LabellingResult:
     multi_label: bool
     top_k: int
     threshold: float
+    numeric_precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,13 @@ def label_images(
     top_k = min(top_k, len(predictor.class_names))
     paths, unreadable = find_images(inputs)
     result = LabellingResult(
-        [], unreadable, predictor.class_names, predictor.model.multi_label, top_k, threshold
+        [],
+        unreadable,
+        predictor.class_names,
+        predictor.model.multi_label,
+        top_k,
+        threshold,
+        predictor.precision,
     )
     batch_paths: list[Path] = []
     batch: list[np.ndarray] = []
@@ -215,12 +223,13 @@ def _predictions(
 
 def write_csv(result: LabellingResult, path: Path) -> None:
     """``path,label,confidence`` (``labels`` for a multi-label model), then
-    ``top1_label,top1_probability,...`` columns; written atomically, paths as the file
-    system has them (see :mod:`imgcls_desktop.core.file_names`)."""
+    ``top1_label,top1_probability,...`` columns, then ``numeric_precision``; written
+    atomically, paths as the file system has them (see :mod:`imgcls_desktop.core.file_names`)."""
     ranks = min(result.top_k, len(result.class_names))
     header = ["path", "label", "confidence"] + (["labels"] if result.multi_label else [])
     for rank in range(1, ranks + 1):
         header += [f"top{rank}_label", f"top{rank}_probability"]
+    header.append("numeric_precision")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
@@ -229,15 +238,15 @@ def write_csv(result: LabellingResult, path: Path) -> None:
         row += [";".join(p.labels)] if result.multi_label else []
         for label, probability in p.top_k:
             row += [label, f"{probability:.6f}"]
-        writer.writerow(row)
+        writer.writerow([*row, result.numeric_precision])
     atomic_write_bytes(path, text.getvalue().encode("utf-8", PATH_TEXT_ERRORS))
 
 
 def write_jsonl(result: LabellingResult, path: Path) -> None:
     """SageMaker batch-transform JSON Lines, one object per image: ``{"source": PATH,
-    "prediction": [p0, p1, ...], "label": NAME, "confidence": P}`` (and ``labels`` for a
-    multi-label model); written atomically, a file name that is not UTF-8 as its escaped
-    code points (see :mod:`imgcls_desktop.core.file_names`)."""
+    "prediction": [p0, p1, ...], "label": NAME, "confidence": P, "numeric_precision":
+    "fp32"}`` (and ``labels`` for a multi-label model); written atomically, a file name
+    that is not UTF-8 as its escaped code points (see :mod:`imgcls_desktop.core.file_names`)."""
     lines = []
     for p in result.predictions:
         item = {
@@ -245,6 +254,7 @@ def write_jsonl(result: LabellingResult, path: Path) -> None:
             "prediction": [float(value) for value in p.probabilities],
             "label": p.label,
             "confidence": p.confidence,
+            "numeric_precision": result.numeric_precision,
         }
         if result.multi_label:
             item["labels"] = list(p.labels)

@@ -113,8 +113,10 @@ def test_csv_and_json_lines(folder: Path, predictor: Predictor, tmp_path: Path) 
         "top1_probability",
         "top2_label",
         "top2_probability",
+        "numeric_precision",
     ]
     assert len(rows) == 1 + len(result.predictions)
+    assert {row[-1] for row in rows[1:]} == {"fp32"}
     first = result.predictions[0]
     assert rows[1][:4] == [str(first.path), first.label, f"{first.confidence:.6f}", first.label]
 
@@ -123,7 +125,8 @@ def test_csv_and_json_lines(folder: Path, predictor: Predictor, tmp_path: Path) 
     assert len(lines) == len(result.predictions)
     for line, prediction in zip(lines, result.predictions):
         item = json.loads(line)
-        assert set(item) == {"source", "prediction", "label", "confidence"}
+        assert set(item) == {"source", "prediction", "label", "confidence", "numeric_precision"}
+        assert item["numeric_precision"] == "fp32"
         assert item["source"] == str(prediction.path)
         assert len(item["prediction"]) == PLAIN_CLASSES
         assert sum(item["prediction"]) == pytest.approx(1, abs=1e-5)

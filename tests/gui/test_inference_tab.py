@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -146,6 +147,33 @@ def test_a_model_that_fails_to_open_leaves_the_open_one_and_its_path(
     message = _dialog(opened, "errorDialog").text()
     assert "is not a valid archive" in message and "symbol.json" not in message
     assert opened.model_box.model_path.text() == str(run_dir)
+
+
+def test_a_model_opened_in_int8_shows_what_was_measured_and_fp32_reopens_it(
+    qtbot: QtBot, tab: InferenceTab, state: AppState, run_dir: Path, tmp_path: Path
+) -> None:
+    run_copy = shutil.copytree(run_dir, tmp_path / "run")  # the check is cached inside
+    box = tab.model_box
+    box.precision.setCurrentIndex(box.precision.findData("int8"))
+    assert state.model is None  # nothing to reopen yet
+    _wait(qtbot, tab.open_model(str(run_copy)))
+    assert state.model is not None and state.model.predictor.precision == "int8"
+    summary = box.summary.text()
+    assert "in int8" in summary and "int8 ran" in summary and "validation images" in summary
+    box.precision.setCurrentIndex(box.precision.findData("fp32"))
+    qtbot.waitUntil(lambda: state.model.predictor.precision == "fp32", timeout=JOB_TIMEOUT_MS)
+    assert "in fp32" in box.summary.text() and "ran" not in box.summary.text()
+
+
+def test_a_precision_this_computer_cannot_run_is_refused_in_the_window(
+    qtbot: QtBot, tab: InferenceTab, state: AppState, tmp_path: Path
+) -> None:
+    prefix = write_plain_checkpoint(tmp_path / "plain")
+    tab.model_box.precision.setCurrentIndex(tab.model_box.precision.findData("int8"))
+    _wait(qtbot, tab.open_model(str(prefix)))
+    message = _dialog(tab, "errorDialog").text()
+    assert "checked against fp32 on labelled images" in message and "Traceback" not in message
+    assert state.model is None
 
 
 def test_opening_another_model_clears_the_evaluation_of_the_previous_one(

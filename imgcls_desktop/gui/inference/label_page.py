@@ -220,8 +220,9 @@ class LabelPage(QWidget):
         if not self.sort_path.text():
             self.sort_path.setText(str(folder.with_name(f"{folder.name}-sorted")))
         unreadable = f", {len(result.unreadable):,} unreadable" if result.unreadable else ""
+        arithmetic = "" if result.numeric_precision == "fp32" else f" in {result.numeric_precision}"
         self.status_message.emit(
-            f"Labelled {counted(len(result.predictions), 'image')}{unreadable}"
+            f"Labelled {counted(len(result.predictions), 'image')}{arithmetic}{unreadable}"
         )
         self.folder_labelled.emit(str(folder), len(result.predictions))
 

@@ -19,6 +19,7 @@ from imgcls_desktop.core.corrections import ImageRef
 from imgcls_desktop.core.inference import Predictor, open_predictor
 from imgcls_desktop.core.jobs import JobContext
 from imgcls_desktop.core.models import run_validation_data
+from imgcls_desktop.core.precision import choose_precision, run_check_data
 from imgcls_desktop.gui.dialogs import show_error
 from imgcls_desktop.gui.inference.common import folder_of, run_job
 from imgcls_desktop.gui.inference.evaluate_page import EvaluatePage
@@ -28,10 +29,20 @@ from imgcls_desktop.gui.inference.model_box import ModelBox
 from imgcls_desktop.gui.workers import JobHandle, JobRunner, JobSlot
 
 
-def open_model_job(path: str, labels: str, _job: JobContext) -> tuple[Predictor, Path | None]:
-    """Open the model at ``path`` for inference, with its run's validation images (runs in
-    a worker)."""
+def open_model_job(
+    path: str, labels: str, precision: str, job: JobContext
+) -> tuple[Predictor, Path | None]:
+    """Open the model at ``path`` for inference at ``precision`` (checked on the run's
+    images), with its run's validation images (runs in a worker)."""
     predictor = open_predictor(Path(path), labels=Path(labels) if labels else None)
+    if precision != "fp32":
+        predictor = choose_precision(
+            predictor,
+            precision,
+            run_check_data(Path(path)),
+            progress=job.progress,
+            cancel=job.cancel,
+        )
     return predictor, run_validation_data(Path(path))
 
 
@@ -52,6 +63,7 @@ class InferenceTab(QWidget):
         self._slot.refused.connect(self.status_message)
         self.model_box = ModelBox()
         self.model_box.open_requested.connect(self.open_model)
+        self.model_box.precision_changed.connect(self._reopen_at_precision)
         self.label_page = LabelPage(self._slot, state)
         self.image_page = ImagePage(self._slot, state)
         self.evaluate_page = EvaluatePage(self._slot, state)
@@ -89,7 +101,9 @@ class InferenceTab(QWidget):
         job = run_job(
             self,
             self._slot,
-            partial(open_model_job, path, self.model_box.labels()),
+            partial(
+                open_model_job, path, self.model_box.labels(), self.model_box.chosen_precision()
+            ),
             f"Opening {Path(path).name}",
             partial(self._on_opened, Path(path)),
             "Cannot open the model",
@@ -145,6 +159,11 @@ class InferenceTab(QWidget):
         predictor, validation = opened
         self._state.open_model(path, predictor, validation)
         self.status_message.emit(f"Opened the model {path}")
+
+    def _reopen_at_precision(self, _precision: str) -> None:
+        model = self._state.model
+        if model is not None and not self._slot.is_busy():
+            self.open_model(str(model.path))
 
     def _model_changed(self) -> None:
         self.model_box.show_model(self._state.model, self._runs_folder())
