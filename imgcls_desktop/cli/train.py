@@ -24,6 +24,7 @@ from imgcls_desktop.cli.hyperparameter_options import (
 )
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar, print_error
 from imgcls_desktop.core.artifacts import ModelError
+from imgcls_desktop.core.distributed.events import ChiefEvents
 from imgcls_desktop.core.distributed.lifeline import exit_with_launcher
 from imgcls_desktop.core.distributed.plan import LaunchPlan, parse_launch
 from imgcls_desktop.core.distributed.remote import HostsNotReady
@@ -241,11 +242,12 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def _run_worker(args: argparse.Namespace) -> int:
     """One launched worker of a distributed run (``DMLC_ROLE=worker``): rank 0 prints the
-    epochs, every worker its speed; the launcher reports the end."""
+    epochs and its training events (for the launcher's curves), every worker its speed;
+    the launcher reports the end."""
     exit_with_launcher()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        train(_job(args), callbacks=[_TerminalReport(), WorkerSpeed(_say)])
+        train(_job(args), callbacks=[_TerminalReport(), WorkerSpeed(_say), ChiefEvents(_say)])
     except BaseException as error:  # every way out leaves at once
         _leave_at_once(error)
     return 0

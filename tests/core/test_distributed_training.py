@@ -19,10 +19,17 @@ from test_distributed_ssh import hosts_root
 from training_fixtures import quick_hp, shared_colour_folder
 
 from imgcls_desktop.core.distributed.commands import free_port
+from imgcls_desktop.core.distributed.events import EVENT_PREFIX
 from imgcls_desktop.core.distributed.plan import parse_launch
 from imgcls_desktop.core.distributed.supervisor import LaunchFailed, ProcessState
 from imgcls_desktop.core.distributed.training import parse_speed, train_distributed
 from imgcls_desktop.core.hyperparams import HyperparameterError
+from imgcls_desktop.core.training.callbacks import (
+    BatchDone,
+    EpochDone,
+    TrainingBegan,
+    TrainingEvent,
+)
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.run import RunStatus, read_run
 
@@ -57,11 +64,24 @@ def test_two_workers_train_as_well_as_one_process_with_the_same_effective_batch(
     watch = Watch()
     job = new_job(folder, tmp_path / "two", epochs=3, mini_batch_size=8, kv_store="dist_sync")
 
+    events: list[TrainingEvent] = []
+    progress: list[tuple[int, int]] = []
     two = train_distributed(
-        job, parse_launch("local:2"), on_line=watch.on_line, on_state=watch.on_state
+        job,
+        parse_launch("local:2"),
+        on_line=watch.on_line,
+        on_state=watch.on_state,
+        on_event=events.append,
+        progress=lambda done, total: progress.append((done, total)),
     )
 
     assert two.status is RunStatus.FINISHED and two.epochs_run == 3
+    # Rank 0's events, as one process would emit them: the curves are drawn as it trains.
+    assert sum(isinstance(event, TrainingBegan) for event in events) == 1
+    assert [e.epoch for e in events if isinstance(e, EpochDone)] == [1, 2, 3]
+    assert any(isinstance(event, BatchDone) for event in events)
+    assert progress[-1][0] == progress[-1][1] == 3 * events[0].batches_per_epoch
+    assert not [text for _, text in watch.lines if text.startswith(EVENT_PREFIX)]
     assert one.best_val_accuracy is not None and two.best_val_accuracy is not None
     assert two.best_val_accuracy >= one.best_val_accuracy - 0.1
     assert read_run(two.run_dir).status is RunStatus.FINISHED

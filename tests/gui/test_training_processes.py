@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from imgcls_desktop.core.distributed.plan import LaunchSpecError
 from imgcls_desktop.core.distributed.supervisor import ProcessState
+from imgcls_desktop.core.training.callbacks import BatchDone, EpochDone
 from imgcls_desktop.core.training.run import RunStatus, read_run
 from imgcls_desktop.gui.training.processes import ProcessesField
 from tests.core.distributed_fixtures import running
@@ -33,7 +34,10 @@ def test_local_2_trains_on_two_workers_and_shows_each_ones_state_and_speed(
     opened.tab.setup.processes.setText("local:2")
 
     # Start asks nothing: with Processes set, dist_sync is what it should be
-    assert opened.tab.start() is not None
+    job = opened.tab.start()
+    assert job is not None
+    events: list[object] = []
+    job.event.connect(events.append)
     with qtbot.waitSignal(opened.tab.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         pass
     qtbot.waitUntil(lambda: not opened.jobs.running(), timeout=RUN_TIMEOUT_MS)
@@ -46,6 +50,11 @@ def test_local_2_trains_on_two_workers_and_shows_each_ones_state_and_speed(
     assert table.cell("server 0", 1) and table.cell("scheduler", 1)
     log = opened.tab.monitor.log.toPlainText()
     assert "[worker 0] " in log and "Effective batch: 16 images per step" in log
+    # The curves followed the run as it trained: rank 0's batches and epochs came as events.
+    assert [e.epoch for e in events if isinstance(e, EpochDone)] == [1, 2]
+    assert any(isinstance(event, BatchDone) for event in events)
+    assert opened.tab.monitor.plots.batch_loss.x
+    assert "imgcls-event" not in log
 
 
 def test_stop_stops_every_process_and_the_run_resumes(

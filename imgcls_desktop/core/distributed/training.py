@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..jobs import CancelFlag, Cancelled, ProgressFn, no_progress
-from ..training.callbacks import Callback, Logs
+from ..training.callbacks import Callback, Logs, TrainingBegan, TrainingEvent
 from ..training.lock import RunLock
 from ..training.loop import (
     RESUMABLE_CHANGES,
@@ -29,6 +29,7 @@ from ..training.loop import (
 )
 from ..training.run import RunStatus, read_run, write_run
 from .commands import describe
+from .events import parse_event, run_progress
 from .launcher import launch
 from .plan import LaunchPlan
 from .supervisor import LaunchFailed, LineFn, StateFn
@@ -63,10 +64,15 @@ def train_distributed(
     *,
     on_line: LineFn | None = None,
     on_state: StateFn | None = None,
+    on_event: Callable[[TrainingEvent], None] | None = None,
     cancel: CancelFlag | None = None,
     progress: ProgressFn = no_progress,
 ) -> TrainingResult:
     """Prepare ``job`` here, train it on the workers of ``plan``, return how it ended.
+
+    ``progress`` counts the data prepared, then the batches trained; ``on_event`` hears
+    rank 0's training events (:mod:`.events`) as a run in this process would emit them, and
+    ``on_line`` every other line.
 
     Raises before any work as :func:`~imgcls_desktop.core.training.loop.train` does (and
     :class:`~imgcls_desktop.core.training.run.RunError` or ``HyperparameterError`` for what
@@ -81,7 +87,7 @@ def train_distributed(
         launch(
             plan,
             worker_command(job, run_dir),
-            on_line=on_line,
+            on_line=_EventReader(on_line, on_event, progress),
             on_state=on_state,
             cancel=cancel,
             required_paths=[str(run_dir)],
@@ -93,6 +99,36 @@ def train_distributed(
     except (Cancelled, KeyboardInterrupt):
         _record_end(run_dir, RunStatus.STOPPED, "stopped by the user", None)
     return result_of_run(run_dir, start_epoch)
+
+
+class _EventReader:
+    """Splits the workers' lines: rank 0's events to ``on_event`` and ``progress``, the
+    rest to ``on_line``."""
+
+    def __init__(
+        self,
+        on_line: LineFn | None,
+        on_event: Callable[[TrainingEvent], None] | None,
+        progress: ProgressFn,
+    ) -> None:
+        self._on_line = on_line
+        self._on_event = on_event
+        self._progress = progress
+        self._began: TrainingBegan | None = None
+
+    def __call__(self, name: str, text: str) -> None:
+        event = parse_event(text)
+        if event is None:
+            if self._on_line is not None:
+                self._on_line(name, text)
+            return
+        if isinstance(event, TrainingBegan):
+            self._began = event
+        done = run_progress(event, self._began)
+        if done is not None:
+            self._progress(*done)
+        if self._on_event is not None:
+            self._on_event(event)
 
 
 def _record_end(run_dir: Path, status: RunStatus, reason: str | None, error: str | None) -> None:

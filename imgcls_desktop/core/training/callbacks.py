@@ -67,6 +67,9 @@ class TrainingState:
     recorded_best_epoch: int | None = None
     stop_reason: str | None = None
     early_stopped: bool = False
+    #: Whether this process writes the run folder and validates: False on the workers of a
+    #: distributed run other than rank 0.
+    writes: bool = True
     checkpoint_saver: Callable[[int], Path] | None = field(default=None, repr=False)
 
     def request_stop(self, reason: str, *, early_stop: bool = False) -> None:

@@ -529,6 +529,7 @@ class _Session:
             best_epoch=info.best_epoch,
             best_val_accuracy=info.best_val_accuracy,
             recorded_best_epoch=info.best_epoch,
+            writes=self.writes,
             checkpoint_saver=self._save_checkpoint,
         )
         builtins: list[Callback] = [MetricsLog(), CheckpointKeeper(hp.checkpoint_frequency)]

@@ -37,12 +37,14 @@ class ProcessLine:
 def run_distributed_training(
     training: TrainingJob, plan: LaunchPlan, job: JobContext
 ) -> TrainingResult:
-    """Train on the processes of ``plan``; their lines and states go to ``job.emit``."""
+    """Train on the processes of ``plan``; their lines, their states and rank 0's training
+    events (the curves) go to ``job.emit``."""
     return train_distributed(
         training,
         plan,
         on_line=lambda name, text: job.emit(ProcessLine(name, text)),
         on_state=job.emit,
+        on_event=job.emit,
         cancel=job.cancel,
         progress=job.progress,
     )
