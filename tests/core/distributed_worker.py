@@ -41,9 +41,8 @@ def push_and_pull(kv_store: str) -> None:
     pulled = mx.nd.zeros(SHAPE)
     kvstore.pull(KEY, out=pulled)
     say(rank=place.rank, pulled=pulled.asnumpy().tolist())
-    if kv_store == "dist_sync":
-        sums = worker.GlobalSums(kvstore, 2)
-        say(rank=place.rank, sums=[sums.add([1, place.rank + 10]), sums.add([2.5, 0])])
+    sums = worker.GlobalSums(kvstore, 2)
+    say(rank=place.rank, sums=[sums.add([1, place.rank + 10]), sums.add([2.5, 0])])
 
 
 def server_updates(kv_store: str) -> None:

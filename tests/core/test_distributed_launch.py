@@ -68,6 +68,9 @@ def test_dist_async_runs_with_the_optimizer_on_the_servers() -> None:
     pulled = {said["rank"]: said["pulled"][0][0] for said in watch.said if "pulled" in said}
     assert pulled[0] in (-1.0, -3.0)
     assert pulled[1] in (-2.0, -3.0)
+    # Sums over workers, though the servers keep only the last push of a key.
+    sums = [said["sums"] for said in watch.said if "sums" in said]
+    assert sums == [[[2.0, 21.0], [5.0, 0.0]]] * 2
     watch.assert_nothing_left()
 
 

@@ -15,8 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..runtime import mxnet
 from .server import CONTROLLER_HEAD, SUM_KEYS
+
+# GlobalSums' slots (kinds of sums); under dist_async each worker has as many keys of its own.
+_SUM_SLOTS = 16
 
 DIST_KV_STORES = ("dist_sync", "dist_async")
 
@@ -149,28 +154,52 @@ class GlobalSums:
     """Sums over all workers of a few numbers (metric counts), through the kvstore.
 
     Every worker calls :meth:`add` the same number of times (it waits for the others); each
-    call returns the element-wise sum of what every worker passed to that call. ``dist_sync``
-    only: asynchronous servers keep no rounds to sum over. The sums travel as float32: counts
-    are exact up to 2**24 (16.7 million) per call.
+    call returns the element-wise sum of what every worker passed to that call. Under
+    ``dist_sync`` the servers sum each round's pushes. ``dist_async`` servers keep only the
+    last push, so each worker stores its values under a key of its own, and after a barrier
+    everyone reads and sums them all (then meets again, so that nobody stores the next
+    call's values before all have read these); with an optimizer on the servers, create it
+    first (a push before it aborts them). The sums travel as float32: counts are exact up to
+    2**24 (16.7 million) per call.
     """
 
     def __init__(self, kvstore: Any, size: int, slot: int = 0) -> None:
-        if kvstore.type != "dist_sync":
-            raise ValueError(f"global sums need kv_store=dist_sync, not {kvstore.type}")
+        if kvstore.type not in ("dist_sync", "dist_async"):
+            raise ValueError(
+                f"global sums need kv_store=dist_sync or dist_async, not {kvstore.type}"
+            )
+        if not 0 <= slot < _SUM_SLOTS:
+            raise ValueError(f"the slot must be from 0 to {_SUM_SLOTS - 1}, not {slot}")
         self.kvstore = kvstore
-        self.key = SUM_KEYS + slot
         self.size = size
-        init_keys(kvstore, {self.key: mxnet().nd.zeros((size,))})
+        if kvstore.type == "dist_sync":
+            self.keys = [SUM_KEYS + slot]
+        else:
+            self.keys = [
+                SUM_KEYS + _SUM_SLOTS * (1 + rank) + slot for rank in range(kvstore.num_workers)
+            ]
+        zeros = mxnet().nd.zeros
+        init_keys(kvstore, {key: zeros((size,)) for key in self.keys})
 
     def add(self, values: Sequence[float]) -> list[float]:
         """The sum over workers of ``values``."""
         if len(values) != self.size:
             raise ValueError(f"expected {self.size} values, got {len(values)}")
         nd = mxnet().nd
-        total = nd.zeros((self.size,))
-        self.kvstore.push(self.key, nd.array(values))
-        self.kvstore.pull(self.key, out=total)
-        return [float(value) for value in total.asnumpy()]
+        if len(self.keys) == 1:
+            total = nd.zeros((self.size,))
+            self.kvstore.push(self.keys[0], nd.array(values))
+            self.kvstore.pull(self.keys[0], out=total)
+            return [float(value) for value in total.asnumpy()]
+        self.kvstore.push(self.keys[self.kvstore.rank], nd.array(values))
+        nd.waitall()
+        self.kvstore._barrier()
+        stored = [nd.zeros((self.size,)) for _ in self.keys]
+        for key, out in zip(self.keys, stored):
+            self.kvstore.pull(key, out=out)
+        totals = sum(out.asnumpy().astype(np.float64) for out in stored)
+        self.kvstore._barrier()
+        return [float(value) for value in totals]
 
 
 class ServerUpdates:

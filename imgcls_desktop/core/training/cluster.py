@@ -18,7 +18,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from imgcls_desktop.core.distributed.server import SUM_KEYS
 from imgcls_desktop.core.distributed.worker import (
     DIST_KV_STORES,
     GlobalSums,
@@ -26,7 +25,6 @@ from imgcls_desktop.core.distributed.worker import (
     SummedGradients,
     WorkerPlace,
     effective_batch_message,
-    init_keys,
     is_distributed_worker,
     open_kvstore,
     shard_arguments,
@@ -133,15 +131,14 @@ class Cluster:
     def begin(self, trainer: Any) -> None:
         """Before the first batch (the weights loaded): connect the parameters to the servers,
         every worker starting from rank 0's weights. Every worker calls it."""
-        mx = mxnet()
         params = list(trainer._params)
         if self.kind == "dist_sync":
-            self._sums = GlobalSums(self.kvstore, 4, _TRAIN_SUMS)
-            self._decision = GlobalSums(self.kvstore, 1, _DECISION)
             self._summed = SummedGradients(self.kvstore, params)
-            return
-        self._updates = ServerUpdates(self.kvstore, self.place, params, self._server_optimizer)
-        init_keys(self.kvstore, {SUM_KEYS + _DECISION: mx.nd.zeros((1,))})  # after the optimizer
+        else:
+            self._updates = ServerUpdates(self.kvstore, self.place, params, self._server_optimizer)
+        # After the servers' optimizer: a dist_async push before it aborts them.
+        self._sums = GlobalSums(self.kvstore, 4, _TRAIN_SUMS)
+        self._decision = GlobalSums(self.kvstore, 1, _DECISION)
 
     def step(self, trainer: Any, batch: int) -> None:
         """One update from this worker's gradients (summed over workers in ``dist_sync``)."""
@@ -153,11 +150,9 @@ class Cluster:
         trainer.step(batch * self.workers)
 
     def global_metrics(self, metrics: Metrics) -> dict[str, Any]:
-        """The epoch's training metrics over every worker's shard (``dist_sync``); rank 0's
-        own under ``dist_async`` (its servers keep no rounds to sum over)."""
+        """The epoch's training metrics over every worker's shard."""
         values = metrics.read()
-        if self._sums is None:
-            return values
+        assert self._sums is not None, "begin() first"
         count = metrics.count
         exact = values.get("exact_match", 0.0)
         total, loss, accuracy, exact = self._sums.add(
@@ -170,20 +165,7 @@ class Cluster:
 
     def decide(self, stop: bool, early: bool) -> tuple[bool, bool]:
         """Rank 0's ``(stop, early)`` on every worker; each calls it once per epoch."""
+        assert self._decision is not None, "begin() first"
         said = (_EARLY if early else _STOP) if stop and self.writes else 0.0
-        said = self._register(said) if self._decision is None else self._decision.add([said])[0]
+        said = self._decision.add([said])[0]
         return said > 0, math.isclose(said, _EARLY)
-
-    def _register(self, value: float) -> float:
-        """``dist_async``: rank 0 stores ``value`` on the servers, the others read it."""
-        mx = mxnet()
-        key = SUM_KEYS + _DECISION
-        if self.writes:
-            self.kvstore.push(key, mx.nd.array([value]))
-            mx.nd.waitall()
-        self.kvstore._barrier()
-        pulled = mx.nd.zeros((1,))
-        self.kvstore.pull(key, out=pulled)
-        value = float(pulled.asnumpy()[0])
-        self.kvstore._barrier()  # nobody stores the next epoch's before everyone read this one
-        return value
