@@ -1,0 +1,291 @@
+"""Training wall time against a Module-API baseline: MXNet's own way, before Gluon.
+
+The baseline trains as ``example/image-classification``'s ``fit.py`` does (the code SageMaker's
+algorithm descends from): the symbolic pre-activation ResNet its ``symbols/resnet.py`` builds
+(written here from that structure), ``mx.mod.Module.fit`` on ``ImageRecordIter``, SGD with
+SageMaker's defaults. Ours is :func:`~imgcls_desktop.core.training.loop.train` resuming a run
+prepared beforehand (:func:`~imgcls_desktop.core.training.loop.prepare_run`), so neither side
+packs: both read the same ``.rec`` files with the same iterator arguments (the same batch,
+augmentation and epochs). Each side runs in a process of its own, twice: with
+``OMP_NUM_THREADS`` set to the cores (what ``imgcls`` sets) for both, and as a user's default
+leaves it: unset, where ``imgcls`` still sets the cores and MXNet alone takes half of them
+(the baseline gets that half explicitly: it imports MXNet through our runtime, for numpy's
+sake, which would otherwise set the cores).
+
+Prints each side's wall time (start to trained model, validation included), its last
+validation accuracy and the ratio baseline / ours (above 1: ours is faster). The targets:
+>= 1.0x with the threads set, >= 1.4x with them unset.
+Run: ``python benchmarks/module_baseline.py [--classes 10] [--per-class 144] [--epochs 6]
+[--num-layers 20] [--side 28] [--batch-size 128] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from report import Figure, add_json_argument, write_figures
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {"set": 1.0, "unset": 1.4}
+
+
+def hyperparameters(args: argparse.Namespace) -> dict[str, str]:
+    """The run's settings, SageMaker's strings; both sides train with them."""
+    return {
+        "num_layers": str(args.num_layers),
+        "image_shape": f"3,{args.side},{args.side}",
+        "mini_batch_size": str(args.batch_size),
+        "epochs": str(args.epochs),
+        "optimizer": "sgd",
+        "learning_rate": "0.1",
+        "augmentation_type": "crop",
+    }
+
+
+def prepare(args: argparse.Namespace, root: Path) -> Path:
+    """Generate the images and pack them once (through a prepared distributed run, which
+    packs without training); returns the folder holding the training and validation
+    ``.rec`` files both sides read where they are."""
+    from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
+    from imgcls_desktop.core.hyperparams import HyperParameters
+    from imgcls_desktop.core.training.loop import TrainingJob, prepare_run
+    from imgcls_desktop.core.training.run import read_run
+
+    images = generate_sample_dataset(
+        root / "images", classes=args.classes, per_class=args.per_class, size=args.side + 4
+    )
+    hp = HyperParameters.from_mapping({**hyperparameters(args), "kv_store": "dist_sync"})
+    packed = prepare_run(TrainingJob.new(hp, images, root / "packed", devices="cpu"))
+    data = read_run(packed).data
+    assert data is not None
+    records = root / "records"
+    records.mkdir()
+    for source, name in ((data.train_rec, "train"), (data.val_rec, "validation")):
+        for suffix in (".rec", ".idx"):
+            (records / f"{name}{suffix}").write_bytes(source.with_suffix(suffix).read_bytes())
+    return records
+
+
+def residual_unit(sym: Any, data: Any, filters: int, stride: int, match: bool, name: str) -> Any:
+    """A pre-activation basic block: BN, ReLU, 3x3 conv, BN, ReLU, 3x3 conv, plus shortcut."""
+    act1 = sym.Activation(
+        sym.BatchNorm(data, fix_gamma=False, eps=2e-5, name=f"{name}_bn1"), "relu"
+    )
+    conv1 = sym.Convolution(
+        act1,
+        num_filter=filters,
+        kernel=(3, 3),
+        stride=(stride, stride),
+        pad=(1, 1),
+        no_bias=True,
+        name=f"{name}_conv1",
+    )
+    act2 = sym.Activation(
+        sym.BatchNorm(conv1, fix_gamma=False, eps=2e-5, name=f"{name}_bn2"), "relu"
+    )
+    conv2 = sym.Convolution(
+        act2, num_filter=filters, kernel=(3, 3), pad=(1, 1), no_bias=True, name=f"{name}_conv2"
+    )
+    shortcut = (
+        data
+        if match
+        else sym.Convolution(
+            act1,
+            num_filter=filters,
+            kernel=(1, 1),
+            stride=(stride, stride),
+            no_bias=True,
+            name=f"{name}_sc",
+        )
+    )
+    return conv2 + shortcut
+
+
+def symbolic_resnet(sym: Any, num_layers: int, num_classes: int, side: int) -> Any:
+    """The ResNet ``symbols/resnet.py`` builds: CIFAR-style (3 stages of (n-2)/6 blocks) up
+    to 32 px, ImageNet-style (ResNet-18/34's stages) above; basic blocks only."""
+    data = sym.BatchNorm(sym.var("data"), fix_gamma=True, eps=2e-5, name="bn_data")
+    if side <= 32:
+        units, filters = [(num_layers - 2) // 6] * 3, [16, 16, 32, 64]
+        body = sym.Convolution(
+            data, num_filter=16, kernel=(3, 3), pad=(1, 1), no_bias=True, name="conv0"
+        )
+    else:
+        units = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[num_layers]
+        filters = [64, 64, 128, 256, 512]
+        body = sym.Convolution(
+            data,
+            num_filter=64,
+            kernel=(7, 7),
+            stride=(2, 2),
+            pad=(3, 3),
+            no_bias=True,
+            name="conv0",
+        )
+        body = sym.Activation(sym.BatchNorm(body, fix_gamma=False, eps=2e-5, name="bn0"), "relu")
+        body = sym.Pooling(body, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max")
+    for stage, count in enumerate(units):
+        stride = 1 if stage == 0 else 2
+        body = residual_unit(
+            sym, body, filters[stage + 1], stride, False, f"stage{stage + 1}_unit1"
+        )
+        for unit in range(2, count + 1):
+            body = residual_unit(
+                sym, body, filters[stage + 1], 1, True, f"stage{stage + 1}_unit{unit}"
+            )
+    body = sym.Activation(sym.BatchNorm(body, fix_gamma=False, eps=2e-5, name="bn1"), "relu")
+    pooled = sym.Flatten(sym.Pooling(body, global_pool=True, kernel=(7, 7), pool_type="avg"))
+    return sym.SoftmaxOutput(
+        sym.FullyConnected(pooled, num_hidden=num_classes, name="fc1"), name="softmax"
+    )
+
+
+def train_module(records: Path, settings: dict[str, str]) -> tuple[float, float]:
+    """The baseline on the records: (seconds, last validation accuracy)."""
+    from imgcls_desktop.core.dataset.sources import load_dataset
+    from imgcls_desktop.core.hyperparams import HyperParameters
+    from imgcls_desktop.core.runtime import mxnet
+    from imgcls_desktop.core.training.iterators import train_iter_arguments, val_iter_arguments
+
+    started = time.perf_counter()
+    mx = mxnet()
+    hp = HyperParameters.from_mapping(settings)
+    batch, (_, side, _) = hp.mini_batch_size, hp.shape
+    common = {"label_width": 1, "resize": None}
+    train_rec, val_rec = records / "train.rec", records / "validation.rec"
+    train = mx.io.ImageRecordIter(
+        **train_iter_arguments(train_rec, train_rec.with_suffix(".idx"), hp, batch, **common)
+    )
+    val = mx.io.ImageRecordIter(
+        **val_iter_arguments(val_rec, val_rec.with_suffix(".idx"), hp, batch, **common)
+    )
+    classes = len(load_dataset(train_rec).class_names)
+    module = mx.mod.Module(symbolic_resnet(mx.sym, hp.num_layers, classes, side), context=mx.cpu())
+    module.fit(
+        train,
+        eval_data=val,
+        num_epoch=hp.epochs,
+        optimizer="sgd",
+        optimizer_params={
+            "learning_rate": hp.learning_rate,
+            "momentum": hp.momentum,
+            "wd": hp.weight_decay,
+        },
+        initializer=mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
+        eval_metric="acc",
+        kvstore="local",
+    )
+    accuracy = dict(module.score(val, "acc"))["accuracy"]
+    return time.perf_counter() - started, accuracy
+
+
+def train_ours(records: Path, settings: dict[str, str]) -> tuple[float, float]:
+    """Ours on the records, read where they are: (seconds, last validation accuracy)."""
+    from imgcls_desktop.core.hyperparams import HyperParameters
+    from imgcls_desktop.core.training.loop import TrainingJob, train
+    from imgcls_desktop.core.training.run import read_metrics
+
+    started = time.perf_counter()
+    hp = HyperParameters.from_mapping(settings)
+    run_dir = records.parent / f"run-{os.getpid()}"
+    job = TrainingJob.new(
+        hp, records / "train.rec", run_dir, validation=records / "validation.rec", devices="cpu"
+    )
+    train(job)
+    seconds = time.perf_counter() - started
+    return seconds, float(read_metrics(run_dir)[-1]["val_accuracy"])
+
+
+def one_side(side: str, records: Path, settings: dict[str, str]) -> None:
+    """In a child process: train one side and print its figures as JSON."""
+    trainer = train_module if side == "module" else train_ours
+    seconds, accuracy = trainer(records, settings)
+    print(json.dumps({"seconds": seconds, "accuracy": accuracy}))
+
+
+def run_side(side: str, records: Path, settings: dict[str, str], threads: str) -> dict[str, float]:
+    """One side in a fresh process, with ``OMP_NUM_THREADS`` set to the cores or unset."""
+    environment = dict(os.environ)
+    environment.pop("OMP_NUM_THREADS", None)
+    cores = os.cpu_count() or 1
+    if threads == "set":
+        environment["OMP_NUM_THREADS"] = str(cores)
+    elif side == "module":
+        environment["OMP_NUM_THREADS"] = str(max(1, cores // 2))  # MXNet's own default
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(HERE.parent), environment.get("PYTHONPATH")])
+    )
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        *("--one-side", side, "--records", str(records)),
+        *("--settings", json.dumps(settings)),
+    ]
+    output = subprocess.run(command, env=environment, check=True, capture_output=True, text=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--per-class", type=int, default=144)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--num-layers", type=int, default=20)
+    parser.add_argument("--side", type=int, default=28, help="image_shape's height and width")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--one-side", choices=("ours", "module"), help=argparse.SUPPRESS)
+    parser.add_argument("--records", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--settings", type=json.loads, help=argparse.SUPPRESS)
+    add_json_argument(parser)
+    args = parser.parse_args()
+    if args.one_side:
+        one_side(args.one_side, args.records, args.settings)
+        return
+    figures = []
+    with tempfile.TemporaryDirectory(dir=args.dir) as temporary:
+        root = Path(temporary)
+        os.environ.setdefault("IMGCLS_HOME", str(root / "home"))
+        records = prepare(args, root)
+        settings = hyperparameters(args)
+        print(
+            f"ResNet-{args.num_layers} at {args.side} px, {args.classes} classes x "
+            f"{args.per_class} images, batch {args.batch_size}, {args.epochs} epochs; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+        for threads in ("set", "unset"):
+            results = {}
+            for side in ("module", "ours"):
+                results[side] = run_side(side, records, settings, threads)
+            module, ours = results["module"], results["ours"]
+            ratio = module["seconds"] / ours["seconds"]
+            print(
+                f"OMP_NUM_THREADS {threads:<5}: Module API {module['seconds']:.1f} s "
+                f"(val accuracy {module['accuracy']:.3f}), ours {ours['seconds']:.1f} s "
+                f"({ours['accuracy']:.3f}): {ratio:.2f}x"
+            )
+            figures.append(
+                Figure(
+                    f"training wall time, ResNet-{args.num_layers} at {args.side} px, "
+                    f"OMP_NUM_THREADS {threads} for the baseline",
+                    ours["seconds"],
+                    "s",
+                    "Module API baseline",
+                    module["seconds"],
+                    TARGETS[threads],
+                    lower_is_better=True,
+                )
+            )
+    write_figures(args.json, figures)
+
+
+if __name__ == "__main__":
+    main()
