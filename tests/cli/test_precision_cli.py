@@ -42,7 +42,7 @@ def test_predict_in_int8_says_what_it_measured_and_records_it(
     args = ["predict", str(run_dir), str(labelled), "--precision", "int8", "--output", str(out)]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "precision: int8 ran" in err and "validation images of the run" in err
+    assert "precision: int8: " in err and "validation images of the run" in err
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 12 and {row["numeric_precision"] for row in rows} == {"int8"}
 
@@ -55,7 +55,7 @@ def test_evaluate_checks_a_plain_model_on_the_data_it_evaluates(
     args = ["evaluate", str(prefix), str(labelled), "--precision", "int8", "--output", str(report)]
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert "precision: int8 ran" in captured.err and "on 12 images of labelled" in captured.err
+    assert "precision: int8: " in captured.err and "on 12 images of labelled" in captured.err
     assert "network arithmetic: int8" in captured.out
     assert '"numeric_precision": "int8"' in report.read_text()
 
@@ -70,7 +70,7 @@ def test_int8_without_labelled_images_is_refused_in_one_line(
     # Given labelled images, it runs.
     check = ["--check-data", str(labelled)]
     assert main(["predict", str(prefix), str(labelled), "--precision", "int8", *check]) == 0
-    assert "precision: int8 ran" in capsys.readouterr().err
+    assert "precision: int8: " in capsys.readouterr().err
 
 
 def test_auto_without_labelled_images_keeps_fp32_and_says_why(

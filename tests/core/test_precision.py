@@ -66,7 +66,7 @@ def test_int8_predicts_as_fp32_does_and_says_what_it_measured(
     assert np.abs(expected - got).mean() <= MAX_MEAN_PROBABILITY_CHANGE
     assert not np.allclose(expected, got, atol=1e-6)  # it really is another network
     note = int8.network.note
-    assert "int8 ran" in note and "fp32's speed" in note and "points" in note
+    assert "int8: " in note and "fp32's speed" in note and "points" in note
     assert f"on {len(images)} validation images of the run" in note
 
 

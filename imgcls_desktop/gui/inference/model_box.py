@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -91,7 +92,10 @@ class ModelBox(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Model:", row)
         form.addRow("Class names:", self.labels_path)
-        form.addRow("Precision:", self.precision)
+        precision_row = QHBoxLayout()
+        precision_row.addWidget(self.precision)
+        precision_row.addStretch(1)
+        form.addRow("Precision:", precision_row)
         form.addRow(self.summary)
 
     def labels(self) -> str:
@@ -120,7 +124,7 @@ class ModelBox(QGroupBox):
         labels = "multi-label, " if loaded.multi_label else ""
         kind = _KINDS.get(loaded.source_kind, loaded.source_kind)
         network = predictor.network
-        precision = f"<br>{network.precision}: {network.note}" if network.note else ""
+        precision = f"<br>{escape(network.note)}" if network.note else ""
         self.summary.setText(
             f"<b>{kind}</b> (epoch {loaded.epoch}) · {labels}{loaded.num_classes} classes "
             f"({names}) · input {channels} x {height} x {width} · on {predictor.context} in "
