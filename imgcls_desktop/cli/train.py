@@ -293,7 +293,14 @@ def _train(
     if plan is None:
         return train(job, callbacks=[_TerminalReport()], cancel=stop, progress=progress)
     try:
-        return train_distributed(job, plan, on_line=_forward_line, cancel=stop, progress=progress)
+        return train_distributed(
+            job,
+            plan,
+            on_line=_forward_line,
+            cancel=stop,
+            progress=progress,
+            training_progress=ProgressBar("Training"),
+        )
     except (LaunchFailed, HostsNotReady) as error:
         raise CommandError(f"{error}. Resume with: {again}") from None
 

@@ -67,12 +67,13 @@ def train_distributed(
     on_event: Callable[[TrainingEvent], None] | None = None,
     cancel: CancelFlag | None = None,
     progress: ProgressFn = no_progress,
+    training_progress: ProgressFn | None = None,
 ) -> TrainingResult:
     """Prepare ``job`` here, train it on the workers of ``plan``, return how it ended.
 
-    ``progress`` counts the data prepared, then the batches trained; ``on_event`` hears
-    rank 0's training events (:mod:`.events`) as a run in this process would emit them, and
-    ``on_line`` every other line.
+    ``progress`` counts the data prepared, then (unless ``training_progress`` is given) the
+    batches trained; ``on_event`` hears rank 0's training events (:mod:`.events`) as a run
+    in this process would emit them, and ``on_line`` every other line.
 
     Raises before any work as :func:`~imgcls_desktop.core.training.loop.train` does (and
     :class:`~imgcls_desktop.core.training.run.RunError` or ``HyperparameterError`` for what
@@ -87,7 +88,7 @@ def train_distributed(
         launch(
             plan,
             worker_command(job, run_dir),
-            on_line=_EventReader(on_line, on_event, progress),
+            on_line=_EventReader(on_line, on_event, training_progress or progress),
             on_state=on_state,
             cancel=cancel,
             required_paths=[str(run_dir)],
