@@ -97,7 +97,7 @@ class PrecisionCheck:
     accuracy: float
     fp32_accuracy: float
     images: int
-    #: Images per second of ``precision`` over fp32's, forward passes only.
+    #: How many times fp32's speed: one batch's forward pass, the best of three timings.
     speedup: float
     #: What the images were, for the user: "validation images of the run", a data path.
     images_from: str
