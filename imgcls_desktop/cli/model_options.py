@@ -8,6 +8,7 @@ from pathlib import Path
 
 from imgcls_desktop.cli.terminal import CommandError, ProgressBar
 from imgcls_desktop.core.dataset.samples import Dataset, DatasetError
+from imgcls_desktop.core.evaluation import EvaluationError
 from imgcls_desktop.core.inference import Predictor, open_predictor
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.precision import (
@@ -102,7 +103,7 @@ def open_predictor_from(
             _check_data(args, labelled),
             progress=ProgressBar("Checking precision"),
         )
-    except (PrecisionError, DatasetError) as error:
+    except (PrecisionError, DatasetError, EvaluationError) as error:
         raise CommandError(str(error)) from None
     print(f"precision: {predictor.network.note}", file=sys.stderr)
     return predictor

@@ -182,6 +182,9 @@ def mxnet() -> ModuleType:
     package does not depend on MXNet directly: see pyproject.toml).
     """
     configure_threads()
+    # oneDNN's graph passes (int8 inference) would print "Subgraph backend MKLDNN is
+    # activated" on stderr each time a network is bound.
+    os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
     restore_removed_numpy_names()
     _provide_distutils()
     try:
