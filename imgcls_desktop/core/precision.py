@@ -211,13 +211,13 @@ def choose_precision(
         )
     checked = _check_all(predictor, usable, data, progress, cancel)
     if requested != "auto":
-        network, check = checked[requested]
+        reduced, check = checked[requested]
         warning = (
             ""
             if check.within_tolerance
             else f" (more than {AUTO_TOLERANCE_POINTS} points below fp32: consider fp32)"
         )
-        return _rebuilt(predictor, replace(network, note=check.describe() + warning))
+        return _noted(reduced, check.describe() + warning)
     fastest = max(
         (c for _n, c in checked.values() if c.within_tolerance and c.speedup > 1),
         key=lambda c: c.speedup,
@@ -226,8 +226,7 @@ def choose_precision(
     if fastest is None:
         why = "; ".join(check.describe() for _n, check in checked.values())
         return _noted(predictor, f"auto chose fp32: no faster precision kept its accuracy ({why})")
-    network = checked[fastest.precision][0]
-    return _rebuilt(predictor, replace(network, note=f"auto chose {fastest.describe()}"))
+    return _noted(checked[fastest.precision][0], f"auto chose {fastest.describe()}")
 
 
 def _noted(predictor: Predictor, note: str) -> Predictor:
@@ -247,15 +246,16 @@ def _check_all(
     data: CheckData,
     progress: ProgressFn,
     cancel: CancelFlag | None,
-) -> dict[str, tuple[Network, PrecisionCheck]]:
-    """Each precision's network and check, from the cache or made now."""
+) -> dict[str, tuple[Predictor, PrecisionCheck]]:
+    """Each precision's predictor and check, from the cache or made now."""
     folder = _cache_folder(predictor)
     key = _cache_key(predictor, data)
-    found: dict[str, tuple[Network, PrecisionCheck]] = {}
+    found: dict[str, tuple[Predictor, PrecisionCheck]] = {}
     for precision in precisions:
         cached = _read_cached(folder / f"{precision}-{key}", predictor, precision)
         if cached is not None:
-            found[precision] = cached
+            network, check = cached
+            found[precision] = (_rebuilt(predictor, network), check)
     missing = [p for p in precisions if p not in found]
     if not missing:
         return found
@@ -286,7 +286,7 @@ def _check_all(
             data.description,
         )
         _write_cached(folder, f"{precision}-{key}", network, check)
-        found[precision] = (network, check)
+        found[precision] = (reduced, check)
         progress(3 + 2 * index, steps)
     return found
 
