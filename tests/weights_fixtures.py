@@ -140,11 +140,12 @@ def sha1_of(data: bytes) -> str:
 
 
 def save_backbone(depth: int, path: Path) -> Path:
-    """A real ``resnetNN_v1`` file made by our own network (random weights): ``features.*``
-    and ``output.*`` arrays, as the model zoo's files hold."""
+    """A real ``resnetNN_v1`` file made by our own network (random weights, initialised as
+    training initialises): ``features.*`` and ``output.*`` arrays, as the model zoo's files
+    hold."""
     mx = mxnet()
     net = build_network(depth, 1000, (3, 32, 32))
-    net.initialize(mx.init.Xavier())
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
     net(mx.nd.zeros((1, 3, 32, 32)))
     arrays = {
         key: param.data()

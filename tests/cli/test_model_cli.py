@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from imgcls_desktop.cli import main
-from imgcls_desktop.core.dataset.sample_data import generate_sample_dataset
 from tests.conftest import write_image
 from tests.core.bad_images import BIG_REASON, DECLARED_REASON, TRUNCATED_REASON, write_bad_images
-from tests.core.inference_fixtures import shared_run, write_plain_checkpoint
+from tests.core.inference_fixtures import (
+    labelled_with_a_class_never_right,
+    shared_run,
+    write_plain_checkpoint,
+)
 from tests.file_name_fixtures import (
     check_nothing_lost,
     read_record,
@@ -220,17 +223,10 @@ def test_evaluate_prints_the_table_and_writes_the_report(
 def test_evaluate_names_a_class_the_model_never_gets_right(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The images the run trained on; the second class's folder holds the first's images.
-    sample = generate_sample_dataset(tmp_path / "sample", classes=3, per_class=40, size=32)
-    first, second, third = sorted(path.name for path in sample.iterdir())
-    labelled = tmp_path / "labelled"
-    for name, source, images in ((first, first, 0), (second, first, 10), (third, third, 0)):
-        (labelled / name).mkdir(parents=True)
-        for image in sorted((sample / source).iterdir())[images : images + 6]:
-            shutil.copy(image, labelled / name / image.name)
+    labelled, never_right = labelled_with_a_class_never_right(run_dir, tmp_path / "labelled")
     assert main(["evaluate", str(run_dir), str(labelled), "--device", "cpu"]) == 0
     failing = [line for line in capsys.readouterr().out.splitlines() if "failing" in line]
-    assert len(failing) == 1 and f"{second} (recall 0.000, 6 images)" in failing[0]
+    assert len(failing) == 1 and f"{never_right} (recall 0.000, 6 images)" in failing[0]
 
 
 def test_model_commands_say_a_text_file_is_not_a_model_and_a_bad_archive_is_invalid(

@@ -1,5 +1,6 @@
 """Grad-CAM on a tiny network trained to tell a red square from a green one, wherever it is
-(the heatmap must sit on the square), on our Gluon network and on other model kinds."""
+(the heatmap must sit on the square), on the networks training builds and on other model
+kinds."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import numpy as np
 import pytest
 from inference_fixtures import write_sagemaker_archive
 
-from imgcls_desktop.core.artifacts import ModelError, load_into
+from imgcls_desktop.core.artifacts import ModelError, load_into, save_checkpoint
 from imgcls_desktop.core.explain import explainable_network, grad_cam, overlay
-from imgcls_desktop.core.hyperparams import HyperParameters
+from imgcls_desktop.core.hyperparams import HyperParameters, load_hyperparameters
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.run import HYPERPARAMETERS_FILE, read_run
+from imgcls_desktop.core.training.starting_point import StartingPoint
 
 SIZE = 48
 SIDE = 16
@@ -104,14 +107,29 @@ def test_bad_class_ids_and_shapes_are_refused(net) -> None:
         grad_cam(net, np.zeros((SIZE, SIZE), dtype=np.float32))
 
 
-def test_our_gluon_network_gives_the_heatmap_of_its_model(net, model: LoadedModel) -> None:
-    gluon_net = build_network(20, 2, (3, SIZE, SIZE))
+def test_the_network_a_run_trains_gives_the_heatmap_of_its_model(net, model: LoadedModel) -> None:
+    run_dir = model.path
+    hp = load_hyperparameters(run_dir / HYPERPARAMETERS_FILE)
+    gluon_net = StartingPoint.of_run(run_dir, read_run(run_dir), hp).build_network(hp, False)
     gluon_net.initialize()
     gluon_net(mxnet().nd.zeros((1, 3, SIZE, SIZE)))
-    load_into(gluon_net, model.path, model.epoch)
+    load_into(gluon_net, run_dir, model.epoch)
     image, _box = square_image(np.random.default_rng(7), COLOURS["green"])
     pixels = rgb_pixels(image)
     np.testing.assert_allclose(grad_cam(gluon_net, pixels), grad_cam(net, pixels), atol=1e-5)
+
+
+def test_our_gluon_image_classifier_gives_the_heatmap_of_its_saved_model(tmp_path: Path) -> None:
+    mx = mxnet()
+    gluon_net = build_network(20, 2, (3, SIZE, SIZE))
+    gluon_net.initialize(mx.init.Xavier())
+    gluon_net(mx.nd.zeros((1, 3, SIZE, SIZE)))
+    save_checkpoint(tmp_path, gluon_net, 1, batch_size=1)
+    saved = open_model(tmp_path)
+    pixels = np.random.default_rng(3).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
+    heat = grad_cam(gluon_net, pixels, class_id=1)
+    assert heat.max() > 0
+    np.testing.assert_allclose(heat, grad_cam(saved, pixels, class_id=1), atol=1e-5)
 
 
 def test_a_sagemaker_model_is_explained_too(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ be checked or run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -81,9 +82,10 @@ def test_the_quantized_network_and_its_check_are_cached_in_the_run_folder(
         "network-symbol.json",
         "network.params",
     }
+    # A measured speed ratio is never the same twice: the same one means the cached check.
+    measured = _cached_speedup(entries[0])
     again = choose_precision(open_predictor(run_dir), "int8", run_check_data(run_dir))
-    # A measured speed ratio is never the same twice: the same note means the cached check.
-    assert again.network.note == first.network.note
+    assert again.network.note == first.network.note and _cached_speedup(entries[0]) == measured
     images = _images(run_dir)
     np.testing.assert_allclose(again.predict(images), first.predict(images), atol=1e-6)
 
@@ -91,9 +93,15 @@ def test_the_quantized_network_and_its_check_are_cached_in_the_run_folder(
     (entries[0] / "network.params").write_bytes(b"not an MXNet array file")
     remade = choose_precision(open_predictor(run_dir), "int8", run_check_data(run_dir))
     assert remade.precision == "int8"
-    assert remade.network.note != first.network.note  # measured again
+    remeasured = _cached_speedup(entries[0])
+    assert remeasured != measured
     reread = choose_precision(open_predictor(run_dir), "int8", run_check_data(run_dir))
-    assert reread.network.note == remade.network.note
+    assert reread.network.note == remade.network.note and _cached_speedup(entries[0]) == remeasured
+
+
+def _cached_speedup(entry: Path) -> float:
+    """The speed ratio a cached check recorded, at full precision."""
+    return json.loads((entry / "check.json").read_text())["speedup"]
 
 
 def test_auto_takes_a_faster_precision_only_within_half_a_point(run_dir: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sagemaker_fixtures import SAGEMAKER_PREFIX, folder_arrays, train_sagemaker_model
 from training_fixtures import (
     CLASS_NAMES,
+    as_earlier_versions_trained,
     quick_hp,
     shared_colour_folder,
     write_colour_set,
@@ -139,6 +140,20 @@ def test_a_run_from_a_model_resumes_after_the_model_is_deleted(five_classes, col
     assert open_model(run).num_classes == 3
 
 
+def test_an_earlier_versions_run_resumes_with_its_own_network(colours, tmp_path) -> None:
+    run = tmp_path / "run"
+    with as_earlier_versions_trained():
+        stopped = train(
+            TrainingJob(quick_hp(epochs=2), colours, run), callbacks=[StopAfterOneEpoch()]
+        )
+    assert (stopped.status, stopped.last_epoch) == (RunStatus.STOPPED, 1)
+    result = train(TrainingJob.resume_of(run))
+    assert (result.status, result.last_epoch) == (RunStatus.FINISHED, 2)
+    assert read_run(run).network is None
+    saved = mxnet().nd.load(str(run / f"{SAGEMAKER_PREFIX}-{result.best_epoch:04d}.params"))
+    assert "arg:classifier_conv0_weight" in saved and "arg:bn_data_gamma" not in saved
+
+
 def test_a_run_stopped_before_its_first_epoch_needs_its_base_model(
     same_classes, colours, tmp_path
 ) -> None:
@@ -157,8 +172,32 @@ def test_a_run_stopped_before_its_first_epoch_needs_its_base_model(
         train(TrainingJob.resume_of(run))
 
 
-def test_our_own_run_with_another_class_count(colours, tmp_path) -> None:
+def test_a_run_from_scratch_with_another_class_count(colours, tmp_path) -> None:
     base = train(TrainingJob(quick_hp(epochs=1), colours, tmp_path / "base"))
+    assert read_run(base.run_dir).network == NETWORK_FILE  # SageMaker's network
+    two = tmp_path / "two"
+    for name in CLASS_NAMES[:2]:
+        shutil.copytree(colours / name, two / name)
+    began = Began()
+    hp = quick_hp(epochs=1, learning_rate=1e-7, weight_decay=0)
+    run = tmp_path / "run"
+    result = train(TrainingJob(hp, two, run, base_model=base.run_dir), callbacks=[began])
+    assert result.status is RunStatus.FINISHED
+    assert began.notes == [
+        "Started from base: 42 layers loaded, new head fc1 for 2 classes (the model had 3)"
+    ]
+    assert read_run(run).network == NETWORK_FILE
+    mx = mxnet()
+    before = mx.nd.load(str(base.run_dir / f"{SAGEMAKER_PREFIX}-0001.params"))
+    after = mx.nd.load(str(run / f"{SAGEMAKER_PREFIX}-0001.params"))
+    key = "arg:stage3_unit3_conv2_weight"
+    assert np.allclose(before[key].asnumpy(), after[key].asnumpy(), atol=1e-4)
+    assert after["arg:fc1_weight"].shape[0] == 2
+
+
+def test_an_earlier_versions_run_with_another_class_count(colours, tmp_path) -> None:
+    with as_earlier_versions_trained():
+        base = train(TrainingJob(quick_hp(epochs=1), colours, tmp_path / "base"))
     two = tmp_path / "two"
     for name in CLASS_NAMES[:2]:
         shutil.copytree(colours / name, two / name)

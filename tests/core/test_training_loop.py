@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from training_fixtures import (
     CLASS_NAMES,
+    as_earlier_versions_trained,
     quick_hp,
     shared_colour_folder,
     shared_colour_records,
@@ -352,20 +353,29 @@ def test_incremental_training_starts_from_a_base_model(
     assert result.best_val_accuracy > 0.8  # it starts where the base model ended
 
 
-def test_a_base_model_that_does_not_fit_is_refused(trained, tmp_path: Path) -> None:
-    base, _recorder = trained
+def test_a_base_model_of_another_depth_is_refused_or_its_depth_kept(
+    trained, tmp_path: Path
+) -> None:
     root = write_colour_set(tmp_path / "images", per_class=4, size=(24, 24))
-    job = TrainingJob(
-        quick_hp(num_layers=32, image_shape="3,24,24", mini_batch_size=4),
-        root,
-        tmp_path / "run",
-        base_model=base.run_dir,
-    )
+    hp = quick_hp(num_layers=32, image_shape="3,24,24", mini_batch_size=4, epochs=1)
+    with as_earlier_versions_trained():  # our Gluon ResNet: rebuilt from num_layers
+        earlier = train(
+            TrainingJob(quick_hp(epochs=1, mini_batch_size=4), root, tmp_path / "earlier")
+        )
     with pytest.raises(
         ModelError, match="a ResNet-20 of this app, not a ResNet-32: set num_layers=20"
     ):
-        train(job)
+        train(TrainingJob(hp, root, tmp_path / "run", base_model=earlier.run_dir))
     assert not (tmp_path / "run").exists()
+
+    base, _recorder = trained  # SageMaker's network: the network is the model's own
+    recorder = Recorder()
+    result = train(
+        TrainingJob(hp, root, tmp_path / "run", base_model=base.run_dir), callbacks=[recorder]
+    )
+    assert result.status is RunStatus.FINISHED
+    [began] = recorder.of("train_begin")
+    assert any("ResNet-20" in line and "num_layers=32" in line for line in began.warnings)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ The shared sets are written once per test session and must not be written into.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from imgcls_desktop.core.dataset.recordio_export import ExportOptions, export_re
 from imgcls_desktop.core.dataset.sources import load_dataset
 from imgcls_desktop.core.dataset.split import split_dataset
 from imgcls_desktop.core.hyperparams import HyperParameters
+from imgcls_desktop.core.training.starting_point import StartingPoint
 
 CLASS_NAMES = sorted(CLASS_COLOURS)  # cat, dog, owl
 
@@ -68,6 +71,15 @@ def quick_hp(**changes: object) -> HyperParameters:
     }
     values.update(changes)
     return HyperParameters.from_mapping(values)
+
+
+@contextmanager
+def as_earlier_versions_trained() -> Iterator[None]:
+    """Within it, runs from scratch build our Gluon ``ImageClassifier`` (ResNet v1), as the
+    versions before SageMaker's network did: for the run folders and models they left."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StartingPoint, "from_scratch", classmethod(lambda cls, _hp: cls()))
+        yield
 
 
 def shared_colour_folder(factory: pytest.TempPathFactory) -> Path:

@@ -20,6 +20,7 @@ import pytest
 from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.run import resume_files
+from tests.weights_fixtures import save_backbone
 
 SOURCE_SHAPES = ("circle", "square", "triangle", "cross")
 TARGET_SHAPES = ("ring", "bar", "diamond")
@@ -94,10 +95,15 @@ def transfer_hp(**changes: object) -> HyperParameters:
 
 def train_backbone(folder: Path, *, per_class: int = 100, epochs: int = 5) -> Path:
     """Train a ResNet-18 on :data:`SOURCE_SHAPES` in ``folder``; its model-zoo style weights
-    file ``folder/resnet18_v1.params``. (About 75% validation accuracy on its own shapes.)"""
+    file ``folder/resnet18_v1.params``. (About 75% validation accuracy on its own shapes.)
+
+    It trains the network ImageNet weights go into (our Gluon ResNet v1), from random
+    weights in the model zoo's layout."""
     images = write_shape_set(folder / "source", SOURCE_SHAPES, per_class, seed=1)
     run = folder / "source-run"
-    train(TrainingJob(transfer_hp(epochs=epochs, learning_rate=0.003), images, run))
+    hp = transfer_hp(epochs=epochs, learning_rate=0.003, use_pretrained_model=1)
+    random_weights = save_backbone(18, folder / "random.params")
+    train(TrainingJob(hp, images, run, pretrained=random_weights))
     weights = folder / "resnet18_v1.params"
     # The resume state is the network in save_parameters' names: features.*, output.*.
     shutil.copyfile(resume_files(run, epochs).params, weights)

@@ -41,7 +41,7 @@ from imgcls_desktop.gui.main_window import MainWindow
 from imgcls_desktop.gui.training.augmentation_preview import AugmentationPreviewDialog
 from imgcls_desktop.gui.workers import JobHandle
 from tests.conftest import write_image
-from tests.core.inference_fixtures import shared_run
+from tests.core.inference_fixtures import labelled_with_a_class_never_right, shared_run
 
 TIMEOUT_MS = 300_000  # training at nice 10 on a loaded 2-core machine: minutes
 pytestmark = pytest.mark.timeout(900)  # several such waits in one test
@@ -207,9 +207,7 @@ def test_a_class_the_model_never_recognises_is_not_announced_as_success(
     qtbot: QtBot, window: MainWindow, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     run_dir, _ = shared_run(tmp_path_factory)
-    # Drawn afresh, labelled right: the shared run's model (6 epochs of 40 images a class)
-    # calls nearly all of them circles, and no square a square.
-    images = generate_sample_dataset(tmp_path / "drawn", classes=3, per_class=6, size=32)
+    images, _never_right = labelled_with_a_class_never_right(run_dir, tmp_path / "labelled")
     window.open_model(str(run_dir))
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(window.inference_tab.evaluated, timeout=TIMEOUT_MS) as evaluated:

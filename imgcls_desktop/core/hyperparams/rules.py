@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from imgcls_desktop.core.hyperparams.values import (
     DISTRIBUTED_KV_STORES,
+    IMAGENET_STAGES,
     LARGE_IMAGE_DEPTHS,
     MAX_IMAGE_SIDE,
     PRETRAINED_SHAPE,
@@ -93,16 +94,6 @@ def final_layer_cost(classes: int) -> str:
 
 
 # depth -> (bottleneck blocks?, units per stage) of the ImageNet-style ResNets (model zoo)
-_IMAGENET_STAGES = {
-    18: (False, (2, 2, 2, 2)),
-    34: (False, (3, 4, 6, 3)),
-    50: (True, (3, 4, 6, 3)),
-    101: (True, (3, 4, 23, 3)),
-    152: (True, (3, 8, 36, 3)),
-    200: (True, (3, 24, 36, 3)),
-}
-
-
 def batch_memory(num_layers: int, shape: tuple[int, int, int], batch: int) -> int:
     """About how many bytes one training batch's input and activations take (float32).
 
@@ -123,7 +114,7 @@ def batch_memory(num_layers: int, shape: tuple[int, int, int], batch: int) -> in
         maps_per_unit = 7.0
         floats = 2 * 16 * area(1)  # stem convolution and norm
     else:
-        bottleneck, counts = _IMAGENET_STAGES[num_layers]
+        bottleneck, counts = IMAGENET_STAGES[num_layers]
         widths = (256, 512, 1024, 2048) if bottleneck else (64, 128, 256, 512)
         stages = [(w, n, 4 * 2**i) for i, (w, n) in enumerate(zip(widths, counts))]
         maps_per_unit = 5.5 if bottleneck else 7.0

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 
 LARGE_IMAGE_DEPTHS = (18, 34, 50, 101, 152, 200)
 SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)
+#: Each ImageNet-style depth: (bottleneck blocks?, blocks per stage), as MXNet's ResNets.
+IMAGENET_STAGES = {
+    18: (False, (2, 2, 2, 2)),
+    34: (False, (3, 4, 6, 3)),
+    50: (True, (3, 4, 6, 3)),
+    101: (True, (3, 4, 23, 3)),
+    152: (True, (3, 8, 36, 3)),
+    200: (True, (3, 24, 36, 3)),
+}
 OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop")
 NO_AUGMENTATION = "none"
 AUGMENTATION_TYPES = (NO_AUGMENTATION, "crop", "crop_color", "crop_color_transform")

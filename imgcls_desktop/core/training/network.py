@@ -1,5 +1,8 @@
-"""The ResNet image classifier and the symbols it is deployed as.
+"""Our Gluon ResNet v1 classifier, and the symbols every trained network is deployed as.
 
+The ``ImageClassifier`` is the network of runs with ImageNet weights (``use_pretrained_model=1``)
+and of runs begun from scratch by earlier versions; new runs from scratch train SageMaker's
+network (:mod:`.sagemaker_resnet`, through :mod:`.starting_point`).
 :func:`build_network` returns an ``ImageClassifier``: a Gluon ``HybridBlock`` that takes raw
 pixels (0-255, float32, NCHW, 3 or 1 channels), normalises them inside itself with the
 ImageNet mean and standard deviation (stored as constants, so they travel with the

@@ -1,14 +1,17 @@
 """Where a run's network comes from, and how it gets its first weights.
 
-A new run starts from fresh weights, from ImageNet weights (``use_pretrained_model=1``: our
-``ImageClassifier``, every ``features`` layer loaded, a fresh head), or from a base model of
-any kind :func:`~imgcls_desktop.core.models.open_model` opens:
+A new run starts from fresh weights in SageMaker's own network (the pre-activation ResNet
+of :mod:`.sagemaker_resnet`, built as a symbolic network, below), from ImageNet weights
+(``use_pretrained_model=1``: our ``ImageClassifier``, every ``features`` layer loaded, a
+fresh head), or from a base model of any kind :func:`~imgcls_desktop.core.models.open_model`
+opens:
 
-- one of this app's models (an ``ImageClassifier`` of the run's depth, recognised by its
-  parameter names): with the same number of classes every layer is loaded, with another
-  every ``features`` layer, and ``output`` is new;
-- any other symbolic classifier (SageMaker's ``model.tar.gz`` with MXNet's symbolic ResNet,
-  a plain MXNet checkpoint): the network is built from its symbol, cut at the input of its
+- an ``ImageClassifier`` of this app (an ImageNet-weights run, or a run from scratch
+  before SageMaker's network was the default; recognised by its parameter names) of the
+  run's depth: with the same number of classes every layer is loaded, with another every
+  ``features`` layer, and ``output`` is new;
+- any other symbolic classifier (a run from scratch, SageMaker's ``model.tar.gz``, a plain
+  MXNet checkpoint): the network is built from its symbol, cut at the input of its
   last ``FullyConnected`` (the pooled features). That part, with the model's weights, is a
   Gluon ``SymbolBlock`` (``net.features``); ``net.output`` is a ``Dense`` named as the
   model's layer (``fc1``), its weights loaded when the class count is the same. No
@@ -42,6 +45,7 @@ from imgcls_desktop.core.training.network import (
 )
 from imgcls_desktop.core.training.pretrained import find_pretrained_weights, load_pretrained
 from imgcls_desktop.core.training.run import RunError, RunInfo
+from imgcls_desktop.core.training.sagemaker_resnet import resnet_symbol
 
 if TYPE_CHECKING:
     from mxnet.gluon import HybridBlock
@@ -205,8 +209,14 @@ class StartingPoint:
         if hp.use_pretrained_model:
             return cls(pretrained=find_pretrained_weights(hp.num_layers, pretrained))
         if base_model is None:
-            return cls()
+            return cls.from_scratch(hp)
         return cls._of_base(Path(base_model), hp)
+
+    @classmethod
+    def from_scratch(cls, hp: HyperParameters) -> StartingPoint:
+        """Fresh weights in SageMaker's pre-activation ResNet of ``hp.num_layers``."""
+        symbol = resnet_symbol(hp.num_layers, num_classes=1)  # the head is rebuilt
+        return cls(symbolic=SymbolicNetwork.of_symbol(symbol, "SageMaker's ResNet"))
 
     @classmethod
     def of_run(cls, run_dir: Path, info: RunInfo, hp: HyperParameters) -> StartingPoint:
@@ -219,7 +229,7 @@ class StartingPoint:
             explicit = None if info.pretrained is None else Path(info.pretrained)
             return cls(pretrained=find_pretrained_weights(hp.num_layers, explicit))
         if info.base_model is None:
-            return cls()
+            return cls(symbolic=symbolic)
         base_path = Path(info.base_model)
         if not base_path.exists():
             raise RunError(
