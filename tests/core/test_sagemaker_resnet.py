@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_fixtures import quick_hp, shared_colour_folder
+from training_fixtures import quick_hp, shared_colour_folder, shared_colour_records
 
+from imgcls_desktop.core.dataset.sources import load_dataset
+from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.runtime import mxnet
+from imgcls_desktop.core.training.iterators import train_iter_arguments
 from imgcls_desktop.core.training.loop import TrainingJob, train
 from imgcls_desktop.core.training.run import read_run
 from imgcls_desktop.core.training.sagemaker_resnet import resnet_symbol
@@ -82,3 +85,62 @@ def test_a_run_from_scratch_saves_sagemakers_network_which_mxnet_loads_as_it_is(
     module.forward(mx.io.DataBatch([mx.nd.array(pixels)]), is_train=False)
     probabilities = module.get_outputs()[0].asnumpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_a_training_step_is_the_step_of_mxnets_module_trainer(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """From the same weights, one SGD step with momentum and weight decay on the same batch
+    (every training image, so the order a shuffle gives does not matter) leaves the same
+    weights and batch-norm statistics in our run as in ``mx.mod.Module``."""
+    mx = mxnet()
+    records = shared_colour_records(tmp_path_factory)
+    train_rec, val_rec = records / "dataset-train.rec", records / "dataset-val.rec"
+    images = len(load_dataset(train_rec).samples)
+    hp = HyperParameters.from_mapping(
+        {
+            "num_layers": 20,
+            "image_shape": "3,32,32",
+            "mini_batch_size": images,
+            "epochs": 1,
+            "optimizer": "sgd",
+            "learning_rate": 0.1,
+            "momentum": 0.9,
+            "weight_decay": 0.001,
+            "augmentation_type": "none",
+        }
+    )
+    reader = mx.io.ImageRecordIter(
+        **train_iter_arguments(
+            train_rec, train_rec.with_suffix(".idx"), hp, images, label_width=1, resize=None
+        )
+    )
+    module = mx.mod.Module(resnet_symbol(20, 3), context=mx.cpu())
+    module.bind(data_shapes=reader.provide_data, label_shapes=reader.provide_label)
+    mx.random.seed(3)
+    module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    start = tmp_path / "start" / "image-classification"
+    start.parent.mkdir()
+    module.save_checkpoint(str(start), 1)
+    module.init_optimizer(
+        kvstore="local",
+        optimizer="sgd",
+        optimizer_params={"learning_rate": 0.1, "momentum": 0.9, "wd": 0.001},
+    )
+    module.forward_backward(next(iter(reader)))
+    module.update()
+    executor = module._exec_group.execs[0]
+    stepped = {name: value.asnumpy() for name, value in executor.arg_dict.items()}
+    stepped.update((name, value.asnumpy()) for name, value in executor.aux_dict.items())
+    _symbol, arguments, auxiliary = mx.model.load_checkpoint(str(start), 1)
+    initial = {name: value.asnumpy() for name, value in {**arguments, **auxiliary}.items()}
+
+    run = tmp_path / "run"
+    train(TrainingJob(hp, train_rec, run, validation=val_rec, base_model=start.parent))
+    saved = mx.nd.load(str(run / "image-classification-0001.params"))
+    ours = {key.split(":", 1)[1]: value.asnumpy() for key, value in saved.items()}
+    assert set(ours) == set(initial)
+    for name, value in ours.items():
+        moved = np.abs(stepped[name] - initial[name]).max()
+        assert moved > 0, name
+        assert np.abs(value - stepped[name]).max() <= 1e-3 * moved + 1e-6, name

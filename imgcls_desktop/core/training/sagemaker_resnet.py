@@ -7,9 +7,11 @@ scale, which normalises the raw 0-255 pixels), ``conv0``, units ``stageN_unitM``
 batch norm, ReLU and convolution, ``bn1``, ``relu1``, global average pooling, ``fc1`` and
 ``softmax``. Its parameter names are those of SageMaker's artifacts.
 
-Measured against our Gluon ResNet v1 (:mod:`.network`) on the same records, batch and
-epochs (``benchmarks/module_baseline.py``), it trains at the same speed and reaches a
-higher accuracy in the same number of epochs, as MXNet's own Module trainer does with it.
+Our trainer runs it as a Gluon ``SymbolBlock`` (:mod:`.starting_point`), one step for one
+step as ``mx.mod.Module`` would (tests/core/test_sagemaker_resnet.py), which makes
+``benchmarks/module_baseline.py`` a comparison of trainers on one network. Measured on 2
+CPU cores it trains at the speed of our Gluon ResNet v1 (:mod:`.network`), and on the
+benchmark's shapes it reached a higher accuracy in the same epochs.
 
 One difference from ``resnet.py``: the layout follows the depth, not the image height.
 The CIFAR depths (20, 32, ..., 110) get three stages of basic units of 16/32/64 channels
