@@ -3,6 +3,7 @@ MXNet checkpoint and our own runs, with the same or another number of classes.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tarfile
@@ -172,31 +173,18 @@ def test_a_run_stopped_before_its_first_epoch_needs_its_base_model(
         train(TrainingJob.resume_of(run))
 
 
-def test_a_run_from_scratch_with_another_class_count(colours, tmp_path) -> None:
-    base = train(TrainingJob(quick_hp(epochs=1), colours, tmp_path / "base"))
-    assert read_run(base.run_dir).network == NETWORK_FILE  # SageMaker's network
-    two = tmp_path / "two"
-    for name in CLASS_NAMES[:2]:
-        shutil.copytree(colours / name, two / name)
-    began = Began()
-    hp = quick_hp(epochs=1, learning_rate=1e-7, weight_decay=0)
-    run = tmp_path / "run"
-    result = train(TrainingJob(hp, two, run, base_model=base.run_dir), callbacks=[began])
-    assert result.status is RunStatus.FINISHED
-    assert began.notes == [
-        "Started from base: 42 layers loaded, new head fc1 for 2 classes (the model had 3)"
-    ]
-    assert read_run(run).network == NETWORK_FILE
-    mx = mxnet()
-    before = mx.nd.load(str(base.run_dir / f"{SAGEMAKER_PREFIX}-0001.params"))
-    after = mx.nd.load(str(run / f"{SAGEMAKER_PREFIX}-0001.params"))
-    key = "arg:stage3_unit3_conv2_weight"
-    assert np.allclose(before[key].asnumpy(), after[key].asnumpy(), atol=1e-4)
-    assert after["arg:fc1_weight"].shape[0] == 2
-
-
-def test_an_earlier_versions_run_with_another_class_count(colours, tmp_path) -> None:
-    with as_earlier_versions_trained():
+@pytest.mark.parametrize(
+    ("earlier", "head", "network", "kept"),
+    [
+        (False, "fc1", NETWORK_FILE, "stage3_unit3_conv2_weight"),  # SageMaker's network
+        (True, "output", None, "classifier_conv0_weight"),  # ours, rebuilt from num_layers
+    ],
+    ids=["from scratch", "an earlier version's run"],
+)
+def test_a_run_of_this_app_with_another_class_count(
+    earlier: bool, head: str, network: str | None, kept: str, colours, tmp_path
+) -> None:
+    with as_earlier_versions_trained() if earlier else contextlib.nullcontext():
         base = train(TrainingJob(quick_hp(epochs=1), colours, tmp_path / "base"))
     two = tmp_path / "two"
     for name in CLASS_NAMES[:2]:
@@ -208,14 +196,16 @@ def test_an_earlier_versions_run_with_another_class_count(colours, tmp_path) -> 
     assert result.status is RunStatus.FINISHED
     assert len(began.notes) == 1
     assert began.notes[0].startswith("Started from base: ")
-    assert began.notes[0].endswith("layers loaded, new head output for 2 classes (the model had 3)")
-    assert read_run(run).network is None  # our own network, rebuilt from num_layers
+    assert began.notes[0].endswith(
+        f"layers loaded, new head {head} for 2 classes (the model had 3)"
+    )
+    assert read_run(base.run_dir).network == read_run(run).network == network
     mx = mxnet()
     before = mx.nd.load(str(base.run_dir / f"{SAGEMAKER_PREFIX}-0001.params"))
     after = mx.nd.load(str(run / f"{SAGEMAKER_PREFIX}-0001.params"))
-    key = "arg:classifier_conv0_weight"
-    assert np.allclose(before[key].asnumpy(), after[key].asnumpy(), atol=1e-4)
-    assert after["arg:classifier_dense0_weight"].shape[0] == 2
+    assert np.allclose(before[f"arg:{kept}"].asnumpy(), after[f"arg:{kept}"].asnumpy(), atol=1e-4)
+    head_weight = "fc1_weight" if head == "fc1" else "classifier_dense0_weight"
+    assert after[f"arg:{head_weight}"].shape[0] == 2
 
 
 def test_a_plain_mxnet_checkpoint(same_classes, colours, tmp_path) -> None:
