@@ -113,9 +113,11 @@ def _backbone(folder: Path, per_class: int, epochs: int) -> tuple[Path, str]:
             "learning_rate": 0.001,
             "epochs": epochs,
             "augmentation_type": "crop",
+            "use_pretrained_model": "1",  # the network ImageNet weights go into
         }
     )
-    result = train(TrainingJob(hp, source, folder / "source-run"))
+    random = _random_backbone(folder / "random.params", SOURCE_SIDE)
+    result = train(TrainingJob(hp, source, folder / "source-run", pretrained=random))
     weights = folder / "resnet18_v1.params"
     shutil.copyfile(resume_files(folder / "source-run", epochs).params, weights)
     how = (
@@ -124,6 +126,21 @@ def _backbone(folder: Path, per_class: int, epochs: int) -> tuple[Path, str]:
         f"{result.best_val_accuracy:.2f}, {time.perf_counter() - started:.0f} s"
     )
     return weights, how
+
+
+def _random_backbone(path: Path, side: int) -> Path:
+    """A ResNet-18 v1 with fresh weights in the model zoo's layout (``features.*``,
+    ``output.*``), initialised as training initialises."""
+    mx = mxnet()
+    net = build_network(18, 1000, (3, side, side))
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    net(mx.nd.zeros((1, 3, side, side)))
+    arrays = net._collect_params_with_prefix()
+    mx.nd.save(
+        str(path),
+        {key: p.data() for key, p in arrays.items() if key.startswith(("features.", "output."))},
+    )
+    return path
 
 
 def _forward_rate(side: int, seconds: float = 10.0) -> float:
