@@ -93,7 +93,6 @@ def final_layer_cost(classes: int) -> str:
     )
 
 
-# depth -> (bottleneck blocks?, units per stage) of the ImageNet-style ResNets (model zoo)
 def batch_memory(num_layers: int, shape: tuple[int, int, int], batch: int) -> int:
     """About how many bytes one training batch's input and activations take (float32).
 
