@@ -88,13 +88,14 @@ def save_initial_weights(folder: Path, num_layers: int, classes: int) -> None:
     ``folder``: both sides start from it, so their accuracies compare the trainers rather
     than two random draws of weights."""
     from imgcls_desktop.core.runtime import mxnet
+    from imgcls_desktop.core.training.network import fresh_initializer
     from imgcls_desktop.core.training.sagemaker_resnet import resnet_symbol
 
     mx = mxnet()
     module = mx.mod.Module(resnet_symbol(num_layers, classes), context=mx.cpu())
     module.bind(data_shapes=[("data", (1, 3, 32, 32))], label_shapes=[("softmax_label", (1,))])
     mx.random.seed(0)
-    module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    module.init_params(fresh_initializer())
     folder.mkdir()
     module.save_checkpoint(str(folder / CHECKPOINT), 1)
 

@@ -36,7 +36,7 @@ from imgcls_desktop.core.training.callbacks import Callback
 from imgcls_desktop.core.training.data import TrainingData
 from imgcls_desktop.core.training.iterators import train_iter
 from imgcls_desktop.core.training.loop import TrainingJob, train
-from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.network import build_network, fresh_initializer
 
 CLASSES = 4
 
@@ -107,7 +107,7 @@ def compute(depth: int, size: int, batches: int, batch: int) -> float:
     """Training images/s of the network on one batch already in memory."""
     mx = mxnet()
     net = build_network(depth, CLASSES, (3, size, size))
-    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    net.initialize(fresh_initializer())
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01})
     loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()

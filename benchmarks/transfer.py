@@ -37,7 +37,7 @@ from imgcls_desktop.core.runtime import configure_threads, mxnet
 from imgcls_desktop.core.training.callbacks import Callback, TrainingState
 from imgcls_desktop.core.training.feature_cache import AUGMENTED_COPIES
 from imgcls_desktop.core.training.loop import TrainingJob, TrainingResult, train
-from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.network import build_network, fresh_initializer
 from imgcls_desktop.core.training.pretrained import (
     PretrainedWeightsMissing,
     find_pretrained_weights,
@@ -133,7 +133,7 @@ def _random_backbone(path: Path, side: int) -> Path:
     ``output.*``), initialised as training initialises."""
     mx = mxnet()
     net = build_network(18, 1000, (3, side, side))
-    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    net.initialize(fresh_initializer())
     net(mx.nd.zeros((1, 3, side, side)))
     arrays = net._collect_params_with_prefix()
     mx.nd.save(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from imgcls_desktop.core.runtime import mxnet
-from imgcls_desktop.core.training.network import build_network
+from imgcls_desktop.core.training.network import build_network, fresh_initializer
 
 ZIP_TYPE = "application/zip"
 
@@ -145,7 +145,7 @@ def save_backbone(depth: int, path: Path) -> Path:
     hold."""
     mx = mxnet()
     net = build_network(depth, 1000, (3, 32, 32))
-    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    net.initialize(fresh_initializer())
     net(mx.nd.zeros((1, 3, 32, 32)))
     arrays = {
         key: param.data()

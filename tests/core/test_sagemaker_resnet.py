@@ -15,6 +15,7 @@ from imgcls_desktop.core.hyperparams import HyperParameters
 from imgcls_desktop.core.runtime import mxnet
 from imgcls_desktop.core.training.iterators import train_iter_arguments
 from imgcls_desktop.core.training.loop import TrainingJob, train
+from imgcls_desktop.core.training.network import fresh_initializer
 from imgcls_desktop.core.training.run import read_run
 from imgcls_desktop.core.training.sagemaker_resnet import resnet_symbol
 from imgcls_desktop.core.training.starting_point import NETWORK_FILE
@@ -118,7 +119,7 @@ def test_a_training_step_is_the_step_of_mxnets_module_trainer(
     module = mx.mod.Module(resnet_symbol(20, 3), context=mx.cpu())
     module.bind(data_shapes=reader.provide_data, label_shapes=reader.provide_label)
     mx.random.seed(3)
-    module.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    module.init_params(fresh_initializer())
     start = tmp_path / "start" / "image-classification"
     start.parent.mkdir()
     module.save_checkpoint(str(start), 1)

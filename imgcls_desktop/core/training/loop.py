@@ -82,6 +82,7 @@ from imgcls_desktop.core.training.head import HeadInputs, head_inputs, trained_p
 from imgcls_desktop.core.training.iterators import train_iter, val_iter
 from imgcls_desktop.core.training.lock import LOCK_FILE, RunLock
 from imgcls_desktop.core.training.metrics import Metrics
+from imgcls_desktop.core.training.network import fresh_initializer
 from imgcls_desktop.core.training.optimizers import create_optimizer
 from imgcls_desktop.core.training.packing import prepare_data
 from imgcls_desktop.core.training.run import (
@@ -352,9 +353,7 @@ class _Session:
         self.dtype = hp.precision_dtype
         mx.random.seed(job.seed)
         self.net = start.build_network(hp, data.multi_label)
-        self.net.initialize(
-            mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=self.contexts
-        )
+        self.net.initialize(fresh_initializer(), ctx=self.contexts)
         if self.dtype != "float32":
             self.net.cast(self.dtype)
         for context in self.contexts:  # gives every parameter its shape

@@ -78,6 +78,12 @@ def build_network(
     return _classifier_class()(num_layers, num_classes, tuple(image_shape), multi_label)
 
 
+def fresh_initializer() -> Any:
+    """How a run's fresh weights are drawn: MXNet ``fit.py``'s Xavier (Gaussian, fan-in,
+    magnitude 2); batch-norm scales start at 1, shifts, biases and statistics at 0."""
+    return mxnet().init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
+
+
 def recommended_depth(image_shape: tuple[int, int, int]) -> int:
     """The depth to suggest: CIFAR-style ResNet-20 for images up to 64 px, else ResNet-18."""
     return 20 if max(image_shape[1:]) <= _SMALL_IMAGE_SIDE else 18
