@@ -65,6 +65,9 @@ window.close()
 
 
 def _run(command: list[str | Path], **options: object) -> str:
+    """Run ``command`` without PYTHONPATH (unless ``env`` says otherwise): a source tree on
+    it, with an ``.egg-info`` from an editable install, makes pip skip the wheel as installed."""
+    options.setdefault("env", _without_pythonpath())
     result = subprocess.run(
         [str(part) for part in command],
         capture_output=True,
@@ -115,10 +118,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
+def _without_pythonpath() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a user's shell: no PYTHONPATH to the sources, the app's folders
     in ``tmp_path``, no display."""
-    environment = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    environment = _without_pythonpath()
     environment.update(IMGCLS_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen", **extra)
     return environment
 
