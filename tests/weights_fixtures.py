@@ -141,9 +141,10 @@ def sha1_of(data: bytes) -> str:
 
 def save_backbone(depth: int, path: Path) -> Path:
     """A real ``resnetNN_v1`` file made by our own network (random weights, initialised as
-    training initialises): ``features.*`` and ``output.*`` arrays, as the model zoo's files
-    hold."""
+    training initialises, from a fixed seed): ``features.*`` and ``output.*`` arrays, as the
+    model zoo's files hold."""
     mx = mxnet()
+    mx.random.seed(depth)  # the same file in every session: what is trained on it repeats
     net = build_network(depth, 1000, (3, 32, 32))
     net.initialize(fresh_initializer())
     net(mx.nd.zeros((1, 3, 32, 32)))

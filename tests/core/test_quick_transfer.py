@@ -141,9 +141,10 @@ def test_quick_transfer_beats_training_from_scratch_with_few_images(
             validation=validation,
         )
     )
-    # Measured here: quick 0.78, scratch 0.51 (chance 0.33).
-    assert quick.best_val_accuracy >= 0.7
-    assert quick.best_val_accuracy >= scratch.best_val_accuracy + 0.15
+    # Measured here from 12 backbones (train_backbone): quick 0.67-1.00, median 0.82;
+    # scratch 0.51 (chance 0.33). The bounds leave room for a less lucky backbone.
+    assert quick.best_val_accuracy >= 0.6
+    assert quick.best_val_accuracy >= scratch.best_val_accuracy + 0.1
 
 
 def test_the_saved_model_is_the_whole_network_with_the_trained_head(
