@@ -31,12 +31,11 @@ padded), so its static memory plan is reused.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Union
 
 import cv2
 import numpy as np
@@ -48,6 +47,7 @@ from imgcls_desktop.core.dataset.images import (
     shrink_interpolation,
 )
 from imgcls_desktop.core.devices import parse_devices
+from imgcls_desktop.core.jobs import chunks
 from imgcls_desktop.core.models import LoadedModel, open_model
 from imgcls_desktop.core.preprocessing import Interpolation
 from imgcls_desktop.core.runtime import mxnet
@@ -180,7 +180,7 @@ class Predictor:
     def predict(self, images: Iterable[ImageInput]) -> np.ndarray:
         """Probabilities (N x classes) for images given as arrays, bytes or paths."""
         prepared = (self.preprocess(read_image(image)) for image in images)
-        results = [self.forward(np.stack(chunk)) for chunk in _chunks(prepared, self.batch_size)]
+        results = [self.forward(np.stack(chunk)) for chunk in chunks(prepared, self.batch_size)]
         if not results:
             return np.zeros((0, self.model.num_classes), np.float32)
         return np.concatenate(results)
@@ -258,10 +258,3 @@ def _crop_window(start: int, length: int, resized: int, source: int) -> tuple[sl
         return slice(None), resized, start
     start = round(start - first * scale)
     return slice(first, last), max(round((last - first) * scale), start + length), start
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Consecutive lists of at most ``size`` items."""
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk

@@ -12,8 +12,10 @@ the training events of :mod:`imgcls_desktop.core.training.callbacks`). A task ha
 
 from __future__ import annotations
 
+import itertools
 import threading
-from typing import Callable, Protocol, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, Protocol, TypeVar
 
 ProgressFn = Callable[[int, int], None]
 R = TypeVar("R")
@@ -35,6 +37,13 @@ def no_progress(done: int, total: int) -> None:
 
 def no_events(event: object) -> None:
     """An ``emit`` that drops its events."""
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most ``size`` items: units of work for a pool."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def check_cancel(cancel: CancelFlag | None) -> None:

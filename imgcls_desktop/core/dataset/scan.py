@@ -29,9 +29,12 @@ from imgcls_desktop.core.dataset.images import (
 )
 from imgcls_desktop.core.dataset.reader import ImageReader
 from imgcls_desktop.core.dataset.samples import Dataset, Sample
-from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, no_progress
+from imgcls_desktop.core.jobs import CancelFlag, ProgressFn, check_cancel, chunks, no_progress
 
 _IN_FLIGHT_PER_WORKER = 4
+# Images a worker checks per task: a task costs the pool about as much as checking a small
+# image (4,000 images of 28 px: 0.25 s one by one in one thread, 0.6 s as one task each).
+_IMAGES_PER_TASK = 16
 _WAIT_SECONDS = 0.05  # how often the cancel flag is checked while every worker is busy
 
 
@@ -241,28 +244,46 @@ def _scan_files(
 ) -> Iterator[tuple[FileResult, str | None]]:
     """Check the samples in ``workers`` threads, yielding results as they complete.
 
-    Only a few images per worker are queued at a time, so a cancel takes effect at once
-    and memory holds only the bytes of the images being checked.
+    Only a few tasks of a few images per worker are queued at a time, and a task stops once
+    ``cancel`` is set, so a cancel takes effect at once; memory holds only the bytes of the
+    images being checked.
     """
-    samples = enumerate(dataset.samples)
+    tasks = chunks(enumerate(dataset.samples), _IMAGES_PER_TASK)
     queue_size = workers * _IN_FLIGHT_PER_WORKER
     with cf.ThreadPoolExecutor(workers, thread_name_prefix="scan") as pool:
-        pending: set[cf.Future[tuple[FileResult, str | None]]] = set()
+        pending: set[cf.Future[list[tuple[FileResult, str | None]]]] = set()
         try:
             while True:
                 check_cancel(cancel)
-                for index, sample in itertools.islice(samples, queue_size - len(pending)):
-                    pending.add(pool.submit(_check_file, reader, index, sample, decode))
+                for task in itertools.islice(tasks, queue_size - len(pending)):
+                    pending.add(pool.submit(_check_files, reader, task, decode, cancel))
                 if not pending:
                     return
                 finished, pending = cf.wait(
                     pending, timeout=_WAIT_SECONDS, return_when=cf.FIRST_COMPLETED
                 )
                 for future in finished:
-                    yield future.result()
+                    for result in future.result():
+                        check_cancel(cancel)
+                        yield result
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _check_files(
+    reader: ImageReader,
+    task: list[tuple[int, Sample]],
+    decode: bool,
+    cancel: CancelFlag | None,
+) -> list[tuple[FileResult, str | None]]:
+    """:func:`_check_file` on each sample of ``task``, in turn, until ``cancel`` is set."""
+    results = []
+    for index, sample in task:
+        if cancel is not None and cancel.is_set():
+            break
+        results.append(_check_file(reader, index, sample, decode))
+    return results
 
 
 def _check_file(
