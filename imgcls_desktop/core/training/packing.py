@@ -70,13 +70,12 @@ class ScannedSource:
     report: ScanReport
     relabelled: bool = False
     usable: list[int] = field(init=False)
+    sizes: list[tuple[int, int]] = field(init=False)
+    """(height, width) of every usable image."""
 
     def __post_init__(self) -> None:
         self.usable = self.report.usable_indices
-
-    def sizes(self) -> list[tuple[int, int]]:
-        """(height, width) of every usable image."""
-        return [(r.height, r.width) for r in self.report.files if r.ok]
+        self.sizes = [(r.height, r.width) for r in self.report.files if r.ok]
 
     @property
     def usable_as_is(self) -> bool:
@@ -133,7 +132,7 @@ class DataPlan:
         sizes = [
             shorter_side_size(width, height, self.shorter_side)
             for source in sources
-            for height, width in source.sizes()
+            for height, width in source.sizes
         ]
         return min(h for _w, h in sizes), min(w for w, _h in sizes)
 
@@ -231,7 +230,7 @@ class DataPlan:
 
     def _iterator_resize(self, source: ScannedSource) -> int | None:
         """``resize`` for the iterator of a ``.rec`` read as it is (None: already at ``S``)."""
-        sides = {min(size) for size in source.sizes()}
+        sides = {min(size) for size in source.sizes}
         return None if sides == {self.shorter_side} else self.shorter_side
 
 
@@ -304,7 +303,7 @@ def plan_data(
                 "at least 2 usable images); add images or give a validation data set"
             )
     sources = [train_source] + ([val_source] if val_source else [])
-    side = shorter_side(hp, [size for source in sources for size in source.sizes()])
+    side = shorter_side(hp, [size for source in sources for size in source.sizes])
     return DataPlan(
         train=train_source,
         validation=val_source,
@@ -381,7 +380,7 @@ def _size_warnings(
     sources: list[ScannedSource], shape: tuple[int, int, int], side: int
 ) -> list[str]:
     _channels, height, width = shape
-    small = [(h, w) for source in sources for h, w in source.sizes() if h < height or w < width]
+    small = [(h, w) for source in sources for h, w in source.sizes if h < height or w < width]
     if not small:
         return []
     h, w = min(small, key=lambda size: size[0] * size[1])

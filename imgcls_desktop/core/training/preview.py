@@ -134,7 +134,7 @@ def augmented_samples(
     _check_hyperparameters(hp)
     dataset = source.dataset
     chosen = _choose(dataset, source.usable, images, seed)
-    side = shorter_side(hp, source.sizes())
+    side = shorter_side(hp, source.sizes)
     with tempfile.TemporaryDirectory(prefix="imgcls-preview-") as folder:
         repeated = [dataset.samples[index] for index in chosen for _ in range(versions)]
         result = export_recordio(
