@@ -36,7 +36,7 @@ QUICK = {
     "transfer": [*("--images", "120", "--side", "96", "--epochs", "1"), "--source-epochs", "3"],
     "distributed": ["--workers", "1", "2", "--steps", "10"],
     "precision": ["--repeat", "2", "--epochs", "10"],
-    "module_baseline": ["--per-class", "48", "--epochs", "3"],
+    "module_baseline": ["--per-class", "48", "--epochs", "3", "--repeat", "1"],
 }
 
 
