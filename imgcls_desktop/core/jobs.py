@@ -15,10 +15,11 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Callable, Protocol, TypeVar
 
 ProgressFn = Callable[[int, int], None]
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class CancelFlag(Protocol):
@@ -39,7 +40,7 @@ def no_events(event: object) -> None:
     """An ``emit`` that drops its events."""
 
 
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Consecutive lists of at most ``size`` items: units of work for a pool."""
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
