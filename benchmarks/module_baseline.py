@@ -278,6 +278,10 @@ def main() -> None:
                 f"({_accuracies(module)}), ours {ours['seconds']:.1f} s ({_accuracies(ours)}): "
                 f"{ratio:.2f}x"
             )
+            if args.repeat > 1:
+                for side, results in runs.items():
+                    seconds = ", ".join(f"{run['seconds']:.1f}" for run in results)
+                    print(f"  {side} runs: {seconds} s")
             figures.append(
                 Figure(
                     f"training wall time, ResNet-{args.num_layers} at {args.side} px, "
